@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# `make check`: builds weir, runs every test suite, runs the unit tests
+# again under ASan+UBSan, runs a fuzz smoke, and ends with the line
+# "N passed, N failed, N skipped". Exits non-zero on any failure.
+#
+# Under CI=true nothing may skip for a missing tool: the suites that could
+# skip (oracle, fuzz) fail instead.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+BUILD=${BUILD:-build}
+ASAN_BUILD=${ASAN_BUILD:-build-asan}
+FUZZ_BUILD=${FUZZ_BUILD:-build-fuzz}
+FUZZ_SMOKE=${FUZZ_SMOKE:-30}
+PY=/usr/bin/python3
+RESULTS=$(mktemp)
+trap 'rm -f "$RESULTS"' EXIT
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
+
+say() { printf '\n== %s\n' "$*"; }
+
+# Appends one "result name" line per test of a meson build's test log.
+collect() {
+	local dir=$1 label=$2
+	[ -f "$dir/meson-logs/testlog.json" ] || return 0
+	"$PY" - "$dir/meson-logs/testlog.json" "$label" >>"$RESULTS" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    t = json.loads(line)
+    r = {"OK": "pass", "EXPECTEDFAIL": "pass", "SKIP": "skip"}.get(t["result"], "fail")
+    print(r, sys.argv[2] + ":" + t["name"])
+PY
+}
+
+# setup DIR [meson options...]: configures DIR once, then builds it.
+build() {
+	local dir=$1; shift
+	if [ ! -f "$dir/build.ninja" ]; then
+		meson setup "$dir" "$@" >/dev/null || return 1
+	fi
+	ninja -C "$dir" >/dev/null || ninja -C "$dir"
+}
+
+say "build ($BUILD)"
+if ! build "$BUILD"; then
+	echo "fail build:$BUILD" >>"$RESULTS"
+else
+	say "tests ($BUILD)"
+	meson test -C "$BUILD" --no-rebuild --print-errorlogs
+	collect "$BUILD" default
+fi
+
+say "unit tests under ASan+UBSan ($ASAN_BUILD)"
+if ! build "$ASAN_BUILD" -Db_sanitize=address,undefined -Db_lundef=false; then
+	echo "fail build:$ASAN_BUILD" >>"$RESULTS"
+else
+	meson test -C "$ASAN_BUILD" --no-rebuild --print-errorlogs --suite unit
+	collect "$ASAN_BUILD" asan
+fi
+
+say "fuzz smoke (${FUZZ_SMOKE}s, ASan+UBSan)"
+if ! command -v clang >/dev/null; then
+	if [ "${CI:-}" = true ]; then
+		echo "fail fuzz:smoke (clang missing)" >>"$RESULTS"
+	else
+		echo "skip fuzz:smoke (clang missing)" >>"$RESULTS"
+	fi
+elif ! CC=clang build "$FUZZ_BUILD" -Dfuzz=true -Db_lundef=false; then
+	echo "fail build:$FUZZ_BUILD" >>"$RESULTS"
+else
+	meson test -C "$FUZZ_BUILD" --no-rebuild --print-errorlogs --suite fuzz
+	collect "$FUZZ_BUILD" fuzz
+	rm -rf "$FUZZ_BUILD/smoke"
+	if bash tests/fuzz/run_fuzz.sh "$FUZZ_BUILD/tests/fuzz/fuzz_parse" \
+		"$FUZZ_SMOKE" tests/fuzz/corpus/parse "$FUZZ_BUILD/smoke"; then
+		echo "pass fuzz:smoke-parse" >>"$RESULTS"
+	else
+		echo "fail fuzz:smoke-parse" >>"$RESULTS"
+	fi
+fi
+
+pass=$(grep -c '^pass ' "$RESULTS")
+fail=$(grep -c '^fail ' "$RESULTS")
+skip=$(grep -c '^skip ' "$RESULTS")
+if [ "$fail" -gt 0 ] || [ "$skip" -gt 0 ]; then
+	say "not passed"
+	grep -E '^(fail|skip) ' "$RESULTS"
+fi
+echo
+echo "$pass passed, $fail failed, $skip skipped"
+[ "$fail" -eq 0 ]
