@@ -255,6 +255,7 @@ int weir_pkt_csum_finalize(struct weir_pkt *pkt)
 	err = weir_csum_fill(pkt->data, &pkt->pd);
 	if (err < 0 && err != -EINVAL)
 		return err;
+	weir_pkt_parse(pkt); /* pd.l4_csum follows the new field */
 	pkt->meta.csum_state = WEIR_CSUM_VERIFIED;
 	return 0;
 }

@@ -195,8 +195,7 @@ static int parse_icmp(const uint8_t *data, struct weir_pdesc *pd)
 	pd->l4_hdr_len = 8;
 	pd->payload_off = off + 8;
 	pd->payload_len = pd->cap_len - pd->payload_off;
-	if (!icmp_is_error(pd->family, pd->icmp_type) ||
-	    (pd->flags & WEIR_PD_FRAG))
+	if (!icmp_is_error(pd->family, pd->icmp_type))
 		return 0;
 	pd->flags |= WEIR_PD_ICMP_ERR;
 	pd->inner.off = (uint16_t)(off + 8);
