@@ -152,6 +152,8 @@ static uint8_t verify_l4(const uint8_t *data, const struct weir_pdesc *pd,
 	if (pd->proto == IPPROTO_UDP && pd->family == AF_INET &&
 	    pd->l4_csum == 0)
 		return WEIR_CSUM_ABSENT;
+	if (pd->flags & WEIR_PD_FRAG)
+		return WEIR_CSUM_UNCHECKABLE;
 	if (partial && pd->proto != IPPROTO_ICMP) {
 		want = weir_csum_fold(l4_pseudo(pd, pd->ip_len - pd->l4_off));
 		return htons(pd->l4_csum) == want ? WEIR_CSUM_PSEUDO_OK

@@ -194,7 +194,10 @@ static void ipv6_frag(const uint8_t *data, struct weir_pdesc *pd,
 	pd->frag_hdr_off = w->frag_off;
 	pd->frag_off = fo & 0xfff8u;
 	pd->frag_id = rd32(data + w->frag_off + 4);
-	pd->flags |= WEIR_PD_FRAG | (fo & 1u ? WEIR_PD_MF : 0) |
+	/* An atomic fragment (offset 0, no MF; RFC 6946) is whole. */
+	if (fo & 0xfff9u)
+		pd->flags |= WEIR_PD_FRAG;
+	pd->flags |= (fo & 1u ? WEIR_PD_MF : 0) |
 		     (w->later_frag ? WEIR_PD_FRAG_LATER : 0);
 }
 

@@ -274,5 +274,8 @@ int weir_pkt_replace_payload(struct weir_pkt *pkt, uint32_t off,
 		weir_csum_fill(pkt->data, &pkt->pd);
 	}
 	pkt->meta.csum_state = WEIR_CSUM_VERIFIED;
-	return weir_pkt_parse(pkt) < 0 ? -EBADMSG : 0;
+	/* New bytes may well break what the payload held (the quote of an
+	 * ICMP error, say); pd describes the packet as it now is. */
+	weir_pkt_parse(pkt);
+	return 0;
 }
