@@ -105,6 +105,11 @@ struct weir_pdesc {
 	uint32_t flowlabel;    /* IPv6 flow label */
 	uint16_t frag_hdr_off; /* IPv6 fragment header offset, 0 if none */
 	uint16_t ipopt_len;    /* IPv4 option bytes (after the 20 fixed ones) */
+	uint16_t l4_dst_off;   /* offset of the address the L4 pseudo-header
+	                        * uses as destination: the IP destination, or
+	                        * the final one named by an IPv6 routing
+	                        * header with segments left (RFC 8200 8.1) */
+	uint16_t reserved2;
 	uint8_t src[16];
 	uint8_t dst[16];
 	struct weir_pd_ext ext[WEIR_PD_MAX_EXT];

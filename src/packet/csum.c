@@ -106,13 +106,15 @@ static uint32_t l4_span(const struct weir_pdesc *pd)
 	return pd->cap_len - pd->l4_off;
 }
 
-/* Pseudo-header sum for the packet, 0 for ICMPv4 (which has none). */
-static uint32_t l4_pseudo(const struct weir_pdesc *pd, uint32_t l4_len)
+/* Pseudo-header sum for the packet, 0 for ICMPv4 (which has none). The
+ * destination is the final one when a routing header names it. */
+static uint32_t l4_pseudo(const uint8_t *data, const struct weir_pdesc *pd,
+			  uint32_t l4_len)
 {
 	if (pd->proto == IPPROTO_ICMP)
 		return 0;
-	return weir_csum_pseudo(pd->family, pd->src, pd->dst, pd->proto,
-				l4_len);
+	return weir_csum_pseudo(pd->family, pd->src, data + pd->l4_dst_off,
+				pd->proto, l4_len);
 }
 
 static int l4_checkable(const struct weir_pdesc *pd)
@@ -134,7 +136,7 @@ int weir_csum_l4(const uint8_t *data, const struct weir_pdesc *pd,
 		return err;
 	len = l4_span(pd);
 	field = pd->l4_off + (uint32_t)l4_csum_field(pd);
-	sum = l4_pseudo(pd, len);
+	sum = l4_pseudo(data, pd, len);
 	sum = weir_csum_add(sum, data + pd->l4_off, field - pd->l4_off);
 	sum = weir_csum_add(sum, data + field + 2, len - (field + 2 - pd->l4_off));
 	*ret_csum = weir_csum_final(sum);
@@ -155,14 +157,15 @@ static uint8_t verify_l4(const uint8_t *data, const struct weir_pdesc *pd,
 	if (pd->flags & WEIR_PD_FRAG)
 		return WEIR_CSUM_UNCHECKABLE;
 	if (partial && pd->proto != IPPROTO_ICMP) {
-		want = weir_csum_fold(l4_pseudo(pd, pd->ip_len - pd->l4_off));
+		want = weir_csum_fold(l4_pseudo(data, pd,
+						 pd->ip_len - pd->l4_off));
 		return htons(pd->l4_csum) == want ? WEIR_CSUM_PSEUDO_OK
 						  : WEIR_CSUM_BAD;
 	}
 	if (err < 0)
 		return WEIR_CSUM_UNCHECKABLE;
 	/* Summing over the field itself gives 0xffff when it is right. */
-	return weir_csum_fold(weir_csum_add(l4_pseudo(pd, l4_span(pd)),
+	return weir_csum_fold(weir_csum_add(l4_pseudo(data, pd, l4_span(pd)),
 					    data + pd->l4_off, l4_span(pd)))
 	       == 0xffff ? WEIR_CSUM_GOOD : WEIR_CSUM_BAD;
 }

@@ -22,6 +22,8 @@ struct weir__ext_walk {
 	uint8_t count;         /* out: headers walked */
 	uint8_t later_frag;    /* out: non-first fragment met */
 	uint16_t frag_off;     /* out: fragment header offset, 0 if none */
+	uint16_t final_dst;    /* out: offset of a routing header's final
+	                        * destination (segments left > 0), or 0 */
 	struct weir_pd_ext *ext;
 };
 int weir__ipv6_walk(const uint8_t *data, uint32_t off, uint32_t end,

@@ -90,6 +90,7 @@ static int parse_ipv4(const uint8_t *data, size_t len, struct weir_pdesc *pd)
 	pd->proto = data[9];
 	memcpy(pd->src, data + 12, 4);
 	memcpy(pd->dst, data + 16, 4);
+	pd->l4_dst_off = 16;
 	if (ihl < 20 || ihl > len)
 		return weir__perr(pd, WEIR_PERR_IHL, 0);
 	if (pd->ip_len < ihl)
@@ -141,6 +142,22 @@ static int ext_len(const uint8_t *data, uint32_t off, uint8_t type)
 	return (data[off + 1] + 1) * 8;
 }
 
+/* The final destination of a routing header with segments left: the
+ * last address for types 0 and 2, Segment List[0] for SRv6 (type 4,
+ * RFC 8754). Other types: unknown, 0. */
+static uint16_t rh_final_dst(const uint8_t *data, uint32_t off, uint32_t hl)
+{
+	uint8_t type = data[off + 2], left = data[off + 3];
+
+	if (left == 0 || hl < 24)
+		return 0;
+	if (type == 0 || type == 2)
+		return (uint16_t)(off + 8 + ((hl - 8) / 16 - 1) * 16);
+	if (type == 4)
+		return (uint16_t)(off + 8);
+	return 0;
+}
+
 static int is_ext(uint8_t nh)
 {
 	return nh == IPPROTO_HOPOPTS || nh == IPPROTO_ROUTING ||
@@ -171,6 +188,8 @@ int weir__ipv6_walk(const uint8_t *data, uint32_t off, uint32_t end,
 				.len = (uint16_t)hl };
 		w->count++;
 		w->nh = data[off];
+		if (type == IPPROTO_ROUTING)
+			w->final_dst = rh_final_dst(data, off, hl);
 		if (type == IPPROTO_FRAGMENT) {
 			w->frag_off = (uint16_t)off;
 			if (rd16(data + off + 2) & 0xfff8u) {
@@ -201,13 +220,15 @@ static void ipv6_frag(const uint8_t *data, struct weir_pdesc *pd,
 		     (w->later_frag ? WEIR_PD_FRAG_LATER : 0);
 }
 
-/* A payload length of 0 with more bytes present is a jumbogram (RFC 2675)
- * or a BIG TCP super-packet: trust the captured length. */
+/* A payload length of 0 means a jumbogram (RFC 2675, which puts a
+ * hop-by-hop header first) or a BIG TCP super-packet longer than any
+ * 16-bit length: then the captured length is the packet. Otherwise 0
+ * means 0, and further bytes are link-layer padding. */
 static uint32_t ipv6_len(const uint8_t *data, size_t len)
 {
 	uint32_t plen = rd16(data + 4);
 
-	if (plen == 0 && len > 40)
+	if (plen == 0 && (data[6] == IPPROTO_HOPOPTS || len > 65535 + 40))
 		return len > UINT32_MAX ? UINT32_MAX : (uint32_t)len;
 	return 40 + plen;
 }
@@ -232,6 +253,7 @@ static int parse_ipv6(const uint8_t *data, size_t len, struct weir_pdesc *pd)
 	memcpy(pd->dst, data + 24, 16);
 	pd->flags |= WEIR_PD_L3;
 	pd->l3_len = 40;
+	pd->l4_dst_off = 24;
 	off = weir__ipv6_walk(data, 40, pd->cap_len, &w);
 	pd->ext_count = w.count;
 	pd->proto = w.nh;
@@ -241,6 +263,8 @@ static int parse_ipv6(const uint8_t *data, size_t len, struct weir_pdesc *pd)
 		return weir__perr(pd, (enum weir_perr)-off, at);
 	}
 	pd->flags |= WEIR_PD_L3_EXT;
+	if (w.final_dst)
+		pd->l4_dst_off = w.final_dst;
 	pd->l3_len = (uint16_t)off;
 	pd->l4_off = (uint16_t)off;
 	ipv6_frag(data, pd, &w);

@@ -99,7 +99,9 @@ int weir_pkt_set_addr(struct weir_pkt *pkt, enum weir_end which,
 	if (v4)
 		field_update((uint16_t *)(void *)(pkt->data + 10),
 			     pkt->data + at, addr, 4, false);
-	l4 = l4_field(pkt);
+	/* Behind a routing header the pseudo-header uses the final
+	 * destination, not this one. */
+	l4 = which == WEIR_DST && pd->l4_dst_off != at ? NULL : l4_field(pkt);
 	if (l4) {
 		field_update(l4, pkt->data + at, addr, alen, is_partial(pkt));
 		udp_nonzero(pkt, l4);

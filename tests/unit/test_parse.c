@@ -418,6 +418,48 @@ static void fields_icmp_inner(void **state)
 	assert_int_equal(pd.inner.proto, IPPROTO_UDP);
 }
 
+/* A routing header with segments left names the pseudo-header's
+ * destination: the last address (type 0/2) or Segment List[0] (SRv6). */
+static void routing_final_destination(void **state)
+{
+	uint8_t p[512];
+	struct weir_pdesc pd;
+
+	(void)state;
+	for (int type = 0; type <= 4; type += 2) {
+		size_t n = v6_insert_ext(p, v6tcp(p), IPPROTO_ROUTING, 40);
+
+		p[42] = (uint8_t)type;
+		p[43] = 1; /* segments left */
+		assert_int_equal(weir_parse(p, n, &pd), 0);
+		assert_int_equal(pd.l4_dst_off, type == 4 ? 48 : 64);
+		p[43] = 0;
+		assert_int_equal(weir_parse(p, n, &pd), 0);
+		assert_int_equal(pd.l4_dst_off, 24);
+	}
+	assert_int_equal(weir_parse(p, v4udp(p), &pd), 0);
+	assert_int_equal(pd.l4_dst_off, 16);
+}
+
+/* Payload length 0 is a jumbogram only behind a hop-by-hop header. */
+static void ipv6_zero_payload_length(void **state)
+{
+	uint8_t p[512];
+	struct weir_pdesc pd;
+	size_t n = v6tcp(p);
+
+	(void)state;
+	p[4] = p[5] = 0;
+	weir_parse(p, n, &pd);
+	assert_int_equal(pd.ip_len, 40);
+	assert_int_equal(pd.cap_len, 40);
+	n = v6_insert_ext(p, v6tcp(p), IPPROTO_HOPOPTS, 8);
+	p[4] = p[5] = 0;
+	assert_int_equal(weir_parse(p, n, &pd), 0);
+	assert_int_equal(pd.ip_len, n);
+	assert_int_equal(pd.sport, 443);
+}
+
 /* Every prefix of every case, in a buffer of exactly that size (so ASan
  * catches any read past it). */
 static void every_prefix_in_bounds(void **state)
@@ -461,6 +503,8 @@ int main(void)
 		cmocka_unit_test(fields_v4_tcp),
 		cmocka_unit_test(fields_v6_chain),
 		cmocka_unit_test(fields_icmp_inner),
+		cmocka_unit_test(routing_final_destination),
+		cmocka_unit_test(ipv6_zero_payload_length),
 		cmocka_unit_test(every_prefix_in_bounds),
 		cmocka_unit_test(error_names),
 	};
