@@ -9,7 +9,10 @@
  * Rewrites change a parsed packet in place: they make it writable first
  * (copy-on-write when shared), update the checksums incrementally (RFC
  * 1624) or recompute them, honour a partial checksum (csum.h), and keep
- * pkt->pd in step. On failure the packet is unchanged.
+ * pkt->pd in step. On failure the packet is unchanged. The exception to
+ * partial checksums is weir_pkt_replace_payload(): new bytes always get a
+ * complete checksum, because the kernel drops the offload state of a
+ * packet whose bytes a verdict replaced.
  */
 #ifndef WEIR_CRAFT_H
 #define WEIR_CRAFT_H

@@ -74,6 +74,17 @@ static int no_l4(struct weir_pdesc *pd)
 	return 0;
 }
 
+/* A total length of 0 on more than 64 KiB is an IPv4 BIG TCP packet
+ * (Linux 6.3+): the captured length is the packet. */
+static uint32_t ipv4_len(const uint8_t *data, size_t len)
+{
+	uint32_t tot = rd16(data + 2);
+
+	if (tot == 0 && len > 65535)
+		return len > UINT32_MAX ? UINT32_MAX : (uint32_t)len;
+	return tot;
+}
+
 static int parse_ipv4(const uint8_t *data, size_t len, struct weir_pdesc *pd)
 {
 	uint32_t ihl, fo;
@@ -83,7 +94,7 @@ static int parse_ipv4(const uint8_t *data, size_t len, struct weir_pdesc *pd)
 	if (len < 20)
 		return weir__perr(pd, WEIR_PERR_SHORT, (uint32_t)len);
 	ihl = (data[0] & 0x0fu) * 4u;
-	pd->ip_len = rd16(data + 2);
+	pd->ip_len = ipv4_len(data, len);
 	pd->tos = data[1];
 	pd->frag_id = rd16(data + 4);
 	pd->ttl = data[8];
@@ -278,8 +289,6 @@ int weir_parse(const uint8_t *data, size_t len, struct weir_pdesc *pd)
 	memset(pd, 0, sizeof(*pd));
 	if (len < 1)
 		return weir__perr(pd, WEIR_PERR_SHORT, 0);
-	if (len > UINT16_MAX && (data[0] >> 4) == 4)
-		len = UINT16_MAX; /* an IPv4 packet cannot be longer */
 	switch (data[0] >> 4) {
 	case 4:
 		return parse_ipv4(data, len, pd);

@@ -460,6 +460,23 @@ static void ipv6_zero_payload_length(void **state)
 	assert_int_equal(pd.sport, 443);
 }
 
+/* IPv4 BIG TCP: total length 0 on more than 64 KiB; 0 otherwise is bad. */
+static void ipv4_big_tcp(void **state)
+{
+	uint8_t *p = calloc(1, 70000);
+	struct weir_pdesc pd;
+
+	(void)state;
+	v4tcp(p);
+	p[2] = p[3] = 0;
+	assert_int_equal(weir_parse(p, 70000, &pd), 0);
+	assert_int_equal(pd.ip_len, 70000);
+	assert_int_equal(pd.payload_len, 70000 - 72);
+	assert_int_equal(weir_parse(p, 1000, &pd), -EBADMSG);
+	assert_int_equal(pd.err, WEIR_PERR_TOTLEN);
+	free(p);
+}
+
 /* Every prefix of every case, in a buffer of exactly that size (so ASan
  * catches any read past it). */
 static void every_prefix_in_bounds(void **state)
@@ -505,6 +522,7 @@ int main(void)
 		cmocka_unit_test(fields_icmp_inner),
 		cmocka_unit_test(routing_final_destination),
 		cmocka_unit_test(ipv6_zero_payload_length),
+		cmocka_unit_test(ipv4_big_tcp),
 		cmocka_unit_test(every_prefix_in_bounds),
 		cmocka_unit_test(error_names),
 	};
