@@ -21,16 +21,32 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 
 say() { printf '\n== %s\n' "$*"; }
 
-# Appends one "result name" line per test of a meson build's test log.
+# Appends one "result name" line per test case of a meson build's test
+# log: each cmocka case counts on its own; any other test program counts
+# once. A program that failed without a failed cmocka case (a crash, a
+# sanitizer report) counts one failure more.
 collect() {
 	local dir=$1 label=$2
 	[ -f "$dir/meson-logs/testlog.json" ] || return 0
 	"$PY" - "$dir/meson-logs/testlog.json" "$label" >>"$RESULTS" <<'PY'
-import json, sys
+import json, re, sys
 for line in open(sys.argv[1]):
     t = json.loads(line)
-    r = {"OK": "pass", "EXPECTEDFAIL": "pass", "SKIP": "skip"}.get(t["result"], "fail")
-    print(r, sys.argv[2] + ":" + t["name"])
+    name = sys.argv[2] + ":" + t["name"]
+    out = (t.get("stdout") or "") + (t.get("stderr") or "")
+    ok = re.findall(r"^\[       OK \] (\S+)", out, re.M)
+    bad = set(re.findall(r"^\[  FAILED  \] (\S+)$", out, re.M))
+    if t["result"] == "SKIP":
+        print("skip", name)
+        continue
+    for c in ok:
+        print("pass", name + "/" + c)
+    for c in sorted(bad):
+        print("fail", name + "/" + c)
+    if t["result"] not in ("OK", "EXPECTEDFAIL") and not bad:
+        print("fail", name)
+    elif not ok and not bad:
+        print("pass", name)
 PY
 }
 
