@@ -84,6 +84,15 @@ static void print_l4(const struct weir_pdesc *pd)
 	else
 		printf("icmp type %u code %u\n", pd->icmp_type,
 		       pd->icmp_code);
+	if (pd->flags & WEIR_PD_INNER) {
+		char s[INET6_ADDRSTRLEN], d[INET6_ADDRSTRLEN];
+
+		inet_ntop(pd->inner.family, pd->inner.src, s, sizeof(s));
+		inet_ntop(pd->inner.family, pd->inner.dst, d, sizeof(d));
+		printf("quotes proto %u %s port %u -> %s port %u\n",
+		       pd->inner.proto, s, pd->inner.sport, d,
+		       pd->inner.dport);
+	}
 }
 
 static int cmd_parse(const char *hex)
@@ -106,6 +115,9 @@ static int cmd_parse(const char *hex)
 	printf("ipv%d %s -> %s proto %u ttl %u len %u (%ld captured)\n",
 	       pd.family == AF_INET ? 4 : 6, src, dst, pd.proto, pd.ttl,
 	       pd.ip_len, n);
+	if (pd.flags & WEIR_PD_FRAG)
+		printf("fragment at offset %u%s\n", pd.frag_off,
+		       pd.flags & WEIR_PD_MF ? ", more follow" : "");
 	print_l4(&pd);
 	weir_csum_verify(buf, &pd, false, &r);
 	printf("checksums: ip %s, l4 %s\n", csum_name(r.ip),
