@@ -8,7 +8,10 @@
  *
  * Malformed or truncated input is described, never read out of bounds:
  * `flags` says what parsed, `err` names the first thing that did not and
- * `err_off` where. Fields of a stage that did not parse are zero.
+ * `err_off` where. Fields whose bytes are missing are zero (ext[] holds
+ * only ext_count entries); the fixed IP header's fields (addresses,
+ * protocol, TTL) are filled whenever its bytes are present, even when the
+ * header is inconsistent, so that logs can name a malformed packet.
  */
 #ifndef WEIR_PDESC_H
 #define WEIR_PDESC_H
@@ -112,7 +115,6 @@ struct weir_pdesc {
 	uint16_t reserved2;
 	uint8_t src[16];
 	uint8_t dst[16];
-	struct weir_pd_ext ext[WEIR_PD_MAX_EXT];
 
 	uint16_t l4_off;       /* = l3_len when an L4 header is expected */
 	uint16_t l4_hdr_len;   /* TCP data offset, 8 for UDP/ICMP */
@@ -137,6 +139,9 @@ struct weir_pdesc {
 	uint8_t icmp_code;
 	uint32_t icmp_rest;    /* 4 bytes after the checksum (id/seq, MTU, ...) */
 	struct weir_pd_inner inner;
+	/* Last, and only the first ext_count entries are written: weir_parse()
+	 * clears everything before it and nothing of it. */
+	struct weir_pd_ext ext[WEIR_PD_MAX_EXT];
 };
 
 #define WEIR_TCP_FIN 0x01u

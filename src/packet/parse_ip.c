@@ -3,6 +3,7 @@
  * parse_l4.c for the transport header.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -286,7 +287,7 @@ static int parse_ipv6(const uint8_t *data, size_t len, struct weir_pdesc *pd)
 
 int weir_parse(const uint8_t *data, size_t len, struct weir_pdesc *pd)
 {
-	memset(pd, 0, sizeof(*pd));
+	memset(pd, 0, offsetof(struct weir_pdesc, ext));
 	if (len < 1)
 		return weir__perr(pd, WEIR_PERR_SHORT, 0);
 	switch (data[0] >> 4) {

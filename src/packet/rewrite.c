@@ -53,10 +53,16 @@ static uint16_t *l4_field(struct weir_pkt *pkt)
 static void field_update(uint16_t *field, const void *old, const void *new_,
 			 size_t len, bool partial)
 {
-	uint16_t v;
+	uint16_t v, o, n;
 
 	memcpy(&v, field, 2);
-	weir_csum_replace(&v, old, new_, len, partial);
+	if (len == 2) {
+		memcpy(&o, old, 2);
+		memcpy(&n, new_, 2);
+		weir_csum_replace16(&v, o, n, partial);
+	} else {
+		weir_csum_replace(&v, old, new_, len, partial);
+	}
 	memcpy(field, &v, 2);
 }
 

@@ -142,7 +142,8 @@ static void pd_same_l3(const struct weir_pdesc *a, const struct weir_pdesc *b)
 	PD_EQ(tos); PD_EQ(ext_count); PD_EQ(frag_off); PD_EQ(frag_id);
 	PD_EQ(flowlabel); PD_EQ(frag_hdr_off); PD_EQ(ipopt_len);
 	PD_MEMEQ(src); PD_MEMEQ(dst);
-	for (int i = 0; i < WEIR_PD_MAX_EXT; i++) {
+	PD_EQ(l4_dst_off);
+	for (int i = 0; i < a->ext_count; i++) {
 		PD_EQ(ext[i].type); PD_EQ(ext[i].off); PD_EQ(ext[i].len);
 	}
 }
