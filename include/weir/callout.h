@@ -1,0 +1,105 @@
+/* weir callouts: code that a filter calls to decide (after WFP's
+ * FWPS_CALLOUT0 with classifyFn, notifyFn and flowDeleteFn).
+ *
+ * A callout registers under a unique name; filters whose action is a
+ * callout name it. A filter naming a callout that is not registered
+ * blocks, unless it has WEIR_FILTER_PERMIT_IF_NO_CALLOUT.
+ *
+ * Hooks (all optional but classify):
+ *  - classify: called for each packet that matches one of its filters,
+ *    on the classifying thread, under the engine's read lock: it must not
+ *    block and must not commit transactions. It reads `in` and `filter`
+ *    and writes `out`: an action (permit, block, or continue to the next
+ *    filter), the rights, and flags.
+ *  - notify: called when one of its filters is added or deleted, inside
+ *    the commit. A non-zero return on WEIR_NOTIFY_ADD refuses the filter,
+ *    and with it the whole transaction.
+ *  - flow_delete: called exactly once for a flow context it set, when the
+ *    flow ends or the context is removed or replaced.
+ */
+#ifndef WEIR_CALLOUT_H
+#define WEIR_CALLOUT_H
+
+#include <stdint.h>
+
+#include <weir/engine.h>
+#include <weir/filter.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A callout's answer besides permit and block: not mine to decide. */
+#define WEIR_ACTION_CONTINUE 0
+
+/* Bits of weir_callout_out.rights. */
+#define WEIR_RIGHT_ACTION_WRITE 0x1u  /* the action may still be changed */
+
+/* Bits of weir_callout_out.flags. */
+#define WEIR_CLASSIFY_ABSORB 0x1u     /* the callout took the packet:
+                                       * block it silently; final */
+
+/* What a callout sees of the filter that called it. Valid during the
+ * hook only. */
+struct weir_filter_view {
+	uint64_t id;
+	const char *name;
+	int layer;
+	uint16_t sublayer;
+	uint8_t action;         /* enum weir_action */
+	uint32_t flags;         /* WEIR_FILTER_* */
+	uint64_t weight;
+	uint64_t context;       /* the spec's opaque context */
+	const char *params;     /* the spec's parameters, "" if none */
+};
+
+/* A callout's answer. On entry: action WEIR_ACTION_CONTINUE, rights as
+ * arbitration stands (no WEIR_RIGHT_ACTION_WRITE when a higher sublayer
+ * already made a hard decision: a block is then a veto), flags 0. Clear
+ * WEIR_RIGHT_ACTION_WRITE to make a permit or block hard. */
+struct weir_callout_out {
+	uint8_t action;
+	uint8_t rights;
+	uint32_t flags;
+};
+
+enum weir_notify {
+	WEIR_NOTIFY_ADD = 1,
+	WEIR_NOTIFY_DELETE,
+};
+
+typedef void (*weir_classify_fn)(void *priv, const struct weir_classify_in *in,
+				 const struct weir_filter_view *filter,
+				 uint64_t flow_ctx, struct weir_callout_out *out);
+typedef int (*weir_notify_fn)(void *priv, enum weir_notify event,
+			      const struct weir_filter_view *filter);
+typedef void (*weir_flow_delete_fn)(void *priv, int layer, uint64_t flow_id,
+				    uint64_t flow_ctx);
+
+/* Bits of weir_callout.flags. */
+#define WEIR_CALLOUT_NEEDS_FLOW_CONTEXT 0x1u /* classify only on flows that
+                                              * hold a context for it */
+
+struct weir_callout {
+	const char *name;       /* unique; copied */
+	uint32_t flags;
+	weir_classify_fn classify;
+	weir_notify_fn notify;
+	weir_flow_delete_fn flow_delete;
+	void *priv;             /* handed to every hook */
+};
+
+/* Registers a callout (copied). Returns its id (> 0), -EEXIST for a taken
+ * name, -EINVAL without a name or classify. Filters already naming it
+ * start calling it with the next classification. */
+int weir_callout_register(struct weir_engine *engine,
+			  const struct weir_callout *callout);
+/* Unregisters it: its filters then block (or permit, per their flag).
+ * Returns 0 or -ENOENT. Waits for classifications in progress. */
+int weir_callout_unregister(struct weir_engine *engine, const char *name);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* WEIR_CALLOUT_H */

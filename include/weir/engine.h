@@ -1,0 +1,134 @@
+/* weir filter engine: sublayers, transactions over filters, per-layer
+ * default actions, and classification with WFP's arbitration.
+ *
+ * Changes are transactions (pf's begin/commit/rollback): a transaction
+ * collects filter additions and deletions, and its commit checks them all,
+ * asks the callouts (notify), compiles a new classifier for every layer
+ * and publishes it in one atomic step. A rejected commit changes nothing.
+ * Classification never takes a lock: it reads the published rule set
+ * under RCU (liburcu-bp, so any thread may classify without registering).
+ *
+ *   weir_txn_begin ─▶ add/delete ... ─▶ weir_txn_commit ─▶ publish ─▶ old set
+ *                                         │ (checks, notify,           freed after
+ *                                         ▼  compile)                  readers drain
+ *                                      -errno: nothing changed
+ */
+#ifndef WEIR_ENGINE_H
+#define WEIR_ENGINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <weir/filter.h>
+#include <weir/packet.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct weir_engine;
+struct weir_txn;
+
+/* ---- per-packet field values ---------------------------------------- */
+
+/* The values one packet offers to conditions, filled once per packet by
+ * weir_fields_from_pkt() (or by hand in tests). `present` has bit
+ * (1 << field) for every field with a value; a condition on an absent
+ * field does not match. */
+struct weir_fields {
+	uint64_t present;
+	uint8_t family;                     /* AF_INET / AF_INET6 */
+	uint8_t src[16];                    /* network order */
+	uint8_t dst[16];
+	uint64_t num[WEIR_FIELD__COUNT];    /* numeric fields by index */
+	char if_in_name[16];
+	char if_out_name[16];
+	const uint8_t *packet;              /* IP header on; may be NULL */
+	uint32_t packet_len;
+	uint32_t payload_off;               /* L4 payload start in packet */
+};
+
+/* Fills *f from a parsed packet, its metadata and the layer. Interface
+ * names are left empty: the capture source fills them from its cache.
+ * `cflags` are WEIR_CF_* flags to offer. Returns 0 or -EINVAL (packet
+ * not parsed). */
+int weir_fields_from_pkt(struct weir_fields *f, const struct weir_pkt *pkt,
+			 int layer, uint32_t cflags);
+
+/* ---- engine --------------------------------------------------------- */
+
+/* A new engine with no filters; every layer's default action is permit.
+ * NULL on ENOMEM. */
+struct weir_engine *weir_engine_new(void);
+/* Frees the engine. No classification may be running. NULL is fine. */
+void weir_engine_free(struct weir_engine *engine);
+
+/* What a layer decides when no filter does (permit or block). Takes
+ * effect for classifications that start after the call. */
+int weir_engine_set_default(struct weir_engine *engine, int layer,
+			    int action);
+
+/* Adds a sublayer. Sublayers are evaluated from the highest weight down;
+ * the default sublayer (id 0, "default") has weight 0x8000. Returns the
+ * new id (> 0) or -EEXIST (name taken), -ENOSPC (64 sublayers). */
+int weir_sublayer_add(struct weir_engine *engine, const char *name,
+		      uint16_t weight);
+/* The id of the sublayer of that name, or -ENOENT. */
+int weir_sublayer_find(struct weir_engine *engine, const char *name);
+
+/* ---- transactions ----------------------------------------------------- */
+
+/* Starts a transaction; one at a time per engine (the next waits). NULL
+ * on ENOMEM. */
+struct weir_txn *weir_txn_begin(struct weir_engine *engine);
+/* Adds a filter (copied). Its id is spec->id or, when 0, a new one,
+ * stored in *ret_id when given. -EINVAL with a reason in *why for a bad
+ * spec, -EEXIST for a taken id. The filter exists once committed. */
+int weir_txn_add(struct weir_txn *txn, const struct weir_filter_spec *spec,
+		 uint64_t *ret_id, const char **why);
+/* Deletes a committed filter or one added in this transaction. -ENOENT. */
+int weir_txn_delete(struct weir_txn *txn, uint64_t id);
+/* Deletes every filter (a policy reload starts with this). */
+void weir_txn_clear(struct weir_txn *txn);
+/* Applies the transaction and ends it (txn is freed either way). 0, or a
+ * negative errno with nothing changed: a callout refused a filter (its
+ * notify error), or -ENOMEM. */
+int weir_txn_commit(struct weir_txn *txn);
+/* Drops the transaction. NULL is fine. */
+void weir_txn_abort(struct weir_txn *txn);
+
+/* ---- classification --------------------------------------------------- */
+
+/* The outcome of classifying one packet at one layer. */
+struct weir_decision {
+	uint8_t action;        /* WEIR_ACTION_PERMIT or WEIR_ACTION_BLOCK */
+	bool hard;             /* no lower sublayer could change it */
+	bool absorb;           /* a callout took the packet: drop silently */
+	bool veto;             /* a callout's block overrode a hard permit */
+	bool by_default;       /* no filter decided: the layer default */
+	uint64_t filter_id;    /* the deciding filter, 0 by default */
+};
+
+/* One classification request. */
+struct weir_classify_in {
+	int layer;
+	const struct weir_fields *fields;
+	struct weir_pkt *pkt;  /* handed to callouts; may be NULL */
+	uint64_t flow_id;      /* 0: no flow */
+};
+
+/* Classifies against the published rule set with WFP's arbitration (see
+ * docs/engine.md). Any thread; lock-free. Returns 0, or -EINVAL for a bad
+ * layer. */
+int weir_classify(struct weir_engine *engine, const struct weir_classify_in *in,
+		  struct weir_decision *ret);
+
+/* Per-filter hit counters since the filter was added. -ENOENT. */
+int weir_filter_hits(struct weir_engine *engine, uint64_t id,
+		     uint64_t *ret_hits);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* WEIR_ENGINE_H */
