@@ -10,7 +10,7 @@ pkgs=(
   # libFuzzer and sanitizer runtimes for clang
   libclang-rt-14-dev llvm
   # libraries
-  libcmocka-dev libpcap-dev
+  libcmocka-dev libpcap-dev liburcu-dev
   # independent oracle for the packet tests
   python3 python3-scapy
 )

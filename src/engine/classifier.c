@@ -1,0 +1,268 @@
+/* The compiled classifier: tuple space search with priority-ordered
+ * subtables (the scheme of Open vSwitch's classifier), one per sublayer.
+ *
+ * Each filter is indexed by up to five "key" fields: source and
+ * destination address (masked to a prefix length rounded down to a
+ * multiple of 8 bits for IPv4, 16 for IPv6), protocol and the two ports
+ * (exact values only). A filter whose key fields hold several values (an
+ * OR or a set) gets one entry per combination, up to MAX_EXPAND. Entries
+ * with the same shape (which fields, which prefix lengths) share a
+ * subtable: a hash table from masked key to the ranks of the filters with
+ * that key, ascending. Every other condition, and the exact prefix, is
+ * checked on the candidate with the reference matcher (match.c), so the
+ * classifier can only be faster than the linear evaluator, never
+ * different.
+ *
+ * Lookup of the first match at or after rank `from`: subtables are
+ * visited in order of the smallest rank they hold and the walk stops as
+ * soon as that smallest rank cannot beat the best match found. With
+ * automatic weights (more specific filters first) the first subtable
+ * usually decides. Cost grows with the number of shapes, not filters.
+ * docs/engine.md discusses the choice.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "engine/tss.h"
+
+struct slot {
+	uint64_t hash;               /* 0 = empty */
+	uint32_t first, count;       /* into tuple.ranks */
+	struct tkey key;
+};
+
+struct tuple {
+	struct shape sh;
+	uint32_t min_rank, max_rank;
+	uint32_t mask;               /* nslots - 1 */
+	struct slot *slots;
+	uint32_t *ranks;
+};
+
+struct sub_cls {
+	uint32_t ntuple;
+	struct tuple *t;             /* ascending min_rank */
+};
+
+struct weir__cls {
+	struct weir__filter *const *f;
+	uint32_t nsub;
+	struct sub_cls *subs;
+	unsigned alen;
+};
+
+/* ---- build ----------------------------------------------------------- */
+
+static int by_shape_key_rank(const void *a, const void *b)
+{
+	const struct entry *x = a, *y = b;
+	int c = memcmp(&x->sh, &y->sh, sizeof(x->sh));
+
+	if (!c)
+		c = memcmp(&x->key, &y->key, sizeof(x->key));
+	if (!c)
+		c = (x->rank > y->rank) - (x->rank < y->rank);
+	return c;
+}
+
+static void slot_put(struct tuple *t, const struct tkey *key, uint32_t first,
+		     uint32_t count)
+{
+	uint64_t h = key_hash(key, &t->sh);
+	uint32_t i = (uint32_t)h & t->mask;
+
+	while (t->slots[i].hash)
+		i = (i + 1) & t->mask;
+	t->slots[i] = (struct slot){ .hash = h, .first = first,
+				     .count = count, .key = *key };
+}
+
+static uint32_t pow2_at_least(uint32_t n)
+{
+	uint32_t p = 8;
+
+	while (p < n)
+		p *= 2;
+	return p;
+}
+
+/* Builds one tuple from e[0..n), entries of one shape sorted by key and
+ * rank: one slot per distinct key, its ranks ascending and distinct. */
+static int tuple_build(struct tuple *t, const struct entry *e, uint32_t n)
+{
+	uint32_t keys = 0, nr = 0;
+
+	t->sh = e[0].sh;
+	t->min_rank = UINT32_MAX;
+	for (uint32_t i = 0; i < n; i++)
+		keys += !i || memcmp(&e[i].key, &e[i - 1].key, sizeof(e->key));
+	t->mask = pow2_at_least(keys * 2) - 1;
+	t->slots = calloc(t->mask + 1, sizeof(*t->slots));
+	t->ranks = malloc(sizeof(*t->ranks) * n);
+	if (!t->slots || !t->ranks)
+		return -ENOMEM;
+	for (uint32_t i = 0, start = 0; i < n; i++) {
+		if (!(i && e[i].rank == e[i - 1].rank &&
+		      !memcmp(&e[i].key, &e[i - 1].key, sizeof(e->key))))
+			t->ranks[nr++] = e[i].rank;
+		if (e[i].rank < t->min_rank)
+			t->min_rank = e[i].rank;
+		if (e[i].rank > t->max_rank)
+			t->max_rank = e[i].rank;
+		if (i + 1 == n || memcmp(&e[i].key, &e[i + 1].key,
+					 sizeof(e->key))) {
+			slot_put(t, &e[i].key, start, nr - start);
+			start = nr;
+		}
+	}
+	return 0;
+}
+
+static int by_min_rank(const void *a, const void *b)
+{
+	const struct tuple *x = a, *y = b;
+
+	return (x->min_rank > y->min_rank) - (x->min_rank < y->min_rank);
+}
+
+static int sub_build(struct sub_cls *sc, struct weir__tss_entries *v)
+{
+	uint32_t nt = 0;
+
+	qsort(v->e, v->n, sizeof(*v->e), by_shape_key_rank);
+	sc->t = calloc(v->n ? v->n : 1, sizeof(*sc->t));
+	if (!sc->t)
+		return -ENOMEM;
+	for (uint32_t i = 0, start = 0; i < v->n; i++) {
+		if (i + 1 < v->n && !memcmp(&v->e[i].sh, &v->e[i + 1].sh,
+					    sizeof(v->e->sh)))
+			continue;
+		sc->ntuple = ++nt;
+		if (tuple_build(&sc->t[nt - 1], v->e + start, i + 1 - start))
+			return -ENOMEM;
+		start = i + 1;
+	}
+	qsort(sc->t, nt, sizeof(*sc->t), by_min_rank);
+	return 0;
+}
+
+struct weir__cls *weir__cls_build(struct weir__filter *const *f, uint32_t n,
+				  const struct weir__sub_range *subs,
+				  uint32_t nsub)
+{
+	struct weir__cls *cls = calloc(1, sizeof(*cls));
+	struct weir__tss_entries v = { 0 };
+
+	if (!cls)
+		return NULL;
+	cls->f = f;
+	cls->nsub = nsub;
+	cls->alen = n && weir_layer_family(f[0]->layer) == AF_INET6 ? 16 : 4;
+	cls->subs = calloc(nsub ? nsub : 1, sizeof(*cls->subs));
+	if (!cls->subs)
+		goto fail;
+	for (uint32_t s = 0; s < nsub; s++) {
+		v.n = 0;
+		for (uint32_t r = subs[s].first; r < subs[s].end; r++)
+			if (weir__tss_expand(f[r], r, cls->alen, &v) < 0)
+				goto fail;
+		if (sub_build(&cls->subs[s], &v) < 0)
+			goto fail;
+	}
+	free(v.e);
+	return cls;
+fail:
+	free(v.e);
+	weir__cls_free(cls);
+	return NULL;
+}
+
+void weir__cls_free(struct weir__cls *cls)
+{
+	if (!cls)
+		return;
+	for (uint32_t s = 0; cls->subs && s < cls->nsub; s++) {
+		for (uint32_t i = 0; i < cls->subs[s].ntuple; i++) {
+			free(cls->subs[s].t[i].slots);
+			free(cls->subs[s].t[i].ranks);
+		}
+		free(cls->subs[s].t);
+	}
+	free(cls->subs);
+	free(cls);
+}
+
+/* ---- lookup ---------------------------------------------------------- */
+
+/* The packet's key fields; `have` says which exist (KF_* bits). */
+static uint8_t packet_key(const struct weir_fields *fl, unsigned alen,
+			  struct tkey *k)
+{
+	uint8_t have = 0;
+
+	memset(k, 0, sizeof(*k));
+	memcpy(k->src, fl->src, alen);
+	memcpy(k->dst, fl->dst, alen);
+	if (fl->present & (1ull << WEIR_FIELD_IP_PROTO)) {
+		k->proto = (uint8_t)fl->num[WEIR_FIELD_IP_PROTO];
+		have |= KF_PROTO;
+	}
+	if (fl->present & (1ull << WEIR_FIELD_SRC_PORT)) {
+		k->sport = (uint16_t)fl->num[WEIR_FIELD_SRC_PORT];
+		have |= KF_SPORT;
+	}
+	if (fl->present & (1ull << WEIR_FIELD_DST_PORT)) {
+		k->dport = (uint16_t)fl->num[WEIR_FIELD_DST_PORT];
+		have |= KF_DPORT;
+	}
+	return have;
+}
+
+static const struct slot *probe(const struct tuple *t, const struct tkey *k)
+{
+	uint64_t h = key_hash(k, &t->sh);
+	uint32_t i = (uint32_t)h & t->mask;
+
+	for (; t->slots[i].hash; i = (i + 1) & t->mask)
+		if (t->slots[i].hash == h &&
+		    !memcmp(&t->slots[i].key, k, sizeof(*k)))
+			return &t->slots[i];
+	return NULL;
+}
+
+int64_t weir__cls_next(const struct weir__cls *cls, uint32_t sub,
+		       const struct weir_fields *fl, uint32_t from)
+{
+	const struct sub_cls *sc = &cls->subs[sub];
+	uint32_t best = UINT32_MAX;
+	struct tkey pk, k;
+	uint8_t have = packet_key(fl, cls->alen, &pk);
+	bool addrs = (fl->present & 3ull) == 3ull; /* IP_SRC, IP_DST */
+
+	for (uint32_t i = 0; i < sc->ntuple; i++) {
+		const struct tuple *t = &sc->t[i];
+		const struct slot *s;
+
+		if (t->min_rank >= best)
+			break;
+		if (t->max_rank < from || (t->sh.kf & ~have) ||
+		    (!addrs && (t->sh.src_q || t->sh.dst_q)))
+			continue;
+		k = pk;
+		key_mask(&k, &t->sh, cls->alen);
+		s = probe(t, &k);
+		for (uint32_t j = 0; s && j < s->count; j++) {
+			uint32_t r = t->ranks[s->first + j];
+
+			if (r >= best)
+				break;
+			if (r >= from && weir__filter_matches(cls->f[r], fl)) {
+				best = r;
+				break;
+			}
+		}
+	}
+	return best == UINT32_MAX ? -1 : (int64_t)best;
+}

@@ -1,0 +1,119 @@
+/* The engine object: defaults, sublayers, the published rule set and
+ * lock-free classification under RCU (liburcu-bp: threads need not
+ * register).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <urcu-bp.h>
+
+#include "engine/engine_internal.h"
+
+struct weir_engine *weir_engine_new(void)
+{
+	struct weir_engine *e = calloc(1, sizeof(*e));
+
+	if (!e)
+		return NULL;
+	e->rs = calloc(1, sizeof(*e->rs));
+	if (!e->rs) {
+		free(e);
+		return NULL;
+	}
+	pthread_mutex_init(&e->txn_lock, NULL);
+	pthread_mutex_init(&e->meta_lock, NULL);
+	for (int l = 0; l < WEIR_LAYER__COUNT; l++)
+		atomic_init(&e->defaults[l], WEIR_ACTION_PERMIT);
+	strcpy(e->sublayers[0].name, "default");
+	e->sublayers[0].weight = 0x8000;
+	e->sublayers[0].used = true;
+	e->next_id = 1;
+	return e;
+}
+
+void weir_engine_free(struct weir_engine *e)
+{
+	if (!e)
+		return;
+	weir__ruleset_free(e->rs);
+	for (int l = 0; l < WEIR_LAYER__COUNT; l++)
+		weir__fvec_release(&e->all[l]);
+	weir__callouts_free(e);
+	pthread_mutex_destroy(&e->txn_lock);
+	pthread_mutex_destroy(&e->meta_lock);
+	free(e);
+}
+
+int weir_engine_set_default(struct weir_engine *e, int layer, int action)
+{
+	if (weir_layer_family(layer) < 0 ||
+	    (action != WEIR_ACTION_PERMIT && action != WEIR_ACTION_BLOCK))
+		return -EINVAL;
+	atomic_store(&e->defaults[layer], (uint8_t)action);
+	return 0;
+}
+
+int weir_sublayer_find(struct weir_engine *e, const char *name)
+{
+	int id = -ENOENT;
+
+	pthread_mutex_lock(&e->meta_lock);
+	for (int i = 0; i < WEIR__MAX_SUBLAYERS && id < 0; i++)
+		if (e->sublayers[i].used && !strcmp(e->sublayers[i].name, name))
+			id = i;
+	pthread_mutex_unlock(&e->meta_lock);
+	return id;
+}
+
+/* A new sublayer's weight orders only filters committed after it. */
+int weir_sublayer_add(struct weir_engine *e, const char *name,
+		      uint16_t weight)
+{
+	int id = -ENOSPC;
+
+	if (!name || !name[0] || strlen(name) >= WEIR_NAME_MAX)
+		return -EINVAL;
+	if (weir_sublayer_find(e, name) >= 0)
+		return -EEXIST;
+	pthread_mutex_lock(&e->meta_lock);
+	for (int i = 1; i < WEIR__MAX_SUBLAYERS && id < 0; i++) {
+		if (e->sublayers[i].used)
+			continue;
+		strcpy(e->sublayers[i].name, name);
+		e->sublayers[i].weight = weight;
+		e->sublayers[i].used = true;
+		id = i;
+	}
+	pthread_mutex_unlock(&e->meta_lock);
+	return id;
+}
+
+int weir_classify(struct weir_engine *e, const struct weir_classify_in *in,
+		  struct weir_decision *ret)
+{
+	struct weir__ruleset *rs;
+
+	if (!e || !in || !in->fields || !ret ||
+	    weir_layer_family(in->layer) < 0)
+		return -EINVAL;
+	urcu_bp_read_lock();
+	rs = rcu_dereference(e->rs);
+	weir__arbitrate(e, &rs->layers[in->layer], in, ret);
+	urcu_bp_read_unlock();
+	return 0;
+}
+
+int weir_filter_hits(struct weir_engine *e, uint64_t id, uint64_t *ret_hits)
+{
+	int err = -ENOENT;
+
+	pthread_mutex_lock(&e->txn_lock);
+	for (int l = 0; l < WEIR_LAYER__COUNT && err; l++)
+		for (uint32_t i = 0; i < e->all[l].n && err; i++)
+			if (e->all[l].f[i]->id == id) {
+				*ret_hits = atomic_load(&e->all[l].f[i]->hits);
+				err = 0;
+			}
+	pthread_mutex_unlock(&e->txn_lock);
+	return err;
+}

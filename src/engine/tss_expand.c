@@ -1,0 +1,203 @@
+/* Tuple-space classifier, build side: turns one filter into keyed
+ * entries, one per combination of the values its key fields may take.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/tss.h"
+
+/* ---- expansion of one filter into keyed entries --------------------- */
+
+struct alt {          /* one value a key field may take */
+	uint8_t addr[16];
+	uint8_t plen;
+	uint16_t num;
+};
+
+struct alts {
+	uint32_t n;       /* 0 = wildcard */
+	struct alt a[MAX_ALT];
+};
+
+static const struct weir__group *group_of(const struct weir__filter *f,
+					  uint16_t field)
+{
+	for (uint32_t g = 0; g < f->ngroup; g++)
+		if (f->groups[g].field == field)
+			return &f->groups[g];
+	return NULL;
+}
+
+static bool alt_push(struct alts *as, const uint8_t *addr, unsigned plen,
+		     uint64_t num)
+{
+	if (as->n == MAX_ALT)
+		return false;
+	memset(&as->a[as->n], 0, sizeof(as->a[0]));
+	if (addr)
+		memcpy(as->a[as->n].addr, addr, 16);
+	as->a[as->n].plen = (uint8_t)plen;
+	as->a[as->n].num = (uint16_t)num;
+	as->n++;
+	return true;
+}
+
+/* Alternatives of an address field: EQ, PREFIX or a set of prefixes;
+ * anything else makes the field a wildcard (checked as residue). */
+static void addr_alts(const struct weir__filter *f, uint16_t field,
+		      unsigned alen, struct alts *as)
+{
+	const struct weir__group *g = group_of(f, field);
+	bool ok = g != NULL;
+
+	as->n = 0;
+	for (uint16_t i = 0; ok && i < g->count; i++) {
+		const struct weir__cond *c = &f->conds[g->first + i];
+
+		if (c->match == WEIR_MATCH_EQ)
+			ok = alt_push(as, c->v.addr, alen * 8, 0);
+		else if (c->match == WEIR_MATCH_PREFIX)
+			ok = alt_push(as, c->v.addr, c->v.plen, 0);
+		else if (c->match == WEIR_MATCH_IN_SET)
+			for (uint32_t k = 0; ok && k < c->set_len; k++)
+				ok = alt_push(as, c->set[k].addr,
+					      c->set[k].plen, 0);
+		else
+			ok = false;
+	}
+	if (!ok)
+		as->n = 0;
+}
+
+/* Alternatives of a numeric key field: exact values only. */
+static void num_alts(const struct weir__filter *f, uint16_t field,
+		     uint64_t max, struct alts *as)
+{
+	const struct weir__group *g = group_of(f, field);
+	bool ok = g != NULL;
+
+	as->n = 0;
+	for (uint16_t i = 0; ok && i < g->count; i++) {
+		const struct weir__cond *c = &f->conds[g->first + i];
+
+		if (c->match == WEIR_MATCH_EQ)
+			ok = c->v.lo <= max && alt_push(as, NULL, 0, c->v.lo);
+		else if (c->match == WEIR_MATCH_IN_SET)
+			for (uint32_t k = 0; ok && k < c->set_len; k++)
+				ok = c->set[k].hi < c->set[k].lo &&
+				     c->set[k].lo <= max &&
+				     alt_push(as, NULL, 0, c->set[k].lo);
+		else
+			ok = false;
+	}
+	if (!ok)
+		as->n = 0;
+}
+
+enum { A_SRC, A_DST, A_PROTO, A_SPORT, A_DPORT, A_N };
+
+static uint64_t combos(const struct alts *as)
+{
+	uint64_t n = 1;
+
+	for (int i = 0; i < A_N; i++)
+		n *= as[i].n ? as[i].n : 1;
+	return n;
+}
+
+/* Fills the alternatives of the five key fields, widening the field with
+ * the most alternatives to a wildcard until the product is small. */
+static void filter_alts(const struct weir__filter *f, unsigned alen,
+			struct alts *as)
+{
+	addr_alts(f, WEIR_FIELD_IP_SRC, alen, &as[A_SRC]);
+	addr_alts(f, WEIR_FIELD_IP_DST, alen, &as[A_DST]);
+	num_alts(f, WEIR_FIELD_IP_PROTO, 255, &as[A_PROTO]);
+	num_alts(f, WEIR_FIELD_SRC_PORT, 65535, &as[A_SPORT]);
+	num_alts(f, WEIR_FIELD_DST_PORT, 65535, &as[A_DPORT]);
+	while (combos(as) > MAX_EXPAND) {
+		int big = 0;
+
+		for (int i = 1; i < A_N; i++)
+			if (as[i].n > as[big].n)
+				big = i;
+		as[big].n = 0;
+	}
+}
+
+static unsigned quantize(unsigned plen, unsigned alen)
+{
+	unsigned step = alen == 16 ? 16 : 8;
+
+	return plen / step * step;
+}
+
+static int entries_push(struct weir__tss_entries *v, const struct entry *e)
+{
+	if (v->n == v->cap) {
+		uint32_t cap = v->cap ? v->cap * 2 : 256;
+		struct entry *ne = realloc(v->e, sizeof(*ne) * cap);
+
+		if (!ne)
+			return -ENOMEM;
+		v->e = ne;
+		v->cap = cap;
+	}
+	v->e[v->n++] = *e;
+	return 0;
+}
+
+/* The entry for combination number `k` of the alternatives. */
+static void make_entry(const struct alts *as, uint64_t k, unsigned alen,
+		       uint32_t rank, struct entry *e)
+{
+	const struct alt *pick[A_N] = { 0 };
+
+	memset(e, 0, sizeof(*e));
+	for (int i = 0; i < A_N; i++) {
+		if (!as[i].n)
+			continue;
+		pick[i] = &as[i].a[k % as[i].n];
+		k /= as[i].n;
+	}
+	if (pick[A_SRC]) {
+		e->sh.src_q = (uint8_t)quantize(pick[A_SRC]->plen, alen);
+		memcpy(e->key.src, pick[A_SRC]->addr, alen);
+	}
+	if (pick[A_DST]) {
+		e->sh.dst_q = (uint8_t)quantize(pick[A_DST]->plen, alen);
+		memcpy(e->key.dst, pick[A_DST]->addr, alen);
+	}
+	if (pick[A_PROTO]) {
+		e->sh.kf |= KF_PROTO;
+		e->key.proto = (uint8_t)pick[A_PROTO]->num;
+	}
+	if (pick[A_SPORT]) {
+		e->sh.kf |= KF_SPORT;
+		e->key.sport = pick[A_SPORT]->num;
+	}
+	if (pick[A_DPORT]) {
+		e->sh.kf |= KF_DPORT;
+		e->key.dport = pick[A_DPORT]->num;
+	}
+	key_mask(&e->key, &e->sh, alen);
+	e->rank = rank;
+}
+
+int weir__tss_expand(const struct weir__filter *f, uint32_t rank,
+		     unsigned alen, struct weir__tss_entries *out)
+{
+	struct alts as[A_N];
+	struct entry e;
+	uint64_t n;
+
+	filter_alts(f, alen, as);
+	n = combos(as);
+	for (uint64_t k = 0; k < n; k++) {
+		make_entry(as, k, alen, rank, &e);
+		if (entries_push(out, &e) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
