@@ -1,0 +1,273 @@
+/* Property test of the compiled classifier: thousands of random filter
+ * sets and packets, classified by an engine using the tuple-space
+ * classifier and by one using the linear reference evaluator; every
+ * decision must be identical. Values come from small domains so that
+ * filters overlap and packets match often. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <weir/callout.h>
+#include <weir/engine.h>
+
+#include "engine/engine_internal.h"
+
+static uint64_t rng = 88172645463325252ull;
+
+static uint32_t rnd(uint32_t n)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (uint32_t)(rng % n);
+}
+
+/* Answers from the context: 0 continue, 1 permit, 2 block, +4 hard. */
+static void ctx_classify(void *priv, const struct weir_classify_in *in,
+			 const struct weir_filter_view *f, uint64_t flow_ctx,
+			 struct weir_callout_out *out)
+{
+	(void)priv, (void)in, (void)flow_ctx;
+	out->action = (uint8_t)(f->context & 3);
+	if (f->context & 4)
+		out->rights = 0;
+}
+
+static const uint16_t ports[] = { 22, 53, 80, 443, 1000, 1001, 1002, 8080 };
+static const uint8_t protos[] = { 1, 6, 17 };
+
+static void rnd_addr(uint8_t *a, unsigned alen)
+{
+	memset(a, 0, 16);
+	a[0] = 10;
+	a[alen - 2] = (uint8_t)rnd(4);
+	a[alen - 1] = (uint8_t)rnd(4);
+	if (rnd(4) == 0)
+		a[1] = (uint8_t)rnd(2);
+}
+
+static const uint16_t fields[] = {
+	WEIR_FIELD_IP_SRC, WEIR_FIELD_IP_DST, WEIR_FIELD_IP_PROTO,
+	WEIR_FIELD_SRC_PORT, WEIR_FIELD_DST_PORT, WEIR_FIELD_TCP_FLAGS,
+	WEIR_FIELD_TTL, WEIR_FIELD_MARK };
+
+#define NFIELDS (sizeof(fields) / sizeof(fields[0]))
+
+static uint64_t rnd_num(uint16_t field)
+{
+	switch (field) {
+	case WEIR_FIELD_IP_PROTO:
+		return protos[rnd(3)];
+	case WEIR_FIELD_SRC_PORT:
+	case WEIR_FIELD_DST_PORT:
+		return ports[rnd(8)];
+	case WEIR_FIELD_TCP_FLAGS:
+		return rnd(64);
+	default:
+		return rnd(8);
+	}
+}
+
+static void rnd_addr_cond(struct weir_cond *c, unsigned alen,
+			  struct weir_val *pool, uint32_t *used)
+{
+	static const uint8_t addr_matches[] = {
+		WEIR_MATCH_EQ, WEIR_MATCH_PREFIX, WEIR_MATCH_PREFIX,
+		WEIR_MATCH_IN_SET, WEIR_MATCH_NE, WEIR_MATCH_LT, WEIR_MATCH_GE };
+
+	c->match = addr_matches[rnd(sizeof(addr_matches))];
+	rnd_addr(c->v.addr, alen);
+	c->v.plen = (uint8_t)rnd(alen * 8 + 1);
+	if (c->match == WEIR_MATCH_IN_SET) {
+		c->set = &pool[*used];
+		c->set_len = 1 + rnd(3);
+		for (uint32_t i = 0; i < c->set_len; i++) {
+			rnd_addr(pool[*used].addr, alen);
+			pool[(*used)++].plen = (uint8_t)(alen * 8 - rnd(12));
+		}
+	}
+}
+
+static void rnd_num_cond(struct weir_cond *c, struct weir_val *pool,
+			 uint32_t *used)
+{
+	c->match = (uint8_t)rnd(WEIR_MATCH__COUNT);
+	if (c->match == WEIR_MATCH_PREFIX)
+		c->match = WEIR_MATCH_EQ;
+	c->v.lo = rnd_num(c->field);
+	c->v.hi = c->v.lo + rnd(600);
+	if (c->match == WEIR_MATCH_IN_SET) {
+		c->set = &pool[*used];
+		c->set_len = 1 + rnd(4);
+		for (uint32_t i = 0; i < c->set_len; i++, (*used)++) {
+			struct weir_val *m = &pool[*used];
+
+			m->lo = rnd_num(c->field);
+			m->hi = rnd(3) ? 0 : m->lo + rnd(30);
+		}
+	}
+}
+
+/* A random spec; conds and set members come from the caller's pools. */
+static void rnd_spec(struct weir_filter_spec *s, int layer, int nsub,
+		     struct weir_cond *conds, struct weir_val *pool,
+		     uint32_t *used)
+{
+	unsigned alen = weir_layer_family(layer) == AF_INET6 ? 16 : 4;
+	static const uint8_t actions[] = { WEIR_ACTION_PERMIT,
+		WEIR_ACTION_BLOCK, WEIR_ACTION_PERMIT, WEIR_ACTION_BLOCK,
+		WEIR_ACTION_CALLOUT_UNKNOWN, WEIR_ACTION_CALLOUT_INSPECTION,
+		WEIR_ACTION_CALLOUT_TERMINATING };
+
+	memset(s, 0, sizeof(*s));
+	s->layer = (uint16_t)layer;
+	s->sublayer = (uint16_t)rnd((uint32_t)nsub);
+	s->action = actions[rnd(sizeof(actions))];
+	s->flags = rnd(5) == 0 ? WEIR_FILTER_CLEAR_ACTION_RIGHT : 0;
+	s->weight_kind = (uint8_t)rnd(3);
+	s->weight = s->weight_kind == WEIR_WEIGHT_RANGE ? rnd(16) : rnd(20);
+	s->context = rnd(8);
+	strcpy(s->callout, "ctx");
+	s->conds = conds;
+	s->ncond = rnd(5);
+	for (uint32_t i = 0; i < s->ncond; i++) {
+		struct weir_cond *c = &conds[i];
+
+		memset(c, 0, sizeof(*c));
+		/* Repeat a field now and then: ORed conditions. */
+		c->field = i && rnd(3) == 0 ? conds[i - 1].field
+					    : fields[rnd(NFIELDS)];
+		if (c->field <= WEIR_FIELD_IP_DST)
+			rnd_addr_cond(c, alen, pool, used);
+		else
+			rnd_num_cond(c, pool, used);
+	}
+}
+
+static void rnd_packet(struct weir_fields *f, int layer)
+{
+	unsigned alen = weir_layer_family(layer) == AF_INET6 ? 16 : 4;
+
+	memset(f, 0, sizeof(*f));
+	f->family = (uint8_t)weir_layer_family(layer);
+	rnd_addr(f->src, alen);
+	rnd_addr(f->dst, alen);
+	for (size_t i = 0; i < NFIELDS; i++) {
+		if (fields[i] > WEIR_FIELD_IP_DST) {
+			f->num[fields[i]] = rnd_num(fields[i]);
+			if (rnd(6) == 0)
+				continue; /* absent */
+		}
+		f->present |= 1ull << fields[i];
+	}
+}
+
+static struct weir_engine *engine(bool linear, int nsub)
+{
+	static const struct weir_callout c = { .name = "ctx",
+					       .classify = ctx_classify };
+	struct weir_engine *e = weir_engine_new();
+
+	e->use_linear = linear;
+	weir_callout_register(e, &c);
+	for (int s = 1; s < nsub; s++) {
+		char name[4] = { 's', (char)('0' + s), 0 };
+
+		weir_sublayer_add(e, name, (uint16_t)(0x8000 + (s % 2 ? 1 : -1) *
+						      (int)rnd(100)));
+	}
+	return e;
+}
+
+/* How often a filter (not the default) decided, and how often that was
+ * not the first matching filter of its sublayer: the test is only
+ * meaningful when both are common. */
+static uint64_t decided, total;
+
+static void one_round(int layer, uint32_t nfilters, uint32_t npackets)
+{
+	int nsub = 1 + (int)rnd(3);
+	uint32_t seed = rnd(1u << 30);
+	struct weir_engine *e[2];
+
+	rng ^= seed;
+	for (int k = 0; k < 2; k++) {
+		uint64_t saved = rng;
+		struct weir_txn *t;
+
+		e[k] = engine(k == 0, nsub);
+		t = weir_txn_begin(e[k]);
+		for (uint32_t i = 0; i < nfilters; i++) {
+			struct weir_cond conds[4];
+			struct weir_val pool[16];
+			struct weir_filter_spec s;
+			uint32_t used = 0;
+
+			rnd_spec(&s, layer, nsub, conds, pool, &used);
+			assert_int_equal(weir_txn_add(t, &s, NULL, NULL), 0);
+		}
+		assert_int_equal(weir_txn_commit(t), 0);
+		if (k == 0)
+			rng = saved; /* the same filters again */
+	}
+	for (uint32_t p = 0; p < npackets; p++) {
+		struct weir_fields f;
+		struct weir_classify_in in = { .layer = layer, .fields = &f };
+		struct weir_decision d[2];
+
+		rnd_packet(&f, layer);
+		weir_classify(e[0], &in, &d[0]);
+		weir_classify(e[1], &in, &d[1]);
+		assert_int_equal(d[1].action, d[0].action);
+		assert_int_equal(d[1].filter_id, d[0].filter_id);
+		assert_int_equal(d[1].hard, d[0].hard);
+		assert_int_equal(d[1].veto, d[0].veto);
+		assert_int_equal(d[1].by_default, d[0].by_default);
+		decided += !d[0].by_default;
+		total++;
+	}
+	weir_engine_free(e[0]);
+	weir_engine_free(e[1]);
+}
+
+static void compiled_equals_linear_v4(void **state)
+{
+	(void)state;
+	decided = total = 0;
+	for (int round = 0; round < 400; round++)
+		one_round(WEIR_LAYER_IPFORWARD_V4, 1 + rnd(120), 200);
+	print_message("%lu of %lu packets decided by a filter\n",
+		      (unsigned long)decided, (unsigned long)total);
+	assert_true(decided * 3 > total);
+}
+
+static void compiled_equals_linear_v6(void **state)
+{
+	(void)state;
+	for (int round = 0; round < 150; round++)
+		one_round(WEIR_LAYER_ALE_CONNECT_V6, 1 + rnd(120), 200);
+}
+
+static void compiled_equals_linear_large(void **state)
+{
+	(void)state;
+	for (int round = 0; round < 4; round++)
+		one_round(WEIR_LAYER_IPFORWARD_V4, 3000, 3000);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(compiled_equals_linear_v4),
+		cmocka_unit_test(compiled_equals_linear_v6),
+		cmocka_unit_test(compiled_equals_linear_large),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
