@@ -29,16 +29,18 @@
 
 struct slot {
 	uint64_t hash;               /* 0 = empty */
-	uint32_t first, count;       /* into tuple.ranks */
-	struct tkey key;
+	uint32_t first, count;       /* into tuple.cands */
+	union tkey key;
 };
 
 struct tuple {
 	struct shape sh;
+	union tkey mask;             /* of the shape */
+	uint64_t seed;               /* hash seed of the shape */
 	uint32_t min_rank, max_rank;
-	uint32_t mask;               /* nslots - 1 */
+	uint32_t nslot_mask;         /* slots - 1 */
 	struct slot *slots;
-	uint32_t *ranks;
+	struct cand *cands;          /* per slot, ascending rank */
 };
 
 struct sub_cls {
@@ -63,18 +65,18 @@ static int by_shape_key_rank(const void *a, const void *b)
 	if (!c)
 		c = memcmp(&x->key, &y->key, sizeof(x->key));
 	if (!c)
-		c = (x->rank > y->rank) - (x->rank < y->rank);
+		c = (x->cand.rank > y->cand.rank) - (x->cand.rank < y->cand.rank);
 	return c;
 }
 
-static void slot_put(struct tuple *t, const struct tkey *key, uint32_t first,
+static void slot_put(struct tuple *t, const union tkey *key, uint32_t first,
 		     uint32_t count)
 {
-	uint64_t h = key_hash(key, &t->sh);
-	uint32_t i = (uint32_t)h & t->mask;
+	uint64_t h = key_hash(key, t->seed);
+	uint32_t i = (uint32_t)h & t->nslot_mask;
 
 	while (t->slots[i].hash)
-		i = (i + 1) & t->mask;
+		i = (i + 1) & t->nslot_mask;
 	t->slots[i] = (struct slot){ .hash = h, .first = first,
 				     .count = count, .key = *key };
 }
@@ -88,33 +90,41 @@ static uint32_t pow2_at_least(uint32_t n)
 	return p;
 }
 
-/* Builds one tuple from e[0..n), entries of one shape sorted by key and
- * rank: one slot per distinct key, its ranks ascending and distinct. */
-static int tuple_build(struct tuple *t, const struct entry *e, uint32_t n)
+static bool same_key(const struct entry *a, const struct entry *b)
 {
-	uint32_t keys = 0, nr = 0;
+	return key_eq(&a->key, &b->key);
+}
+
+/* Builds one tuple from e[0..n), entries of one shape sorted by key and
+ * rank: one slot per distinct key with its candidates in rank order. */
+static int tuple_build(struct tuple *t, const struct entry *e, uint32_t n,
+		       unsigned alen)
+{
+	uint32_t keys = 0, nc = 0;
 
 	t->sh = e[0].sh;
+	shape_mask(&t->sh, alen, &t->mask);
+	t->seed = 0x243f6a8885a308d3ull ^ (uint64_t)t->sh.src_q << 16 ^
+		  (uint64_t)t->sh.dst_q << 8 ^ t->sh.kf;
 	t->min_rank = UINT32_MAX;
 	for (uint32_t i = 0; i < n; i++)
-		keys += !i || memcmp(&e[i].key, &e[i - 1].key, sizeof(e->key));
-	t->mask = pow2_at_least(keys * 2) - 1;
-	t->slots = calloc(t->mask + 1, sizeof(*t->slots));
-	t->ranks = malloc(sizeof(*t->ranks) * n);
-	if (!t->slots || !t->ranks)
+		keys += !i || !same_key(&e[i], &e[i - 1]);
+	t->nslot_mask = pow2_at_least(keys * 2) - 1;
+	t->slots = calloc(t->nslot_mask + 1, sizeof(*t->slots));
+	t->cands = malloc(sizeof(*t->cands) * n);
+	if (!t->slots || !t->cands)
 		return -ENOMEM;
 	for (uint32_t i = 0, start = 0; i < n; i++) {
-		if (!(i && e[i].rank == e[i - 1].rank &&
-		      !memcmp(&e[i].key, &e[i - 1].key, sizeof(e->key))))
-			t->ranks[nr++] = e[i].rank;
-		if (e[i].rank < t->min_rank)
-			t->min_rank = e[i].rank;
-		if (e[i].rank > t->max_rank)
-			t->max_rank = e[i].rank;
-		if (i + 1 == n || memcmp(&e[i].key, &e[i + 1].key,
-					 sizeof(e->key))) {
-			slot_put(t, &e[i].key, start, nr - start);
-			start = nr;
+		if (!(i && same_key(&e[i], &e[i - 1]) &&
+		      !memcmp(&e[i].cand, &e[i - 1].cand, sizeof(e->cand))))
+			t->cands[nc++] = e[i].cand;
+		if (e[i].cand.rank < t->min_rank)
+			t->min_rank = e[i].cand.rank;
+		if (e[i].cand.rank > t->max_rank)
+			t->max_rank = e[i].cand.rank;
+		if (i + 1 == n || !same_key(&e[i], &e[i + 1])) {
+			slot_put(t, &e[i].key, start, nc - start);
+			start = nc;
 		}
 	}
 	return 0;
@@ -127,7 +137,8 @@ static int by_min_rank(const void *a, const void *b)
 	return (x->min_rank > y->min_rank) - (x->min_rank < y->min_rank);
 }
 
-static int sub_build(struct sub_cls *sc, struct weir__tss_entries *v)
+static int sub_build(struct sub_cls *sc, struct weir__tss_entries *v,
+		     unsigned alen)
 {
 	uint32_t nt = 0;
 
@@ -140,7 +151,8 @@ static int sub_build(struct sub_cls *sc, struct weir__tss_entries *v)
 					    sizeof(v->e->sh)))
 			continue;
 		sc->ntuple = ++nt;
-		if (tuple_build(&sc->t[nt - 1], v->e + start, i + 1 - start))
+		if (tuple_build(&sc->t[nt - 1], v->e + start, i + 1 - start,
+				alen))
 			return -ENOMEM;
 		start = i + 1;
 	}
@@ -168,7 +180,7 @@ struct weir__cls *weir__cls_build(struct weir__filter *const *f, uint32_t n,
 		for (uint32_t r = subs[s].first; r < subs[s].end; r++)
 			if (weir__tss_expand(f[r], r, cls->alen, &v) < 0)
 				goto fail;
-		if (sub_build(&cls->subs[s], &v) < 0)
+		if (sub_build(&cls->subs[s], &v, cls->alen) < 0)
 			goto fail;
 	}
 	free(v.e);
@@ -186,7 +198,7 @@ void weir__cls_free(struct weir__cls *cls)
 	for (uint32_t s = 0; cls->subs && s < cls->nsub; s++) {
 		for (uint32_t i = 0; i < cls->subs[s].ntuple; i++) {
 			free(cls->subs[s].t[i].slots);
-			free(cls->subs[s].t[i].ranks);
+			free(cls->subs[s].t[i].cands);
 		}
 		free(cls->subs[s].t);
 	}
@@ -196,40 +208,87 @@ void weir__cls_free(struct weir__cls *cls)
 
 /* ---- lookup ---------------------------------------------------------- */
 
-/* The packet's key fields; `have` says which exist (KF_* bits). */
+/* The packet's key; the result says which exact fields exist (KF_*). */
 static uint8_t packet_key(const struct weir_fields *fl, unsigned alen,
-			  struct tkey *k)
+			  union tkey *k)
 {
 	uint8_t have = 0;
 
 	memset(k, 0, sizeof(*k));
-	memcpy(k->src, fl->src, alen);
-	memcpy(k->dst, fl->dst, alen);
+	memcpy(k->f.src, fl->src, alen);
+	memcpy(k->f.dst, fl->dst, alen);
 	if (fl->present & (1ull << WEIR_FIELD_IP_PROTO)) {
-		k->proto = (uint8_t)fl->num[WEIR_FIELD_IP_PROTO];
+		k->f.proto = (uint8_t)fl->num[WEIR_FIELD_IP_PROTO];
 		have |= KF_PROTO;
 	}
 	if (fl->present & (1ull << WEIR_FIELD_SRC_PORT)) {
-		k->sport = (uint16_t)fl->num[WEIR_FIELD_SRC_PORT];
+		k->f.sport = (uint16_t)fl->num[WEIR_FIELD_SRC_PORT];
 		have |= KF_SPORT;
 	}
 	if (fl->present & (1ull << WEIR_FIELD_DST_PORT)) {
-		k->dport = (uint16_t)fl->num[WEIR_FIELD_DST_PORT];
+		k->f.dport = (uint16_t)fl->num[WEIR_FIELD_DST_PORT];
 		have |= KF_DPORT;
 	}
 	return have;
 }
 
-static const struct slot *probe(const struct tuple *t, const struct tkey *k)
+static const struct slot *probe(const struct tuple *t, const union tkey *k)
 {
-	uint64_t h = key_hash(k, &t->sh);
-	uint32_t i = (uint32_t)h & t->mask;
+	uint64_t h = key_hash(k, t->seed);
+	uint32_t i = (uint32_t)h & t->nslot_mask;
 
-	for (; t->slots[i].hash; i = (i + 1) & t->mask)
-		if (t->slots[i].hash == h &&
-		    !memcmp(&t->slots[i].key, k, sizeof(*k)))
+	for (; t->slots[i].hash; i = (i + 1) & t->nslot_mask)
+		if (t->slots[i].hash == h && key_eq(&t->slots[i].key, k))
 			return &t->slots[i];
 	return NULL;
+}
+
+static bool prefix_ok(const uint8_t *a, const uint8_t *p, unsigned plen)
+{
+	unsigned bytes = plen / 8, bits = plen % 8;
+
+	if (memcmp(a, p, bytes))
+		return false;
+	return !bits || ((a[bytes] ^ p[bytes]) & (0xff00u >> bits)) == 0;
+}
+
+static bool range_ok(const struct weir_fields *fl, uint16_t field,
+		     uint16_t lo, uint16_t hi)
+{
+	uint64_t x;
+
+	if (lo == 0 && hi == 0xffff)
+		return true;
+	if (!(fl->present & (1ull << field)))
+		return false;
+	x = fl->num[field];
+	return x >= lo && x <= hi;
+}
+
+/* What the candidate alone can rule out, before the filter is read. */
+static bool cand_ok(const struct cand *c, const struct weir_fields *fl)
+{
+	return (!c->src_plen || prefix_ok(fl->src, c->src, c->src_plen)) &&
+	       (!c->dst_plen || prefix_ok(fl->dst, c->dst, c->dst_plen)) &&
+	       range_ok(fl, WEIR_FIELD_SRC_PORT, c->sport_lo, c->sport_hi) &&
+	       range_ok(fl, WEIR_FIELD_DST_PORT, c->dport_lo, c->dport_hi);
+}
+
+/* The first candidate of slot s with rank in [from, best) that matches. */
+static uint32_t slot_first(const struct weir__cls *cls, const struct tuple *t,
+			   const struct slot *s, const struct weir_fields *fl,
+			   uint32_t from, uint32_t best)
+{
+	for (uint32_t j = 0; j < s->count; j++) {
+		const struct cand *c = &t->cands[s->first + j];
+
+		if (c->rank >= best)
+			break;
+		if (c->rank >= from && cand_ok(c, fl) &&
+		    weir__filter_matches(cls->f[c->rank], fl))
+			return c->rank;
+	}
+	return best;
 }
 
 int64_t weir__cls_next(const struct weir__cls *cls, uint32_t sub,
@@ -237,7 +296,7 @@ int64_t weir__cls_next(const struct weir__cls *cls, uint32_t sub,
 {
 	const struct sub_cls *sc = &cls->subs[sub];
 	uint32_t best = UINT32_MAX;
-	struct tkey pk, k;
+	union tkey pk, k;
 	uint8_t have = packet_key(fl, cls->alen, &pk);
 	bool addrs = (fl->present & 3ull) == 3ull; /* IP_SRC, IP_DST */
 
@@ -251,18 +310,10 @@ int64_t weir__cls_next(const struct weir__cls *cls, uint32_t sub,
 		    (!addrs && (t->sh.src_q || t->sh.dst_q)))
 			continue;
 		k = pk;
-		key_mask(&k, &t->sh, cls->alen);
+		key_and(&k, &t->mask);
 		s = probe(t, &k);
-		for (uint32_t j = 0; s && j < s->count; j++) {
-			uint32_t r = t->ranks[s->first + j];
-
-			if (r >= best)
-				break;
-			if (r >= from && weir__filter_matches(cls->f[r], fl)) {
-				best = r;
-				break;
-			}
-		}
+		if (s)
+			best = slot_first(cls, t, s, fl, from, best);
 	}
 	return best == UINT32_MAX ? -1 : (int64_t)best;
 }

@@ -15,13 +15,18 @@
 
 enum { KF_PROTO = 1, KF_SPORT = 2, KF_DPORT = 4 };
 
-struct tkey {
-	uint8_t src[16];
-	uint8_t dst[16];
-	uint16_t sport;
-	uint16_t dport;
-	uint8_t proto;
-	uint8_t pad[3];
+/* The hashed key, as bytes or as five words (hashing and comparing by
+ * word is what makes a probe cheap). */
+union tkey {
+	struct {
+		uint8_t src[16];
+		uint8_t dst[16];
+		uint16_t sport;
+		uint16_t dport;
+		uint8_t proto;
+		uint8_t pad[3];
+	} f;
+	uint64_t w[5];
 };
 
 struct shape {
@@ -29,10 +34,23 @@ struct shape {
 	uint8_t kf;                  /* KF_* exact fields hashed */
 };
 
+/* A candidate in a bucket: its rank and what can be checked from the
+ * entry alone (exact prefixes, port ranges) before the filter itself is
+ * touched. A zero prefix length or a 0..65535 range checks nothing. */
+struct cand {
+	uint32_t rank;
+	uint8_t src_plen, dst_plen;
+	uint16_t sport_lo, sport_hi;
+	uint16_t dport_lo, dport_hi;
+	uint8_t pad[2];
+	uint8_t src[16];
+	uint8_t dst[16];
+};
+
 struct entry {
 	struct shape sh;
-	struct tkey key;
-	uint32_t rank;
+	union tkey key;
+	struct cand cand;
 };
 
 struct weir__tss_entries {
@@ -51,29 +69,42 @@ static inline void mask_bits(uint8_t *a, unsigned alen, unsigned q)
 	}
 }
 
-static inline void key_mask(struct tkey *k, const struct shape *sh, unsigned alen)
+/* The mask of a shape: ones where the key is hashed. */
+static inline void shape_mask(const struct shape *sh, unsigned alen,
+			      union tkey *m)
 {
-	mask_bits(k->src, alen, sh->src_q);
-	mask_bits(k->dst, alen, sh->dst_q);
-	if (!(sh->kf & KF_PROTO))
-		k->proto = 0;
-	if (!(sh->kf & KF_SPORT))
-		k->sport = 0;
-	if (!(sh->kf & KF_DPORT))
-		k->dport = 0;
+	memset(m, 0, sizeof(*m));
+	memset(m->f.src, 0xff, alen);
+	memset(m->f.dst, 0xff, alen);
+	mask_bits(m->f.src, alen, sh->src_q);
+	mask_bits(m->f.dst, alen, sh->dst_q);
+	m->f.proto = sh->kf & KF_PROTO ? 0xff : 0;
+	m->f.sport = sh->kf & KF_SPORT ? 0xffff : 0;
+	m->f.dport = sh->kf & KF_DPORT ? 0xffff : 0;
 }
 
-static inline uint64_t key_hash(const struct tkey *k, const struct shape *sh)
+static inline void key_and(union tkey *k, const union tkey *m)
 {
-	uint64_t w[5], h = 0x243f6a8885a308d3ull ^ (uint64_t)sh->src_q << 16 ^
-			   (uint64_t)sh->dst_q << 8 ^ sh->kf;
+	for (int i = 0; i < 5; i++)
+		k->w[i] &= m->w[i];
+}
 
-	memcpy(w, k, sizeof(w));
+static inline uint64_t key_hash(const union tkey *k, uint64_t seed)
+{
+	uint64_t h = seed;
+
 	for (int i = 0; i < 5; i++) {
-		h = (h ^ w[i]) * 0x9e3779b97f4a7c15ull;
+		h = (h ^ k->w[i]) * 0x9e3779b97f4a7c15ull;
 		h ^= h >> 29;
 	}
 	return h | 1; /* never 0: that marks an empty slot */
+}
+
+static inline bool key_eq(const union tkey *a, const union tkey *b)
+{
+	return ((a->w[0] ^ b->w[0]) | (a->w[1] ^ b->w[1]) |
+		(a->w[2] ^ b->w[2]) | (a->w[3] ^ b->w[3]) |
+		(a->w[4] ^ b->w[4])) == 0;
 }
 
 /* Appends the entries of filter `f` (at `rank`) to `out`. */

@@ -148,11 +148,44 @@ static int entries_push(struct weir__tss_entries *v, const struct entry *e)
 	return 0;
 }
 
+/* The range of a port field when it is one EQ or RANGE condition, for
+ * the candidate's pre-check; anything else checks nothing there. */
+static void port_range(const struct weir__filter *f, uint16_t field,
+		       uint16_t *lo, uint16_t *hi)
+{
+	const struct weir__group *g = group_of(f, field);
+	const struct weir__cond *c;
+
+	*lo = 0;
+	*hi = 0xffff;
+	if (!g || g->count != 1)
+		return;
+	c = &f->conds[g->first];
+	if (c->match == WEIR_MATCH_EQ && c->v.lo <= 0xffff)
+		*lo = *hi = (uint16_t)c->v.lo;
+	else if (c->match == WEIR_MATCH_RANGE && c->v.lo <= c->v.hi &&
+		 c->v.hi <= 0xffff) {
+		*lo = (uint16_t)c->v.lo;
+		*hi = (uint16_t)c->v.hi;
+	}
+}
+
+static void pick_addr(const struct alt *a, unsigned alen, uint8_t *q,
+		      uint8_t *key, uint8_t *plen, uint8_t *addr)
+{
+	*q = (uint8_t)quantize(a->plen, alen);
+	memcpy(key, a->addr, alen);
+	*plen = a->plen;
+	memcpy(addr, a->addr, alen);
+}
+
 /* The entry for combination number `k` of the alternatives. */
-static void make_entry(const struct alts *as, uint64_t k, unsigned alen,
-		       uint32_t rank, struct entry *e)
+static void make_entry(const struct weir__filter *f, const struct alts *as,
+		       uint64_t k, unsigned alen, uint32_t rank,
+		       struct entry *e)
 {
 	const struct alt *pick[A_N] = { 0 };
+	union tkey m;
 
 	memset(e, 0, sizeof(*e));
 	for (int i = 0; i < A_N; i++) {
@@ -161,28 +194,29 @@ static void make_entry(const struct alts *as, uint64_t k, unsigned alen,
 		pick[i] = &as[i].a[k % as[i].n];
 		k /= as[i].n;
 	}
-	if (pick[A_SRC]) {
-		e->sh.src_q = (uint8_t)quantize(pick[A_SRC]->plen, alen);
-		memcpy(e->key.src, pick[A_SRC]->addr, alen);
-	}
-	if (pick[A_DST]) {
-		e->sh.dst_q = (uint8_t)quantize(pick[A_DST]->plen, alen);
-		memcpy(e->key.dst, pick[A_DST]->addr, alen);
-	}
+	if (pick[A_SRC])
+		pick_addr(pick[A_SRC], alen, &e->sh.src_q, e->key.f.src,
+			  &e->cand.src_plen, e->cand.src);
+	if (pick[A_DST])
+		pick_addr(pick[A_DST], alen, &e->sh.dst_q, e->key.f.dst,
+			  &e->cand.dst_plen, e->cand.dst);
 	if (pick[A_PROTO]) {
 		e->sh.kf |= KF_PROTO;
-		e->key.proto = (uint8_t)pick[A_PROTO]->num;
+		e->key.f.proto = (uint8_t)pick[A_PROTO]->num;
 	}
+	port_range(f, WEIR_FIELD_SRC_PORT, &e->cand.sport_lo, &e->cand.sport_hi);
+	port_range(f, WEIR_FIELD_DST_PORT, &e->cand.dport_lo, &e->cand.dport_hi);
 	if (pick[A_SPORT]) {
 		e->sh.kf |= KF_SPORT;
-		e->key.sport = pick[A_SPORT]->num;
+		e->key.f.sport = pick[A_SPORT]->num;
 	}
 	if (pick[A_DPORT]) {
 		e->sh.kf |= KF_DPORT;
-		e->key.dport = pick[A_DPORT]->num;
+		e->key.f.dport = pick[A_DPORT]->num;
 	}
-	key_mask(&e->key, &e->sh, alen);
-	e->rank = rank;
+	shape_mask(&e->sh, alen, &m);
+	key_and(&e->key, &m);
+	e->cand.rank = rank;
 }
 
 int weir__tss_expand(const struct weir__filter *f, uint32_t rank,
@@ -195,7 +229,7 @@ int weir__tss_expand(const struct weir__filter *f, uint32_t rank,
 	filter_alts(f, alen, as);
 	n = combos(as);
 	for (uint64_t k = 0; k < n; k++) {
-		make_entry(as, k, alen, rank, &e);
+		make_entry(f, as, k, alen, rank, &e);
 		if (entries_push(out, &e) < 0)
 			return -ENOMEM;
 	}
