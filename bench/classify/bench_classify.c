@@ -2,13 +2,17 @@
  * reference evaluator, in the same run: median nanoseconds per
  * classification for 10, 1k, 10k and 100k filters of a realistic mix.
  *
- * The mix (IPv4 forward layer, automatic weights, one sublayer):
- *   30% services: dst prefix /24-/32, tcp or udp, one dst port  -> permit
- *   20% blocklist: src prefix /16-/32                            -> block
- *   25% exact 5-tuples                                           -> permit/block
- *   15% port ranges: dst /16, tcp, dst port range                -> permit
- *   10% sets: src in {3-8 prefixes}, dst port in {2-4 ports}     -> block
- * Half the packets are built to hit a random filter, half are random.
+ * The mix (IPv4 forward layer, automatic weights, one sublayer), shaped
+ * like a gateway policy: internal servers in 10.0.0.0/8, the rest of the
+ * Internet outside it:
+ *   35% blocklist (a threat feed): src anywhere, 60% /32, 30% /24, 10%
+ *       /16-/23                                                -> block
+ *   30% services: dst server /24-/32 in 10/8, tcp or udp, one port -> permit
+ *   25% pinholes: exact 5-tuples, src anywhere, dst a 10/8 server  -> permit
+ *    5% port ranges: dst /24 in 10/8, tcp, dst port range       -> permit
+ *    5% sets: src in {3-8 prefixes anywhere}, dst port in {2-4}  -> block
+ * Half the packets are built to hit a random filter; half are random
+ * (src anywhere, dst in 10/8).
  *
  * Usage: bench_classify [MAX_FILTERS]   (default 100000)
  */
@@ -58,9 +62,28 @@ static uint32_t net(uint32_t ip, unsigned plen)
 	return plen ? ip & (0xffffffffu << (32 - plen)) : 0;
 }
 
+/* A server address: 10.0.0.0/8. */
 static uint32_t rnd_ip(void)
 {
-	return 0x0a000000u | rnd(1u << 24); /* 10.0.0.0/8 */
+	return 0x0a000000u | rnd(1u << 24);
+}
+
+/* Any unicast address outside 10/8. */
+static uint32_t rnd_any(void)
+{
+	uint32_t ip;
+
+	do
+		ip = (uint32_t)rnd(0xe0000000u);
+	while ((ip >> 24) == 10 || (ip >> 24) == 0);
+	return ip;
+}
+
+static unsigned feed_plen(void)
+{
+	uint32_t r = rnd(10);
+
+	return r < 6 ? 32 : r < 9 ? 24 : 16 + rnd(8);
 }
 
 static void cond_prefix(struct weir_cond *c, uint16_t field, uint32_t ip,
@@ -91,17 +114,17 @@ static void make_filter(struct fspec *f)
 	memset(&f->s, 0, sizeof(f->s));
 	f->s.layer = WEIR_LAYER_IPFORWARD_V4;
 	f->s.action = WEIR_ACTION_PERMIT;
-	if (kind < 30) {
+	if (kind < 35) {
+		cond_prefix(&c[n++], WEIR_FIELD_IP_SRC, rnd_any(), feed_plen());
+		f->s.action = WEIR_ACTION_BLOCK;
+	} else if (kind < 65) {
 		cond_prefix(&c[n++], WEIR_FIELD_IP_DST, rnd_ip(), 24 + rnd(9));
 		cond_num(&c[n++], WEIR_FIELD_IP_PROTO, WEIR_MATCH_EQ,
 			 rnd(2) ? 6 : 17, 0);
 		cond_num(&c[n++], WEIR_FIELD_DST_PORT, WEIR_MATCH_EQ,
 			 rnd(2) ? common_ports[rnd(14)] : rnd(65536), 0);
-	} else if (kind < 50) {
-		cond_prefix(&c[n++], WEIR_FIELD_IP_SRC, rnd_ip(), 16 + rnd(17));
-		f->s.action = WEIR_ACTION_BLOCK;
-	} else if (kind < 75) {
-		cond_prefix(&c[n++], WEIR_FIELD_IP_SRC, rnd_ip(), 32);
+	} else if (kind < 90) {
+		cond_prefix(&c[n++], WEIR_FIELD_IP_SRC, rnd_any(), 32);
 		cond_prefix(&c[n++], WEIR_FIELD_IP_DST, rnd_ip(), 32);
 		cond_num(&c[n++], WEIR_FIELD_IP_PROTO, WEIR_MATCH_EQ, 6, 0);
 		cond_num(&c[n++], WEIR_FIELD_SRC_PORT, WEIR_MATCH_EQ,
@@ -109,10 +132,10 @@ static void make_filter(struct fspec *f)
 		cond_num(&c[n++], WEIR_FIELD_DST_PORT, WEIR_MATCH_EQ,
 			 common_ports[rnd(14)], 0);
 		f->s.action = rnd(2) ? WEIR_ACTION_PERMIT : WEIR_ACTION_BLOCK;
-	} else if (kind < 90) {
+	} else if (kind < 95) {
 		uint32_t lo = rnd(60000);
 
-		cond_prefix(&c[n++], WEIR_FIELD_IP_DST, rnd_ip(), 16);
+		cond_prefix(&c[n++], WEIR_FIELD_IP_DST, rnd_ip(), 24);
 		cond_num(&c[n++], WEIR_FIELD_IP_PROTO, WEIR_MATCH_EQ, 6, 0);
 		cond_num(&c[n++], WEIR_FIELD_DST_PORT, WEIR_MATCH_RANGE, lo,
 			 lo + rnd(5000));
@@ -126,7 +149,7 @@ static void make_filter(struct fspec *f)
 		c[n++].set_len = na;
 		for (uint32_t i = 0; i < na; i++) {
 			f->set[i].plen = (uint8_t)(24 + rnd(9));
-			addr(f->set[i].addr, net(rnd_ip(), f->set[i].plen));
+			addr(f->set[i].addr, net(rnd_any(), f->set[i].plen));
 		}
 		memset(&c[n], 0, sizeof(c[n]));
 		c[n].field = WEIR_FIELD_DST_PORT;
@@ -168,7 +191,7 @@ static void make_packet(struct weir_fields *p, const struct fspec *fs,
 {
 	memset(p, 0, sizeof(*p));
 	p->family = 2; /* AF_INET */
-	addr(p->src, rnd_ip());
+	addr(p->src, rnd_any());
 	addr(p->dst, rnd_ip());
 	p->num[WEIR_FIELD_IP_PROTO] = rnd(2) ? 6 : 17;
 	p->num[WEIR_FIELD_SRC_PORT] = 1024 + rnd(64512);

@@ -20,6 +20,7 @@
  * usually decides. Cost grows with the number of shapes, not filters.
  * docs/engine.md discusses the choice.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,8 @@ struct tuple {
 	uint64_t seed;               /* hash seed of the shape */
 	uint32_t min_rank, max_rank;
 	uint32_t nslot_mask;         /* slots - 1 */
+	uint64_t bloom[8];           /* bit (hash >> 55) of every key: most
+	                              * misses never touch the slots */
 	struct slot *slots;
 	struct cand *cands;          /* per slot, ascending rank */
 };
@@ -79,6 +82,7 @@ static void slot_put(struct tuple *t, const union tkey *key, uint32_t first,
 		i = (i + 1) & t->nslot_mask;
 	t->slots[i] = (struct slot){ .hash = h, .first = first,
 				     .count = count, .key = *key };
+	t->bloom[h >> 61] |= 1ull << (h >> 55 & 63);
 }
 
 static uint32_t pow2_at_least(uint32_t n)
@@ -208,9 +212,11 @@ void weir__cls_free(struct weir__cls *cls)
 
 /* ---- lookup ---------------------------------------------------------- */
 
-/* The packet's key; the result says which exact fields exist (KF_*). */
-static uint8_t packet_key(const struct weir_fields *fl, unsigned alen,
-			  union tkey *k)
+/* The packet's key for an address length known at compile time (the
+ * callers pass 4 or 16, so each gets its own fixed-size copies). The
+ * result says which exact fields exist (KF_*). */
+static inline uint8_t packet_key(const struct weir_fields *fl,
+				 const unsigned alen, union tkey *k)
 {
 	uint8_t have = 0;
 
@@ -232,28 +238,62 @@ static uint8_t packet_key(const struct weir_fields *fl, unsigned alen,
 	return have;
 }
 
-static const struct slot *probe(const struct tuple *t, const union tkey *k)
-{
-	uint64_t h = key_hash(k, t->seed);
-	uint32_t i = (uint32_t)h & t->nslot_mask;
+/* One tuple's share of a lookup: its masked key and hash, computed (and
+ * its slot prefetched) before any slot is read, so that the cache misses
+ * of all the tuples overlap instead of adding up. */
+struct pending {
+	const struct tuple *t;
+	uint64_t h;
+	union tkey k;
+};
 
-	for (; t->slots[i].hash; i = (i + 1) & t->nslot_mask)
-		if (t->slots[i].hash == h && key_eq(&t->slots[i].key, k))
+/* Fills p for tuple t; false when the bloom word rules the tuple out. */
+static inline bool prepare(const struct tuple *t, const union tkey *pk,
+			   struct pending *p)
+{
+	for (int w = 0; w < 5; w++)
+		p->k.w[w] = pk->w[w] & t->mask.w[w];
+	p->h = key_hash(&p->k, t->seed);
+	if (!(t->bloom[p->h >> 61] & (1ull << (p->h >> 55 & 63))))
+		return false;
+	p->t = t;
+	__builtin_prefetch(&t->slots[(uint32_t)p->h & t->nslot_mask]);
+	return true;
+}
+
+static const struct slot *probe(const struct pending *p)
+{
+	const struct tuple *t = p->t;
+	uint32_t i;
+
+	for (i = (uint32_t)p->h & t->nslot_mask; t->slots[i].hash;
+	     i = (i + 1) & t->nslot_mask)
+		if (t->slots[i].hash == p->h && key_eq(&t->slots[i].key, &p->k))
 			return &t->slots[i];
 	return NULL;
 }
 
-static bool prefix_ok(const uint8_t *a, const uint8_t *p, unsigned plen)
+static inline bool prefix_ok(const uint8_t *a, const uint8_t *p,
+			     unsigned plen, const unsigned alen)
 {
+	uint8_t x[16];
 	unsigned bytes = plen / 8, bits = plen % 8;
 
-	if (memcmp(a, p, bytes))
+	if (alen == 4) { /* one 32-bit compare */
+		uint32_t va, vp, m = plen ? 0xffffffffu << (32 - plen) : 0;
+
+		memcpy(&va, a, 4);
+		memcpy(&vp, p, 4);
+		return ((ntohl(va) ^ ntohl(vp)) & m) == 0;
+	}
+	memcpy(x, a, 16);
+	if (memcmp(x, p, bytes))
 		return false;
-	return !bits || ((a[bytes] ^ p[bytes]) & (0xff00u >> bits)) == 0;
+	return !bits || ((x[bytes] ^ p[bytes]) & (0xff00u >> bits)) == 0;
 }
 
-static bool range_ok(const struct weir_fields *fl, uint16_t field,
-		     uint16_t lo, uint16_t hi)
+static inline bool range_ok(const struct weir_fields *fl, uint16_t field,
+			    uint16_t lo, uint16_t hi)
 {
 	uint64_t x;
 
@@ -266,54 +306,75 @@ static bool range_ok(const struct weir_fields *fl, uint16_t field,
 }
 
 /* What the candidate alone can rule out, before the filter is read. */
-static bool cand_ok(const struct cand *c, const struct weir_fields *fl)
+static inline bool cand_ok(const struct cand *c, const struct weir_fields *fl,
+			   const unsigned alen)
 {
-	return (!c->src_plen || prefix_ok(fl->src, c->src, c->src_plen)) &&
-	       (!c->dst_plen || prefix_ok(fl->dst, c->dst, c->dst_plen)) &&
+	return range_ok(fl, WEIR_FIELD_DST_PORT, c->dport_lo, c->dport_hi) &&
 	       range_ok(fl, WEIR_FIELD_SRC_PORT, c->sport_lo, c->sport_hi) &&
-	       range_ok(fl, WEIR_FIELD_DST_PORT, c->dport_lo, c->dport_hi);
+	       (!c->src_plen || prefix_ok(fl->src, c->src, c->src_plen, alen)) &&
+	       (!c->dst_plen || prefix_ok(fl->dst, c->dst, c->dst_plen, alen));
 }
 
 /* The first candidate of slot s with rank in [from, best) that matches. */
-static uint32_t slot_first(const struct weir__cls *cls, const struct tuple *t,
-			   const struct slot *s, const struct weir_fields *fl,
-			   uint32_t from, uint32_t best)
+static inline uint32_t slot_first(const struct weir__cls *cls,
+				  const struct tuple *t, const struct slot *s,
+				  const struct weir_fields *fl, uint32_t from,
+				  uint32_t best, const unsigned alen)
 {
 	for (uint32_t j = 0; j < s->count; j++) {
 		const struct cand *c = &t->cands[s->first + j];
 
 		if (c->rank >= best)
 			break;
-		if (c->rank >= from && cand_ok(c, fl) &&
+		if (c->rank >= from && cand_ok(c, fl, alen) &&
 		    weir__filter_matches(cls->f[c->rank], fl))
 			return c->rank;
 	}
 	return best;
 }
 
+#define BATCH 16
+
+static inline int64_t next_in(const struct weir__cls *cls, uint32_t sub,
+			      const struct weir_fields *fl, uint32_t from,
+			      const unsigned alen)
+{
+	const struct sub_cls *sc = &cls->subs[sub];
+	uint32_t best = UINT32_MAX, i = 0;
+	struct pending p[BATCH];
+	union tkey pk;
+	uint8_t have = packet_key(fl, alen, &pk);
+	bool addrs = (fl->present & 3ull) == 3ull; /* IP_SRC, IP_DST */
+
+	while (i < sc->ntuple && sc->t[i].min_rank < best) {
+		uint32_t n = 0;
+
+		/* Batch: hash and prefetch the next eligible tuples... */
+		for (; i < sc->ntuple && n < BATCH; i++) {
+			const struct tuple *t = &sc->t[i];
+
+			if (t->max_rank < from || (t->sh.kf & ~have) ||
+			    (!addrs && (t->sh.src_q || t->sh.dst_q)))
+				continue;
+			n += prepare(t, &pk, &p[n]);
+		}
+		/* ...then probe them in rank order, stopping when no later
+		 * tuple can hold a better match. */
+		for (uint32_t j = 0; j < n && p[j].t->min_rank < best; j++) {
+			const struct slot *s = probe(&p[j]);
+
+			if (s)
+				best = slot_first(cls, p[j].t, s, fl, from,
+						  best, alen);
+		}
+	}
+	return best == UINT32_MAX ? -1 : (int64_t)best;
+}
+
 int64_t weir__cls_next(const struct weir__cls *cls, uint32_t sub,
 		       const struct weir_fields *fl, uint32_t from)
 {
-	const struct sub_cls *sc = &cls->subs[sub];
-	uint32_t best = UINT32_MAX;
-	union tkey pk, k;
-	uint8_t have = packet_key(fl, cls->alen, &pk);
-	bool addrs = (fl->present & 3ull) == 3ull; /* IP_SRC, IP_DST */
-
-	for (uint32_t i = 0; i < sc->ntuple; i++) {
-		const struct tuple *t = &sc->t[i];
-		const struct slot *s;
-
-		if (t->min_rank >= best)
-			break;
-		if (t->max_rank < from || (t->sh.kf & ~have) ||
-		    (!addrs && (t->sh.src_q || t->sh.dst_q)))
-			continue;
-		k = pk;
-		key_and(&k, &t->mask);
-		s = probe(t, &k);
-		if (s)
-			best = slot_first(cls, t, s, fl, from, best);
-	}
-	return best == UINT32_MAX ? -1 : (int64_t)best;
+	if (cls->alen == 4)
+		return next_in(cls, sub, fl, from, 4);
+	return next_in(cls, sub, fl, from, 16);
 }

@@ -126,11 +126,15 @@ static void filter_alts(const struct weir__filter *f, unsigned alen,
 	}
 }
 
+/* Prefix lengths hashed: IPv4 /16 (or nothing below /16), IPv6 /32 or
+ * /64. Few shapes keep the probes per lookup few; the exact prefix is
+ * checked on the candidate, so a coarse hash only costs a longer bucket
+ * when many filters share a /16. */
 static unsigned quantize(unsigned plen, unsigned alen)
 {
-	unsigned step = alen == 16 ? 16 : 8;
-
-	return plen / step * step;
+	if (alen == 4)
+		return plen >= 16 ? 16 : 0;
+	return plen >= 64 ? 64 : plen >= 32 ? 32 : 0;
 }
 
 static int entries_push(struct weir__tss_entries *v, const struct entry *e)
