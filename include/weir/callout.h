@@ -36,6 +36,7 @@ extern "C" {
 #define WEIR_RIGHT_ACTION_WRITE 0x1u  /* the action may still be changed */
 
 /* Bits of weir_callout_out.flags. */
+#define WEIR_CLASSIFY_PEND 0x2u       /* set by weir_pend() */
 #define WEIR_CLASSIFY_ABSORB 0x1u     /* the callout took the packet:
                                        * block it silently; final */
 
@@ -61,6 +62,7 @@ struct weir_callout_out {
 	uint8_t action;
 	uint8_t rights;
 	uint32_t flags;
+	uint64_t pend_id;       /* set by weir_pend() */
 };
 
 enum weir_notify {
@@ -88,6 +90,16 @@ struct weir_callout {
 	weir_flow_delete_fn flow_delete;
 	void *priv;             /* handed to every hook */
 };
+
+/* From inside classify only: holds this classification, to be decided
+ * later with weir_pend_complete(*ret_id, ...) from any thread, or by the
+ * filter's default when it times out (WEIR_FILTER_PEND_PERMIT picks
+ * permit, else block). Arbitration stops here; the decision says
+ * `pended`. -ENOSPC when the engine's pend limit is reached, -ENOTSUP
+ * when no pend handler is installed: decide now instead. */
+int weir_pend(const struct weir_classify_in *in,
+	      const struct weir_filter_view *filter,
+	      struct weir_callout_out *out, uint64_t *ret_id);
 
 /* Registers a callout (copied). Returns its id (> 0), -EEXIST for a taken
  * name, -EINVAL without a name or classify. Filters already naming it

@@ -106,7 +106,9 @@ struct weir_decision {
 	bool absorb;           /* a callout took the packet: drop silently */
 	bool veto;             /* a callout's block overrode a hard permit */
 	bool by_default;       /* no filter decided: the layer default */
+	bool pended;           /* a callout will decide later: see pend */
 	uint64_t filter_id;    /* the deciding filter, 0 by default */
+	uint64_t pend_id;      /* with `pended`: what completion will name */
 };
 
 /* One classification request. */
@@ -115,6 +117,11 @@ struct weir_classify_in {
 	const struct weir_fields *fields;
 	struct weir_pkt *pkt;  /* handed to callouts; may be NULL */
 	uint64_t flow_id;      /* 0: no flow */
+	uint64_t now_ns;       /* CLOCK_MONOTONIC-like time; 0: weir reads
+	                        * the clock (replay passes capture time) */
+	uint64_t cookie;       /* the caller's word for this packet, handed
+	                        * back when a pend completes or times out */
+	struct weir_engine *engine_; /* private: set by weir_classify */
 };
 
 /* Classifies against the published rule set with WFP's arbitration (see
@@ -122,6 +129,43 @@ struct weir_classify_in {
  * layer. */
 int weir_classify(struct weir_engine *engine, const struct weir_classify_in *in,
 		  struct weir_decision *ret);
+
+/* ---- pended classifications (WFP's FwpsPendClassify0) --------------- */
+
+/* Why a pended classification ended. */
+enum weir_pend_end {
+	WEIR_PEND_COMPLETED = 1, /* weir_pend_complete() */
+	WEIR_PEND_TIMED_OUT,     /* weir_pend_expire(): the filter's default */
+	WEIR_PEND_CANCELLED,     /* weir_engine_free() */
+};
+
+/* Told exactly once per pended classification how it ended: the
+ * decision (permit/block), an optional replacement packet (ownership
+ * passes to the handler; may be NULL) and the cookie given to
+ * weir_classify. Runs on the thread that completed, expired or freed. */
+typedef void (*weir_pend_fn)(void *arg, uint64_t cookie, uint64_t pend_id,
+			     enum weir_pend_end how, uint8_t action,
+			     struct weir_pkt *replacement);
+
+/* Installs the handler (the capture source's) and the bounds: at most
+ * `max` classifications pended at once, each for at most `timeout_ns`.
+ * Defaults: no handler (pending is refused), 4096, 5 s. */
+int weir_engine_set_pend(struct weir_engine *engine, weir_pend_fn fn,
+			 void *arg, uint32_t max, uint64_t timeout_ns);
+
+/* Completes a pended classification from any thread. 0; -ETIMEDOUT when
+ * it had already timed out (its default was applied); -ENOENT when no
+ * such pend exists (never, or already completed); -EINVAL for an action
+ * other than permit or block. On error `replacement` stays the caller's. */
+int weir_pend_complete(struct weir_engine *engine, uint64_t pend_id,
+		       uint8_t action, struct weir_pkt *replacement);
+
+/* Ends every pend whose time is up (at `now_ns`, 0 = the clock) with its
+ * filter's default. Returns how many. Any thread. */
+size_t weir_pend_expire(struct weir_engine *engine, uint64_t now_ns);
+
+/* Pends currently held. */
+uint32_t weir_pend_count(struct weir_engine *engine);
 
 /* Per-filter hit counters since the filter was added. -ENOENT. */
 int weir_filter_hits(struct weir_engine *engine, uint64_t id,

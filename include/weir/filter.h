@@ -165,6 +165,8 @@ enum weir_action {
 #define WEIR_FILTER_PERMIT_IF_NO_CALLOUT 0x2u /* unregistered callout:
                                                * permit instead of block */
 #define WEIR_FILTER_DISABLED             0x4u /* kept but never matches */
+#define WEIR_FILTER_PEND_PERMIT          0x8u /* a pend of this filter that
+                                               * times out permits */
 
 /* How `weight` is read (after WFP's FWP_UINT64 / FWP_EMPTY / FWP_UINT8). */
 enum weir_weight_kind {

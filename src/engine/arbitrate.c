@@ -21,6 +21,8 @@ struct outcome {
 	uint8_t action;        /* 0 = none (continue) */
 	bool hard;
 	bool absorb;
+	bool pended;
+	uint64_t pend_id;
 	bool callout;          /* decided by a callout: may veto */
 	uint64_t filter_id;
 };
@@ -67,6 +69,11 @@ static struct outcome run_callout(struct weir_engine *e,
 		return (struct outcome){ 0 }; /* no flow contexts yet */
 	view_of(f, &v);
 	c->classify(c->priv, in, &v, 0, &out);
+	if (out.flags & WEIR_CLASSIFY_PEND)
+		return (struct outcome){ .action = WEIR_ACTION_BLOCK,
+					 .hard = true, .pended = true,
+					 .pend_id = out.pend_id,
+					 .callout = true };
 	if (out.flags & WEIR_CLASSIFY_ABSORB)
 		return (struct outcome){ .action = WEIR_ACTION_BLOCK,
 					 .hard = true, .absorb = true,
@@ -109,7 +116,7 @@ static struct outcome run_sublayer(struct weir_engine *e,
 	while ((r = next_match(lr, sub, in->fields, from)) >= 0) {
 		struct outcome o = run_filter(e, lr->f[r], in, state_hard);
 
-		if (o.action != WEIR_ACTION_CONTINUE)
+		if (o.action != WEIR_ACTION_CONTINUE || o.pended)
 			return o;
 		from = (uint32_t)r + 1;
 	}
@@ -151,9 +158,12 @@ void weir__arbitrate(struct weir_engine *e, const struct weir__layer_rules *lr,
 		struct outcome o = run_sublayer(e, lr, s, in,
 						decided && d.hard);
 
-		if (o.absorb) {
+		if (o.absorb || o.pended) {
+			/* Both end arbitration: the packet is the callout's
+			 * now, or waits for its word. */
 			d = (struct weir_decision){ .action = WEIR_ACTION_BLOCK,
-				.hard = true, .absorb = true,
+				.hard = true, .absorb = o.absorb,
+				.pended = o.pended, .pend_id = o.pend_id,
 				.filter_id = o.filter_id };
 			*ret = d;
 			return;

@@ -20,6 +20,11 @@ struct weir_engine *weir_engine_new(void)
 		free(e);
 		return NULL;
 	}
+	if (weir__pends_init(&e->pends) < 0) {
+		free(e->rs);
+		free(e);
+		return NULL;
+	}
 	pthread_mutex_init(&e->txn_lock, NULL);
 	pthread_mutex_init(&e->meta_lock, NULL);
 	for (int l = 0; l < WEIR_LAYER__COUNT; l++)
@@ -35,6 +40,7 @@ void weir_engine_free(struct weir_engine *e)
 {
 	if (!e)
 		return;
+	weir__pends_exit(&e->pends);
 	weir__ruleset_free(e->rs);
 	for (int l = 0; l < WEIR_LAYER__COUNT; l++)
 		weir__fvec_release(&e->all[l]);
@@ -91,14 +97,17 @@ int weir_sublayer_add(struct weir_engine *e, const char *name,
 int weir_classify(struct weir_engine *e, const struct weir_classify_in *in,
 		  struct weir_decision *ret)
 {
+	struct weir_classify_in own;
 	struct weir__ruleset *rs;
 
 	if (!e || !in || !in->fields || !ret ||
 	    weir_layer_family(in->layer) < 0)
 		return -EINVAL;
+	own = *in;
+	own.engine_ = e; /* so that a callout can pend */
 	urcu_bp_read_lock();
 	rs = rcu_dereference(e->rs);
-	weir__arbitrate(e, &rs->layers[in->layer], in, ret);
+	weir__arbitrate(e, &rs->layers[in->layer], &own, ret);
 	urcu_bp_read_unlock();
 	return 0;
 }

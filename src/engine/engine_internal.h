@@ -104,6 +104,24 @@ struct weir__fvec {
 	uint32_t n, cap;
 };
 
+struct weir__pend;
+
+/* Pended classifications: a hash by id and a list by deadline (pends
+ * share one timeout, so arrival order is deadline order). */
+struct weir__pends {
+	pthread_mutex_t lock;
+	weir_pend_fn fn;
+	void *arg;
+	uint32_t max, count;
+	uint64_t timeout_ns;
+	uint64_t next_id;
+	uint32_t nbucket;                /* power of two */
+	struct weir__pend **buckets;
+	struct weir__pend *head, *tail;  /* oldest first */
+	uint64_t expired[256];           /* recently timed-out ids */
+	uint32_t expired_pos;
+};
+
 struct weir_engine {
 	pthread_mutex_t txn_lock;            /* one transaction at a time;
 	                                      * guards `all` */
@@ -118,6 +136,7 @@ struct weir_engine {
 	uint64_t next_seq;
 	uint64_t next_stamp;
 	bool use_linear;                     /* tests: reference evaluator */
+	struct weir__pends pends;
 };
 
 /* ---- match.c ---- */
@@ -164,6 +183,12 @@ void weir__cls_free(struct weir__cls *cls);
 /* The smallest rank r in [from, sub.end) whose filter matches, or -1. */
 int64_t weir__cls_next(const struct weir__cls *cls, uint32_t sub_index,
 		       const struct weir_fields *fl, uint32_t from);
+
+/* ---- pend.c ---- */
+int weir__pends_init(struct weir__pends *p);
+/* Ends every pend (CANCELLED) and frees the table. */
+void weir__pends_exit(struct weir__pends *p);
+uint64_t weir__now(const struct weir_classify_in *in);
 
 /* ---- arbitrate.c ---- */
 void weir__arbitrate(struct weir_engine *e, const struct weir__layer_rules *lr,

@@ -93,7 +93,7 @@ int weir_filter_spec_check(const struct weir_filter_spec *spec,
 		return *why = "bad weight", -EINVAL;
 	if (spec->flags & ~(WEIR_FILTER_CLEAR_ACTION_RIGHT |
 			    WEIR_FILTER_PERMIT_IF_NO_CALLOUT |
-			    WEIR_FILTER_DISABLED))
+			    WEIR_FILTER_DISABLED | WEIR_FILTER_PEND_PERMIT))
 		return *why = "unknown filter flag", -EINVAL;
 	if (spec->ncond > UINT16_MAX || (spec->ncond && !spec->conds))
 		return *why = "bad condition list", -EINVAL;
