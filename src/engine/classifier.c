@@ -40,8 +40,11 @@ struct tuple {
 	uint64_t seed;               /* hash seed of the shape */
 	uint32_t min_rank, max_rank;
 	uint32_t nslot_mask;         /* slots - 1 */
-	uint64_t bloom[8];           /* bit (hash >> 55) of every key: most
-	                              * misses never touch the slots */
+	uint64_t *bloom;             /* one bit per key, 16 bits per key in
+	                              * all: most misses are answered here,
+	                              * from a table 28 times smaller than
+	                              * the slots, without touching them */
+	uint32_t bloom_mask;         /* bits - 1 */
 	struct slot *slots;
 	struct cand *cands;          /* per slot, ascending rank */
 };
@@ -82,7 +85,9 @@ static void slot_put(struct tuple *t, const union tkey *key, uint32_t first,
 		i = (i + 1) & t->nslot_mask;
 	t->slots[i] = (struct slot){ .hash = h, .first = first,
 				     .count = count, .key = *key };
-	t->bloom[h >> 61] |= 1ull << (h >> 55 & 63);
+	uint32_t b = (uint32_t)(h >> 40) & t->bloom_mask;
+
+	t->bloom[b / 64] |= 1ull << (b % 64);
 }
 
 static uint32_t pow2_at_least(uint32_t n)
@@ -116,7 +121,9 @@ static int tuple_build(struct tuple *t, const struct entry *e, uint32_t n,
 	t->nslot_mask = pow2_at_least(keys * 2) - 1;
 	t->slots = calloc(t->nslot_mask + 1, sizeof(*t->slots));
 	t->cands = malloc(sizeof(*t->cands) * n);
-	if (!t->slots || !t->cands)
+	t->bloom_mask = pow2_at_least(keys * 16 > 512 ? keys * 16 : 512) - 1;
+	t->bloom = calloc((t->bloom_mask + 1) / 64, sizeof(*t->bloom));
+	if (!t->slots || !t->cands || !t->bloom)
 		return -ENOMEM;
 	for (uint32_t i = 0, start = 0; i < n; i++) {
 		if (!(i && same_key(&e[i], &e[i - 1]) &&
@@ -203,6 +210,7 @@ void weir__cls_free(struct weir__cls *cls)
 		for (uint32_t i = 0; i < cls->subs[s].ntuple; i++) {
 			free(cls->subs[s].t[i].slots);
 			free(cls->subs[s].t[i].cands);
+			free(cls->subs[s].t[i].bloom);
 		}
 		free(cls->subs[s].t);
 	}
@@ -254,7 +262,9 @@ static inline bool prepare(const struct tuple *t, const union tkey *pk,
 	for (int w = 0; w < 5; w++)
 		p->k.w[w] = pk->w[w] & t->mask.w[w];
 	p->h = key_hash(&p->k, t->seed);
-	if (!(t->bloom[p->h >> 61] & (1ull << (p->h >> 55 & 63))))
+	uint32_t b = (uint32_t)(p->h >> 40) & t->bloom_mask;
+
+	if (!(t->bloom[b / 64] & (1ull << (b % 64))))
 		return false;
 	p->t = t;
 	__builtin_prefetch(&t->slots[(uint32_t)p->h & t->nslot_mask]);
@@ -305,14 +315,26 @@ static inline bool range_ok(const struct weir_fields *fl, uint16_t field,
 	return x >= lo && x <= hi;
 }
 
+/* An address condition of the candidate: none (plen 0), or the field
+ * present and within the prefix. */
+static inline bool addr_ok(const struct weir_fields *fl, uint16_t field,
+			   const uint8_t *a, const uint8_t *p, unsigned plen,
+			   const unsigned alen)
+{
+	return !plen || ((fl->present & (1ull << field)) &&
+			 prefix_ok(a, p, plen, alen));
+}
+
 /* What the candidate alone can rule out, before the filter is read. */
 static inline bool cand_ok(const struct cand *c, const struct weir_fields *fl,
 			   const unsigned alen)
 {
 	return range_ok(fl, WEIR_FIELD_DST_PORT, c->dport_lo, c->dport_hi) &&
 	       range_ok(fl, WEIR_FIELD_SRC_PORT, c->sport_lo, c->sport_hi) &&
-	       (!c->src_plen || prefix_ok(fl->src, c->src, c->src_plen, alen)) &&
-	       (!c->dst_plen || prefix_ok(fl->dst, c->dst, c->dst_plen, alen));
+	       addr_ok(fl, WEIR_FIELD_IP_SRC, fl->src, c->src, c->src_plen,
+		       alen) &&
+	       addr_ok(fl, WEIR_FIELD_IP_DST, fl->dst, c->dst, c->dst_plen,
+		       alen);
 }
 
 /* The first candidate of slot s with rank in [from, best) that matches. */
@@ -326,8 +348,9 @@ static inline uint32_t slot_first(const struct weir__cls *cls,
 
 		if (c->rank >= best)
 			break;
+		/* A complete candidate needs no filter read. */
 		if (c->rank >= from && cand_ok(c, fl, alen) &&
-		    weir__filter_matches(cls->f[c->rank], fl))
+		    (c->complete || weir__filter_matches(cls->f[c->rank], fl)))
 			return c->rank;
 	}
 	return best;
@@ -344,7 +367,8 @@ static inline int64_t next_in(const struct weir__cls *cls, uint32_t sub,
 	struct pending p[BATCH];
 	union tkey pk;
 	uint8_t have = packet_key(fl, alen, &pk);
-	bool addrs = (fl->present & 3ull) == 3ull; /* IP_SRC, IP_DST */
+	bool has_src = fl->present & (1ull << WEIR_FIELD_IP_SRC);
+	bool has_dst = fl->present & (1ull << WEIR_FIELD_IP_DST);
 
 	while (i < sc->ntuple && sc->t[i].min_rank < best) {
 		uint32_t n = 0;
@@ -354,7 +378,8 @@ static inline int64_t next_in(const struct weir__cls *cls, uint32_t sub,
 			const struct tuple *t = &sc->t[i];
 
 			if (t->max_rank < from || (t->sh.kf & ~have) ||
-			    (!addrs && (t->sh.src_q || t->sh.dst_q)))
+			    (t->sh.src_q && !has_src) ||
+			    (t->sh.dst_q && !has_dst))
 				continue;
 			n += prepare(t, &pk, &p[n]);
 		}

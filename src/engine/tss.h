@@ -42,7 +42,8 @@ struct cand {
 	uint8_t src_plen, dst_plen;
 	uint16_t sport_lo, sport_hi;
 	uint16_t dport_lo, dport_hi;
-	uint8_t pad[2];
+	uint8_t complete;            /* these checks are the whole filter */
+	uint8_t pad;
 	uint8_t src[16];
 	uint8_t dst[16];
 };

@@ -183,6 +183,57 @@ static void pick_addr(const struct alt *a, unsigned alen, uint8_t *q,
 	memcpy(addr, a->addr, alen);
 }
 
+/* Whether the candidate's own checks (the picked key values, exact
+ * prefixes and the port ranges) say everything the filter says, so a
+ * lookup need not read the filter at all. */
+static bool covered(const struct weir__filter *f, const struct alts *as)
+{
+	/* A /0 alternative leaves the candidate without an address check,
+	 * and so without the field's presence check. */
+	for (int a = A_SRC; a <= A_DST; a++)
+		for (uint32_t i = 0; i < as[a].n; i++)
+			if (!as[a].a[i].plen)
+				return false;
+	for (uint32_t g = 0; g < f->ngroup; g++) {
+		const struct weir__group *gr = &f->groups[g];
+		const struct weir__cond *c = &f->conds[gr->first];
+		/* A candidate's 0..65535 range means "no check", which
+		 * would skip the field's presence: not covered. */
+		bool one_range = gr->count == 1 &&
+				 (c->match == WEIR_MATCH_EQ ||
+				  (c->match == WEIR_MATCH_RANGE &&
+				   c->v.lo <= c->v.hi && c->v.hi <= 0xffff &&
+				   (c->v.lo || c->v.hi != 0xffff))) &&
+				 c->v.lo <= 0xffff;
+
+		switch (gr->field) {
+		case WEIR_FIELD_IP_SRC:
+			if (!as[A_SRC].n)
+				return false;
+			break;
+		case WEIR_FIELD_IP_DST:
+			if (!as[A_DST].n)
+				return false;
+			break;
+		case WEIR_FIELD_IP_PROTO:
+			if (!as[A_PROTO].n)
+				return false;
+			break;
+		case WEIR_FIELD_SRC_PORT:
+			if (!as[A_SPORT].n && !one_range)
+				return false;
+			break;
+		case WEIR_FIELD_DST_PORT:
+			if (!as[A_DPORT].n && !one_range)
+				return false;
+			break;
+		default:
+			return false;
+		}
+	}
+	return true;
+}
+
 /* The entry for combination number `k` of the alternatives. */
 static void make_entry(const struct weir__filter *f, const struct alts *as,
 		       uint64_t k, unsigned alen, uint32_t rank,
@@ -221,6 +272,7 @@ static void make_entry(const struct weir__filter *f, const struct alts *as,
 	shape_mask(&e->sh, alen, &m);
 	key_and(&e->key, &m);
 	e->cand.rank = rank;
+	e->cand.complete = covered(f, as);
 }
 
 int weir__tss_expand(const struct weir__filter *f, uint32_t rank,

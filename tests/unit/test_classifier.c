@@ -102,6 +102,10 @@ static void rnd_num_cond(struct weir_cond *c, struct weir_val *pool,
 		c->match = WEIR_MATCH_EQ;
 	c->v.lo = rnd_num(c->field);
 	c->v.hi = c->v.lo + rnd(600);
+	if (rnd(20) == 0) { /* the whole port space: matches iff present */
+		c->v.lo = 0;
+		c->v.hi = 65535;
+	}
 	if (c->match == WEIR_MATCH_IN_SET) {
 		c->set = &pool[*used];
 		c->set_len = 1 + rnd(4);
@@ -159,11 +163,11 @@ static void rnd_packet(struct weir_fields *f, int layer)
 	rnd_addr(f->src, alen);
 	rnd_addr(f->dst, alen);
 	for (size_t i = 0; i < NFIELDS; i++) {
-		if (fields[i] > WEIR_FIELD_IP_DST) {
+		if (fields[i] > WEIR_FIELD_IP_DST)
 			f->num[fields[i]] = rnd_num(fields[i]);
-			if (rnd(6) == 0)
-				continue; /* absent */
-		}
+		/* Absent now and then; addresses rarely. */
+		if (rnd(fields[i] > WEIR_FIELD_IP_DST ? 6 : 40) == 0)
+			continue;
 		f->present |= 1ull << fields[i];
 	}
 }
