@@ -167,6 +167,11 @@ size_t weir_pend_expire(struct weir_engine *engine, uint64_t now_ns);
 /* Pends currently held. */
 uint32_t weir_pend_count(struct weir_engine *engine);
 
+/* A number that changes whenever a commit changes the layer's filters
+ * (0 before the first such commit). ALE decisions remembered per flow
+ * are re-authorised when it moved on. */
+uint64_t weir_layer_generation(struct weir_engine *engine, int layer);
+
 /* Per-filter hit counters since the filter was added. -ENOENT. */
 int weir_filter_hits(struct weir_engine *engine, uint64_t id,
 		     uint64_t *ret_hits);

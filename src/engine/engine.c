@@ -126,3 +126,15 @@ int weir_filter_hits(struct weir_engine *e, uint64_t id, uint64_t *ret_hits)
 	pthread_mutex_unlock(&e->txn_lock);
 	return err;
 }
+
+uint64_t weir_layer_generation(struct weir_engine *e, int layer)
+{
+	uint64_t g;
+
+	if (weir_layer_family(layer) < 0)
+		return 0;
+	urcu_bp_read_lock();
+	g = rcu_dereference(e->rs)->layers[layer].generation;
+	urcu_bp_read_unlock();
+	return g;
+}

@@ -79,6 +79,7 @@ struct weir__layer_rules {
 	uint32_t nsub;
 	struct weir__sub_range *subs;
 	struct weir__cls *cls;       /* NULL: use the linear evaluator */
+	uint64_t generation;         /* changes whenever the filters do */
 };
 
 struct weir__ruleset {
@@ -135,6 +136,7 @@ struct weir_engine {
 	uint64_t next_id;
 	uint64_t next_seq;
 	uint64_t next_stamp;
+	uint64_t next_generation;
 	bool use_linear;                     /* tests: reference evaluator */
 	struct weir__pends pends;
 };

@@ -13,6 +13,7 @@
 struct weir_txn {
 	struct weir_engine *e;
 	struct weir__fvec layers[WEIR_LAYER__COUNT];
+	bool dirty[WEIR_LAYER__COUNT];   /* filters of the layer changed */
 };
 
 struct weir_txn *weir_txn_begin(struct weir_engine *e)
@@ -106,6 +107,7 @@ int weir_txn_add(struct weir_txn *t, const struct weir_filter_spec *spec,
 	f->seq = t->e->next_seq++;
 	f->weight = weir__filter_weight(spec, f->seq);
 	f->callout_slot = (uint16_t)slot;
+	t->dirty[spec->layer] = true;
 	err = weir__fvec_push(&t->layers[spec->layer], f);
 	weir__filter_unref(f); /* the vector holds it now */
 	if (err < 0)
@@ -124,6 +126,7 @@ int weir_txn_delete(struct weir_txn *t, uint64_t id)
 	if (!txn_find(t, id, &l, &i))
 		return -ENOENT;
 	v = &t->layers[l];
+	t->dirty[l] = true;
 	weir__filter_unref(v->f[i]);
 	v->f[i] = v->f[--v->n];
 	return 0;
@@ -134,6 +137,7 @@ void weir_txn_clear(struct weir_txn *t)
 	for (int l = 0; l < WEIR_LAYER__COUNT; l++) {
 		for (uint32_t i = 0; i < t->layers[l].n; i++)
 			weir__filter_unref(t->layers[l].f[i]);
+		t->dirty[l] |= t->layers[l].n > 0;
 		t->layers[l].n = 0;
 	}
 }
@@ -181,12 +185,16 @@ static struct weir__ruleset *build_rules(struct weir_txn *t)
 	pthread_mutex_lock(&t->e->meta_lock);
 	memcpy(subs, t->e->sublayers, sizeof(subs));
 	pthread_mutex_unlock(&t->e->meta_lock);
-	for (int l = 0; l < WEIR_LAYER__COUNT; l++)
+	for (int l = 0; l < WEIR_LAYER__COUNT; l++) {
 		if (weir__layer_build(&rs->layers[l], t->layers[l].f,
 				      t->layers[l].n, subs, t->e->use_linear)) {
 			weir__ruleset_free(rs);
 			return NULL;
 		}
+		rs->layers[l].generation = t->dirty[l]
+			? ++t->e->next_generation
+			: t->e->rs->layers[l].generation;
+	}
 	return rs;
 }
 

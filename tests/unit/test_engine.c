@@ -553,6 +553,34 @@ static void auto_weights_and_hits(void **state)
 	weir_engine_free(e);
 }
 
+/* A commit that changes a layer's filters moves its generation; other
+ * layers keep theirs. */
+static void generations(void **state)
+{
+	struct weir_engine *e = weir_engine_new();
+	struct weir_filter_spec s = { .layer = L4, .action = BLOCK };
+	struct weir_txn *t;
+	uint64_t g0, g1, id;
+
+	(void)state;
+	g0 = weir_layer_generation(e, L4);
+	t = weir_txn_begin(e);
+	weir_txn_add(t, &s, &id, NULL);
+	assert_int_equal(weir_txn_commit(t), 0);
+	g1 = weir_layer_generation(e, L4);
+	assert_true(g1 != g0);
+	assert_int_equal(weir_layer_generation(e, WEIR_LAYER_ALE_CONNECT_V4),
+			 0);
+	t = weir_txn_begin(e); /* no change: same generation */
+	assert_int_equal(weir_txn_commit(t), 0);
+	assert_int_equal(weir_layer_generation(e, L4), g1);
+	t = weir_txn_begin(e);
+	weir_txn_delete(t, id);
+	assert_int_equal(weir_txn_commit(t), 0);
+	assert_true(weir_layer_generation(e, L4) != g1);
+	weir_engine_free(e);
+}
+
 static void layer_names(void **state)
 {
 	(void)state;
@@ -583,6 +611,7 @@ int main(void)
 		cmocka_unit_test(txn_notify_and_rollback),
 		cmocka_unit_test(txn_checks_and_ids),
 		cmocka_unit_test(auto_weights_and_hits),
+		cmocka_unit_test(generations),
 		cmocka_unit_test(layer_names),
 	};
 
