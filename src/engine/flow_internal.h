@@ -1,6 +1,7 @@
-/* Internal types of the flow table, shared by flow.c (table, lookup,
- * expiry), flow_key.c (keys and hashing), flow_tcp.c (TCP state machine)
- * and flow_ctx.c (contexts and remembered decisions).
+/* Internal types of the flow table, shared by flow.c (lookup, eviction,
+ * expiry), flow_table.c (the table's life), flow_key.c (keys and
+ * hashing), flow_tcp.c (TCP state machine) and flow_ctx.c (contexts and
+ * remembered decisions).
  *
  * The table is 64 stripes. A flow belongs to the stripe its key hashes
  * to, and its id carries that stripe in the low 6 bits, so a flow is
@@ -87,7 +88,7 @@ struct weir__flow_list {
 };
 
 struct weir__flow_stripe {
-	pthread_mutex_t lock;
+	_Alignas(64) pthread_mutex_t lock;  /* one cache line apart */
 	struct weir__flow **kb;         /* key buckets */
 	struct weir__flow **ib;         /* id buckets */
 	struct weir__flow_list lists[WEIR__FC__COUNT];
@@ -133,7 +134,9 @@ int weir__flow_key_match(const struct weir_flow_key *fk,
  * locked: finish with weir__flow_unlock). */
 struct weir__flow *weir__flow_lock_id(struct weir_flow_table *t, uint64_t id,
 				      struct weir__flow_stripe **ret_st);
-/* Unlocks, then runs the grave's callbacks and frees its flows. */
+/* Runs the grave's callbacks and frees its flows (no lock held). */
+void weir__flow_bury(struct weir_flow_table *t, struct weir__flow_grave *g);
+/* Unlocks, then buries. */
 void weir__flow_unlock(struct weir_flow_table *t, struct weir__flow_stripe *st,
 		       struct weir__flow_grave *g);
 /* True when f is due at now. */
