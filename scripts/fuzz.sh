@@ -18,10 +18,10 @@ if [ ! -f "$fb/build.ninja" ]; then
 	CC=clang meson setup "$fb" -Dfuzz=true -Db_lundef=false \
 		-Dbuildtype=debugoptimized >/dev/null
 fi
-ninja -C "$fb" tests/fuzz/fuzz_parse >/dev/null
+ninja -C "$fb" tests/fuzz/fuzz_parse tests/fuzz/fuzz_policy >/dev/null
 
 status=0
-for h in parse; do
+for h in parse policy; do
 	bash tests/fuzz/run_fuzz.sh "$fb/tests/fuzz/fuzz_$h" "$secs" \
 		"tests/fuzz/corpus/$h" "$work/$h" || status=1
 done

@@ -1,0 +1,148 @@
+/* weir policy language: parses a policy text (sublayers, layer defaults,
+ * plug-ins, filters with nft/WinDivert-style match expressions) into a
+ * validated policy, and applies it to an engine in one transaction.
+ *
+ *   text ─▶ weir_policy_parse ─▶ struct weir_policy ─▶ weir_policy_apply
+ *             │ first error stops:       (sublayers, defaults,       (one
+ *             ▼ file:line:col + reason   plug-ins, filter specs)      txn)
+ *          struct weir_policy_error
+ *
+ * A policy is parsed and checked whole before anything is applied; a bad
+ * one is rejected with the location of the offending text, and an apply
+ * that fails changes no filter. The grammar is in docs/policy.md.
+ *
+ * One filter statement may become several filter specs: its expression is
+ * brought to disjunctive normal form (conditions on one field are ORed and
+ * on different fields ANDed, as filter.h says), and each alternative that
+ * cannot be merged into another becomes one spec named "NAME#N".
+ */
+#ifndef WEIR_POLICY_H
+#define WEIR_POLICY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <weir/engine.h>
+#include <weir/filter.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct weir_policy;
+struct weir_expr;
+
+/* Where and why parsing failed. line/col are 1-based (col counts bytes;
+ * a tab is one column); len is the length of the offending text (at
+ * least 1). line 0: the error has no position (file, engine). */
+struct weir_policy_error {
+	char file[256];
+	unsigned line, col, len;
+	char msg[200];
+	char line_text[256];    /* the line, without its newline */
+};
+
+/* Renders an error as
+ *     FILE:LINE:COL: error: MSG
+ *       LINE TEXT
+ *       ^~~~
+ * with the caret under the offending text (tabs kept, so it lines up).
+ * Returns what snprintf returns. */
+int weir_policy_error_format(const struct weir_policy_error *err, char *buf,
+			     size_t size);
+
+/* ---- parsing ------------------------------------------------------- */
+
+/* Parses and validates a policy text of len bytes; `filename` names it in
+ * errors (NULL: "<policy>"). Returns 0 and a policy in *ret, or -EINVAL
+ * (syntax or meaning; *err says where and why) or -ENOMEM. `err` may be
+ * NULL. */
+int weir_policy_parse(const char *text, size_t len, const char *filename,
+		      struct weir_policy **ret, struct weir_policy_error *err);
+/* Reads the file at `path` and parses it. Also -errno of open/read, and
+ * -EFBIG above 16 MiB. */
+int weir_policy_load(const char *path, struct weir_policy **ret,
+		     struct weir_policy_error *err);
+/* Frees the policy and everything it owns. NULL is fine. */
+void weir_policy_free(struct weir_policy *policy);
+
+/* ---- what a policy holds ------------------------------------------- */
+
+struct weir_policy_sublayer {
+	const char *name;
+	uint16_t weight;
+	unsigned line;
+};
+
+struct weir_policy_plugin {
+	const char *name;
+	const char *params;     /* "key=value\n" lines, "" if none */
+	unsigned line;
+};
+
+/* One filter spec. spec.sublayer is 0: `sublayer` names the sublayer,
+ * which weir_policy_apply() resolves. spec.conds, their sets and
+ * spec.params belong to the policy. */
+struct weir_policy_filter {
+	struct weir_filter_spec spec;
+	const char *sublayer;   /* NULL: the default sublayer */
+	unsigned line, col;     /* the statement it came from */
+};
+
+size_t weir_policy_sublayer_count(const struct weir_policy *policy);
+const struct weir_policy_sublayer *
+weir_policy_sublayer_at(const struct weir_policy *policy, size_t i);
+
+size_t weir_policy_filter_count(const struct weir_policy *policy);
+const struct weir_policy_filter *
+weir_policy_filter_at(const struct weir_policy *policy, size_t i);
+
+size_t weir_policy_plugin_count(const struct weir_policy *policy);
+const struct weir_policy_plugin *
+weir_policy_plugin_at(const struct weir_policy *policy, size_t i);
+/* The `plugins` directory, or NULL when the policy names none. */
+const char *weir_policy_plugin_dir(const struct weir_policy *policy);
+
+/* The layer's default action (WEIR_ACTION_PERMIT/BLOCK), or 0 when the
+ * policy does not set one (applying it then sets permit). */
+int weir_policy_default(const struct weir_policy *policy, int layer);
+
+/* ---- applying ------------------------------------------------------ */
+
+/* Makes the engine's filters those of the policy: checks every spec,
+ * adds the policy's sublayers the engine lacks, then one transaction
+ * deletes every filter and adds the policy's; then sets every layer's
+ * default (permit where the policy says nothing). Returns 0, or a
+ * negative errno with *err naming the filter the engine refused (its
+ * statement's file:line:col and the engine's reason); the engine's
+ * filters and defaults are then unchanged. Plug-ins are the caller's
+ * business. */
+int weir_policy_apply(const struct weir_policy *policy,
+		      struct weir_engine *engine,
+		      struct weir_policy_error *err);
+
+/* Writes a spec as a one-line policy statement ("block \"x\" in
+ * ipforward-v4 weight 100 if th.dport == 23;") that parses back into the
+ * same conditions, for listings. Returns what snprintf returns. */
+int weir_policy_format_filter(const struct weir_filter_spec *spec,
+			      const char *sublayer, char *buf, size_t size);
+
+/* ---- standalone expressions (`weir filter add`) ---------------------- */
+
+/* Compiles one match expression (the text after `if`) for one layer into
+ * one or more condition lists, one per filter to add. The error's file is
+ * "<expr>". Returns 0, -EINVAL or -ENOMEM. */
+int weir_expr_parse(const char *text, int layer, struct weir_expr **ret,
+		    struct weir_policy_error *err);
+/* How many condition lists (filters) the expression needs. */
+size_t weir_expr_count(const struct weir_expr *expr);
+/* The i-th list and its length, or NULL past the end. */
+const struct weir_cond *weir_expr_conds(const struct weir_expr *expr,
+					size_t i, uint32_t *ret_n);
+void weir_expr_free(struct weir_expr *expr);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* WEIR_POLICY_H */

@@ -1,0 +1,123 @@
+/* Applying a policy to an engine: every spec is checked first, missing
+ * sublayers are added, then one transaction replaces all filters, and the
+ * layer defaults follow once it committed.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <weir/engine.h>
+
+#include "policy/policy_internal.h"
+
+static void filter_error(const struct weir_policy *p,
+			 const struct weir_policy_filter *f, const char *why,
+			 struct weir_policy_error *err)
+{
+	if (!err)
+		return;
+	weir__error_plain(err, p->file, "filter \"%s\": %s", f->spec.name,
+			  why ? why : "refused by the engine");
+	err->line = f->line;
+	err->col = f->col;
+	err->len = 1;
+}
+
+/* Every spec as the engine will check it, before anything changes. */
+static int check_all(const struct weir_policy *p,
+		     struct weir_policy_error *err)
+{
+	for (uint32_t i = 0; i < p->nflt; i++) {
+		const char *why = NULL;
+		int r = weir_filter_spec_check(&p->flts[i].spec, &why);
+
+		if (r < 0) {
+			filter_error(p, &p->flts[i], why, err);
+			return r;
+		}
+	}
+	return 0;
+}
+
+/* Engine sublayer id of each policy sublayer; adds those it lacks. */
+static int sublayers(const struct weir_policy *p, struct weir_engine *e,
+		     int ids[], struct weir_policy_error *err)
+{
+	for (uint32_t i = 0; i < p->nsub; i++) {
+		int id = weir_sublayer_find(e, p->subs[i].name);
+
+		if (id < 0)
+			id = weir_sublayer_add(e, p->subs[i].name,
+					       p->subs[i].weight);
+		if (id < 0) {
+			weir__error_plain(err, p->file, "sublayer \"%s\": "
+					  "cannot add: %s", p->subs[i].name,
+					  strerror(-id));
+			if (err)
+				err->line = p->subs[i].line, err->col = 1;
+			return id;
+		}
+		ids[i] = id;
+	}
+	return 0;
+}
+
+static uint16_t sublayer_id(const struct weir_policy *p, const int ids[],
+			    const char *name)
+{
+	for (uint32_t i = 0; name && i < p->nsub; i++)
+		if (p->subs[i].name == name)
+			return (uint16_t)ids[i];
+	return 0;
+}
+
+static int add_all(const struct weir_policy *p, struct weir_txn *txn,
+		   const int ids[], struct weir_policy_error *err)
+{
+	for (uint32_t i = 0; i < p->nflt; i++) {
+		struct weir_filter_spec spec = p->flts[i].spec;
+		const char *why = NULL;
+		int r;
+
+		spec.sublayer = sublayer_id(p, ids, p->flts[i].sublayer);
+		r = weir_txn_add(txn, &spec, NULL, &why);
+		if (r < 0) {
+			filter_error(p, &p->flts[i], why, err);
+			return r;
+		}
+	}
+	return 0;
+}
+
+int weir_policy_apply(const struct weir_policy *policy,
+		      struct weir_engine *engine,
+		      struct weir_policy_error *err)
+{
+	int ids[64] = { 0 }, r;
+	struct weir_txn *txn;
+
+	r = check_all(policy, err);
+	if (r < 0 || (r = sublayers(policy, engine, ids, err)) < 0)
+		return r;
+	txn = weir_txn_begin(engine);
+	if (!txn) {
+		weir__error_plain(err, policy->file, "out of memory");
+		return -ENOMEM;
+	}
+	weir_txn_clear(txn);
+	r = add_all(policy, txn, ids, err);
+	if (r < 0) {
+		weir_txn_abort(txn);
+		return r;
+	}
+	r = weir_txn_commit(txn);
+	if (r < 0) {
+		weir__error_plain(err, policy->file, "the engine refused the "
+				  "policy: %s", strerror(-r));
+		return r;
+	}
+	for (int l = WEIR_LAYER_NONE + 1; l < WEIR_LAYER__COUNT; l++)
+		weir_engine_set_default(engine, l, policy->defaults[l]
+					? policy->defaults[l]
+					: WEIR_ACTION_PERMIT);
+	return 0;
+}
