@@ -52,6 +52,7 @@ struct weir_filter_view {
 	uint64_t weight;
 	uint64_t context;       /* the spec's opaque context */
 	const char *params;     /* the spec's parameters, "" if none */
+	uint16_t callout_slot;  /* the callout's id (weir_callout_register) */
 };
 
 /* A callout's answer. On entry: action WEIR_ACTION_CONTINUE, rights as
@@ -100,6 +101,17 @@ struct weir_callout {
 int weir_pend(const struct weir_classify_in *in,
 	      const struct weir_filter_view *filter,
 	      struct weir_callout_out *out, uint64_t *ret_id);
+
+/* Associates a context with a flow for this callout at `layer` (WFP's
+ * FwpsFlowAssociateContext0); classify then receives it as flow_ctx on
+ * that flow, and flow_delete runs exactly once for it: when the flow
+ * ends, or the context is replaced or removed. -ENOENT: no such flow. */
+int weir_flow_associate(struct weir_engine *engine, uint64_t flow_id,
+			int layer, const struct weir_filter_view *filter,
+			uint64_t ctx);
+/* Removes it (flow_delete runs). -ENOENT, -ENODATA (none set). */
+int weir_flow_disassociate(struct weir_engine *engine, uint64_t flow_id,
+			   int layer, const struct weir_filter_view *filter);
 
 /* Registers a callout (copied). Returns its id (> 0), -EEXIST for a taken
  * name, -EINVAL without a name or classify. Filters already naming it

@@ -107,6 +107,8 @@ struct weir_decision {
 	bool veto;             /* a callout's block overrode a hard permit */
 	bool by_default;       /* no filter decided: the layer default */
 	bool pended;           /* a callout will decide later: see pend */
+	bool remembered;       /* ALE: the flow's earlier decision */
+	bool reauth;           /* ALE: re-authorised after a policy change */
 	uint64_t filter_id;    /* the deciding filter, 0 by default */
 	uint64_t pend_id;      /* with `pended`: what completion will name */
 };
@@ -125,8 +127,11 @@ struct weir_classify_in {
 };
 
 /* Classifies against the published rule set with WFP's arbitration (see
- * docs/engine.md). Any thread; lock-free. Returns 0, or -EINVAL for a bad
- * layer. */
+ * docs/engine.md). Any thread; lock-free. At the ALE connect and accept
+ * layers, with a flow id, the flow's decision is remembered and reused
+ * (`remembered`) until a commit changes the layer's filters; then the
+ * next packet is classified again with WEIR_CF_REAUTH set (`reauth`).
+ * Returns 0, or -EINVAL for a bad layer. */
 int weir_classify(struct weir_engine *engine, const struct weir_classify_in *in,
 		  struct weir_decision *ret);
 
@@ -171,6 +176,10 @@ uint32_t weir_pend_count(struct weir_engine *engine);
  * (0 before the first such commit). ALE decisions remembered per flow
  * are re-authorised when it moved on. */
 uint64_t weir_layer_generation(struct weir_engine *engine, int layer);
+
+/* The engine's flow table (weir/flow.h): the capture source looks flows
+ * up there and passes their ids in weir_classify_in.flow_id. */
+struct weir_flow_table *weir_engine_flows(struct weir_engine *engine);
 
 /* Per-filter hit counters since the filter was added. -ENOENT. */
 int weir_filter_hits(struct weir_engine *engine, uint64_t id,

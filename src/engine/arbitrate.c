@@ -44,7 +44,8 @@ static void view_of(const struct weir__filter *f, struct weir_filter_view *v)
 		.id = f->id, .name = f->name, .layer = f->layer,
 		.sublayer = f->sublayer, .action = f->action,
 		.flags = f->flags, .weight = f->weight,
-		.context = f->context, .params = f->params };
+		.context = f->context, .params = f->params,
+		.callout_slot = f->callout_slot };
 }
 
 /* Runs a callout filter. A missing callout blocks (or permits, by the
@@ -60,15 +61,19 @@ static struct outcome run_callout(struct weir_engine *e,
 	struct weir_callout_out out = { .action = WEIR_ACTION_CONTINUE,
 		.rights = state_hard ? 0 : WEIR_RIGHT_ACTION_WRITE };
 	struct weir_filter_view v;
+	uint64_t flow_ctx;
+	bool has_ctx;
 
 	if (!c)
 		return (struct outcome){
 			.action = f->flags & WEIR_FILTER_PERMIT_IF_NO_CALLOUT
 				  ? WEIR_ACTION_PERMIT : WEIR_ACTION_BLOCK };
-	if (c->flags & WEIR_CALLOUT_NEEDS_FLOW_CONTEXT)
-		return (struct outcome){ 0 }; /* no flow contexts yet */
+	flow_ctx = weir__flow_ctx(e, in->flow_id, in->layer, f->callout_slot,
+				  &has_ctx);
+	if ((c->flags & WEIR_CALLOUT_NEEDS_FLOW_CONTEXT) && !has_ctx)
+		return (struct outcome){ 0 }; /* not its flow: continue */
 	view_of(f, &v);
-	c->classify(c->priv, in, &v, 0, &out);
+	c->classify(c->priv, in, &v, flow_ctx, &out);
 	if (out.flags & WEIR_CLASSIFY_PEND)
 		return (struct outcome){ .action = WEIR_ACTION_BLOCK,
 					 .hard = true, .pended = true,

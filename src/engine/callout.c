@@ -101,7 +101,8 @@ int weir__callout_notify(struct weir_engine *e, const struct weir__filter *f,
 		.id = f->id, .name = f->name, .layer = f->layer,
 		.sublayer = f->sublayer, .action = f->action,
 		.flags = f->flags, .weight = f->weight,
-		.context = f->context, .params = f->params };
+		.context = f->context, .params = f->params,
+		.callout_slot = f->callout_slot };
 
 	if (f->action < WEIR_ACTION_CALLOUT_TERMINATING)
 		return 0;

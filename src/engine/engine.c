@@ -7,6 +7,8 @@
 #include <string.h>
 #include <urcu-bp.h>
 
+#include <weir/flow.h>
+
 #include "engine/engine_internal.h"
 
 struct weir_engine *weir_engine_new(void)
@@ -20,7 +22,8 @@ struct weir_engine *weir_engine_new(void)
 		free(e);
 		return NULL;
 	}
-	if (weir__pends_init(&e->pends) < 0) {
+	if (weir__pends_init(&e->pends) < 0 || weir__flows_init(e) < 0) {
+		free(e->pends.buckets);
 		free(e->rs);
 		free(e);
 		return NULL;
@@ -41,6 +44,7 @@ void weir_engine_free(struct weir_engine *e)
 	if (!e)
 		return;
 	weir__pends_exit(&e->pends);
+	weir_flow_table_free(e->flows); /* flow_delete for every context */
 	weir__ruleset_free(e->rs);
 	for (int l = 0; l < WEIR_LAYER__COUNT; l++)
 		weir__fvec_release(&e->all[l]);
@@ -94,11 +98,27 @@ int weir_sublayer_add(struct weir_engine *e, const char *name,
 	return id;
 }
 
+/* Classifies with a copy of the fields carrying WEIR_CF_REAUTH. */
+static void classify_reauth(struct weir_engine *e,
+			    const struct weir__layer_rules *lr,
+			    struct weir_classify_in *in,
+			    struct weir_decision *ret)
+{
+	struct weir_fields f = *in->fields;
+
+	f.num[WEIR_FIELD_FLAGS] |= WEIR_CF_REAUTH;
+	f.present |= 1ull << WEIR_FIELD_FLAGS;
+	in->fields = &f;
+	weir__arbitrate(e, lr, in, ret);
+	ret->reauth = true;
+}
+
 int weir_classify(struct weir_engine *e, const struct weir_classify_in *in,
 		  struct weir_decision *ret)
 {
 	struct weir_classify_in own;
-	struct weir__ruleset *rs;
+	const struct weir__layer_rules *lr;
+	bool reauth;
 
 	if (!e || !in || !in->fields || !ret ||
 	    weir_layer_family(in->layer) < 0)
@@ -106,8 +126,14 @@ int weir_classify(struct weir_engine *e, const struct weir_classify_in *in,
 	own = *in;
 	own.engine_ = e; /* so that a callout can pend */
 	urcu_bp_read_lock();
-	rs = rcu_dereference(e->rs);
-	weir__arbitrate(e, &rs->layers[in->layer], &own, ret);
+	lr = &rcu_dereference(e->rs)->layers[in->layer];
+	if (!weir__ale_remembered(e, &own, lr->generation, ret, &reauth)) {
+		if (reauth)
+			classify_reauth(e, lr, &own, ret);
+		else
+			weir__arbitrate(e, lr, &own, ret);
+		weir__ale_remember(e, &own, lr->generation, ret);
+	}
 	urcu_bp_read_unlock();
 	return 0;
 }

@@ -139,6 +139,7 @@ struct weir_engine {
 	uint64_t next_generation;
 	bool use_linear;                     /* tests: reference evaluator */
 	struct weir__pends pends;
+	struct weir_flow_table *flows;       /* owned */
 };
 
 /* ---- match.c ---- */
@@ -191,6 +192,17 @@ int weir__pends_init(struct weir__pends *p);
 /* Ends every pend (CANCELLED) and frees the table. */
 void weir__pends_exit(struct weir__pends *p);
 uint64_t weir__now(const struct weir_classify_in *in);
+
+/* ---- flow_engine.c ---- */
+int weir__flows_init(struct weir_engine *e);
+uint64_t weir__flow_ctx(struct weir_engine *e, uint64_t flow_id, int layer,
+			uint16_t slot, bool *ret_has);
+bool weir__ale_remembered(struct weir_engine *e,
+			  const struct weir_classify_in *in, uint64_t gen,
+			  struct weir_decision *ret, bool *ret_reauth);
+void weir__ale_remember(struct weir_engine *e,
+			const struct weir_classify_in *in, uint64_t gen,
+			const struct weir_decision *d);
 
 /* ---- arbitrate.c ---- */
 void weir__arbitrate(struct weir_engine *e, const struct weir__layer_rules *lr,

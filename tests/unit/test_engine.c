@@ -14,6 +14,7 @@
 
 #include <weir/callout.h>
 #include <weir/engine.h>
+#include <weir/flow.h>
 
 #define L4 WEIR_LAYER_IPFORWARD_V4
 
@@ -581,6 +582,139 @@ static void generations(void **state)
 	weir_engine_free(e);
 }
 
+/* ---- flows: ALE memory and callout flow contexts --------------------- */
+
+static uint64_t new_flow(struct weir_engine *e, uint16_t sport)
+{
+	struct weir_flow_key k = { .family = AF_INET, .proto = 6,
+				   .sport = sport, .dport = 80 };
+	uint64_t id;
+	unsigned info;
+
+	k.src[0] = 10;
+	k.dst[0] = 10;
+	k.dst[3] = 2;
+	assert_int_equal(weir_flow_lookup(weir_engine_flows(e), &k, 1,
+					  WEIR_FLOW_CREATE, &id, &info), 0);
+	return id;
+}
+
+static void ale_decision_remembered_and_reauthorised(void **state)
+{
+	const int ale = WEIR_LAYER_ALE_CONNECT_V4;
+	struct weir_engine *e = weir_engine_new();
+	struct weir_fields f = pkt_fields("10.0.0.1", "10.0.0.2", 6, 1, 80);
+	struct weir_filter_spec s = { .layer = ale, .action = BLOCK };
+	struct weir_cond reauth = { .field = WEIR_FIELD_FLAGS,
+		.match = WEIR_MATCH_FLAGS_ANY, .v = { .lo = WEIR_CF_REAUTH } };
+	struct weir_classify_in in = { .layer = ale, .fields = &f };
+	struct weir_decision d;
+	struct weir_txn *t;
+	uint64_t block_id, permit_id;
+
+	(void)state;
+	t = weir_txn_begin(e);
+	weir_txn_add(t, &s, &block_id, NULL);
+	assert_int_equal(weir_txn_commit(t), 0);
+	in.flow_id = new_flow(e, 1);
+	weir_classify(e, &in, &d);
+	assert_int_equal(d.action, BLOCK);
+	assert_false(d.remembered);
+	weir_classify(e, &in, &d);
+	assert_true(d.remembered);
+	assert_int_equal(d.filter_id, block_id);
+	/* A commit to the layer: the next packet is re-authorised, and
+	 * filters can see the flag. */
+	s.action = PERMIT;
+	s.conds = &reauth;
+	s.ncond = 1;
+	t = weir_txn_begin(e);
+	weir_txn_add(t, &s, &permit_id, NULL);
+	assert_int_equal(weir_txn_commit(t), 0);
+	weir_classify(e, &in, &d);
+	assert_true(d.reauth);
+	assert_int_equal(d.action, PERMIT);
+	assert_int_equal(d.filter_id, permit_id);
+	weir_classify(e, &in, &d);
+	assert_true(d.remembered);
+	assert_int_equal(d.action, PERMIT);
+	/* Without a flow, nothing is remembered. */
+	in.flow_id = 0;
+	weir_classify(e, &in, &d);
+	assert_false(d.remembered);
+	assert_int_equal(d.action, BLOCK); /* no reauth flag: the block */
+	weir_engine_free(e);
+}
+
+static int flow_deletes;
+static uint64_t seen_ctx;
+static struct weir_engine *ctx_engine; /* what the callout registered with */
+
+static void ctx_classify(void *priv, const struct weir_classify_in *in,
+			 const struct weir_filter_view *f, uint64_t flow_ctx,
+			 struct weir_callout_out *out)
+{
+	(void)priv;
+	seen_ctx = flow_ctx;
+	if (!flow_ctx && in->flow_id)
+		weir_flow_associate(ctx_engine, in->flow_id, in->layer, f,
+				    in->flow_id * 10);
+	out->action = WEIR_ACTION_CONTINUE;
+}
+
+static void ctx_flow_delete(void *priv, int layer, uint64_t flow_id,
+			    uint64_t ctx)
+{
+	(void)priv, (void)layer;
+	assert_int_equal(ctx, flow_id * 10);
+	flow_deletes++;
+}
+
+static void flow_contexts(void **state)
+{
+	static const struct weir_callout c = { .name = "ctx",
+		.classify = ctx_classify, .flow_delete = ctx_flow_delete };
+	static const struct weir_callout needy = { .name = "needy",
+		.flags = WEIR_CALLOUT_NEEDS_FLOW_CONTEXT,
+		.classify = fixed_classify };
+	struct weir_engine *e = weir_engine_new();
+	struct weir_fields f = pkt_fields("10.0.0.1", "10.0.0.2", 6, 1, 2);
+	struct weir_classify_in in = { .layer = L4, .fields = &f };
+	struct weir_filter_spec s = { .layer = L4,
+		.action = WEIR_ACTION_CALLOUT_UNKNOWN, .context = C_BLOCK,
+		.weight_kind = WEIR_WEIGHT_EXACT };
+	struct weir_txn *t = weir_txn_begin(e);
+	struct weir_decision d;
+	uint64_t f1, f2;
+
+	(void)state;
+	ctx_engine = e;
+	weir_callout_register(e, &c);
+	weir_callout_register(e, &needy);
+	strcpy(s.callout, "needy"); /* lower weight: runs after ctx */
+	weir_txn_add(t, &s, NULL, NULL);
+	strcpy(s.callout, "ctx");
+	s.weight = 10;
+	weir_txn_add(t, &s, NULL, NULL);
+	assert_int_equal(weir_txn_commit(t), 0);
+	flow_deletes = 0;
+	f1 = in.flow_id = new_flow(e, 1);
+	weir_classify(e, &in, &d);       /* ctx associates */
+	assert_int_equal(seen_ctx, 0);
+	/* needy has no context of its own on this flow: skipped, so its
+	 * block never happens. */
+	assert_int_equal(d.action, PERMIT);
+	weir_classify(e, &in, &d);
+	assert_int_equal(seen_ctx, f1 * 10);
+	f2 = in.flow_id = new_flow(e, 2);
+	weir_classify(e, &in, &d);
+	assert_int_equal(weir_flow_delete(weir_engine_flows(e), f1), 0);
+	assert_int_equal(flow_deletes, 1);
+	weir_engine_free(e);             /* f2's context too */
+	assert_int_equal(flow_deletes, 2);
+	(void)f2;
+}
+
 static void layer_names(void **state)
 {
 	(void)state;
@@ -612,6 +746,8 @@ int main(void)
 		cmocka_unit_test(txn_checks_and_ids),
 		cmocka_unit_test(auto_weights_and_hits),
 		cmocka_unit_test(generations),
+		cmocka_unit_test(ale_decision_remembered_and_reauthorised),
+		cmocka_unit_test(flow_contexts),
 		cmocka_unit_test(layer_names),
 	};
 
