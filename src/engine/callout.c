@@ -10,6 +10,7 @@
 #include <urcu-bp.h>
 
 #include "engine/engine_internal.h"
+#include "engine/flow_internal.h"
 
 static int slot_find(struct weir_engine *e, const char *name)
 {
@@ -72,6 +73,17 @@ int weir_callout_register(struct weir_engine *e,
 	return s;
 }
 
+static void drained(void *arg, uint64_t flow_id, int layer, uint64_t ctx)
+{
+	const struct weir_callout *c = arg;
+
+	if (c->flow_delete)
+		c->flow_delete(c->priv, layer, flow_id, ctx);
+}
+
+/* Unregistering ends the callout's flow contexts: once no classification
+ * can reach it (after the grace period), each context it still holds is
+ * taken from its flow and handed to its flow_delete, exactly once. */
 int weir_callout_unregister(struct weir_engine *e, const char *name)
 {
 	struct weir_callout *old = NULL;
@@ -89,6 +101,7 @@ int weir_callout_unregister(struct weir_engine *e, const char *name)
 	if (!old)
 		return -ENOENT;
 	urcu_bp_synchronize_rcu(); /* no classify still runs in it */
+	weir__flow_ctx_drain_slot(e->flows, (uint16_t)s, drained, old);
 	free(old);
 	return 0;
 }

@@ -216,3 +216,56 @@ int weir_flow_decision_get(struct weir_flow_table *t, uint64_t flow_id,
 		*ret_generation = d.generation;
 	return 0;
 }
+
+/* ---- draining a callout's contexts ---------------------------------------- */
+
+struct drained {
+	struct weir__flow_ctx c;
+	uint64_t flow_id;
+};
+
+/* Moves the contexts of `slot` out of every flow of one stripe into *v
+ * (grown as needed); the stripe is locked by the caller. */
+static int drain_stripe(struct weir__flow_stripe *st, uint16_t slot,
+			struct drained **v, uint32_t *n, uint32_t *cap)
+{
+	for (int cl = 0; cl < WEIR__FC__COUNT; cl++)
+		for (struct weir__flow *f = st->lists[cl].head; f; f = f->next)
+			for (uint32_t i = 0; i < f->nctx;) {
+				void *p;
+
+				if (f->ctx[i].slot != slot) {
+					i++;
+					continue;
+				}
+				p = grow(*v, *n, cap, sizeof(**v));
+				if (!p)
+					return -ENOMEM;
+				*v = p;
+				(*v)[(*n)++] = (struct drained){ f->ctx[i], f->id };
+				f->ctx[i] = f->ctx[--f->nctx];
+				st->contexts--;
+			}
+	return 0;
+}
+
+size_t weir__flow_ctx_drain_slot(struct weir_flow_table *t, uint16_t slot,
+				 weir__flow_drain_fn fn, void *arg)
+{
+	struct drained *v = NULL;
+	uint32_t n = 0, cap = 0;
+	int rc = 0;
+
+	for (uint32_t s = 0; s < WEIR__FLOW_STRIPES && !rc; s++) {
+		struct weir__flow_stripe *st = &t->stripes[s];
+
+		pthread_mutex_lock(&st->lock);
+		rc = drain_stripe(st, slot, &v, &n, &cap);
+		pthread_mutex_unlock(&st->lock);
+	}
+	/* Told outside every lock: the callback may use the table. */
+	for (uint32_t i = 0; i < n; i++)
+		fn(arg, v[i].flow_id, v[i].c.layer, v[i].c.ctx);
+	free(v);
+	return n;
+}

@@ -154,6 +154,16 @@ void weir__flow_refresh(struct weir__flow_stripe *st, struct weir__flow *f,
 /* The class of a TCP state. */
 uint8_t weir__flow_tcp_class(uint8_t state);
 
+/* Takes every context of callout `slot` out of every flow and hands each
+ * to fn (outside the locks), not to on_ctx_delete: the engine uses it
+ * when a callout unregisters, with the callout's own flow_delete. Out of
+ * memory, the remaining contexts stay (a later drain takes them).
+ * Returns how many were taken. */
+typedef void (*weir__flow_drain_fn)(void *arg, uint64_t flow_id, int layer,
+				    uint64_t ctx);
+size_t weir__flow_ctx_drain_slot(struct weir_flow_table *t, uint16_t slot,
+				 weir__flow_drain_fn fn, void *arg);
+
 /* ---- flow_ctx.c ---- */
 /* Frees a flow's context and decision arrays (not the flow). */
 void weir__flow_attach_free(struct weir__flow *f);

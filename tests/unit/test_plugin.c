@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <weir/flow.h>
 #include <weir/plugin.h>
 
 #define L WEIR_LAYER_IPFORWARD_V4
@@ -171,6 +172,65 @@ static void portscan_blocks_a_scanner(void **state)
 	weir_engine_free(e);
 }
 
+static uint64_t flow_of(struct weir_engine *e, uint16_t sport)
+{
+	struct weir_flow_key k = { .family = AF_INET, .proto = 6,
+				   .sport = sport, .dport = 80 };
+	unsigned info;
+	uint64_t id;
+
+	k.src[0] = 192;
+	k.dst[0] = 10;
+	assert_int_equal(weir_flow_lookup(weir_engine_flows(e), &k, 1,
+					  WEIR_FLOW_CREATE, &id, &info), 0);
+	return id;
+}
+
+static void count_totals_per_flow(void **state)
+{
+	struct weir_engine *e = weir_engine_new();
+	char path[] = "/tmp/weir-count-XXXXXX", prm[64], line[256];
+	struct weir_fields f = fields("192.0.2.1", 80);
+	struct weir_classify_in in = { .layer = L, .fields = &f };
+	struct weir_plugin *p;
+	struct weir_decision d;
+	uint64_t a, b;
+	char err[256];
+	FILE *fp;
+	int fd = mkstemp(path);
+
+	(void)state;
+	close(fd);
+	snprintf(prm, sizeof(prm), "file=%s", path);
+	assert_int_equal(weir_plugin_load(e, plugin_dir(), "count", prm, &p,
+					  err, sizeof(err)), 0);
+	callout_filter(e, "count", WEIR_ACTION_CALLOUT_INSPECTION);
+	f.num[WEIR_FIELD_IP_LEN] = 100;
+	f.present |= 1u << WEIR_FIELD_IP_LEN;
+	a = flow_of(e, 1000);
+	b = flow_of(e, 1001);
+	in.flow_id = a;
+	for (int i = 0; i < 3; i++)
+		weir_classify(e, &in, &d);
+	in.flow_id = b;
+	weir_classify(e, &in, &d);
+	/* The flow ends: its totals. */
+	assert_int_equal(weir_flow_delete(weir_engine_flows(e), a), 0);
+	/* Unloading takes the contexts the callout still holds. */
+	weir_plugin_unload(p);
+	fp = fopen(path, "r");
+	assert_non_null(fgets(line, sizeof(line), fp));
+	snprintf(prm, sizeof(prm), "{\"flow\":%llu,", (unsigned long long)a);
+	assert_non_null(strstr(line, prm));
+	assert_non_null(strstr(line, "\"packets\":3,\"bytes\":300}"));
+	assert_non_null(fgets(line, sizeof(line), fp));
+	assert_non_null(strstr(line, "\"packets\":1,\"bytes\":100}"));
+	assert_null(fgets(line, sizeof(line), fp));
+	fclose(fp);
+	unlink(path);
+	weir_engine_free(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -178,6 +238,7 @@ int main(void)
 		cmocka_unit_test(refusals),
 		cmocka_unit_test(log_writes_json),
 		cmocka_unit_test(portscan_blocks_a_scanner),
+		cmocka_unit_test(count_totals_per_flow),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
