@@ -137,6 +137,18 @@ static const struct weir__key *diff_key(const struct weir__conj *x,
 	return *ret_diff == 1 ? k : NULL;
 }
 
+/* Moves the last of t[0..n) back to its place in key order. */
+static void sort_last(struct weir__term *t, uint32_t n)
+{
+	for (uint32_t i = n - 1;
+	     i > 0 && key_cmp(&t[i - 1].key, &t[i].key) > 0; i--) {
+		struct weir__term tmp = t[i];
+
+		t[i] = t[i - 1];
+		t[i - 1] = tmp;
+	}
+}
+
 /* x OR y as one conjunction when they differ in one field; 1 if not. */
 static int conj_merge(struct weir__ectx *cx, const struct weir__conj *x,
 		      const struct weir__conj *y, struct weir__conj *ret)
@@ -168,17 +180,8 @@ static int conj_merge(struct weir__ectx *cx, const struct weir__conj *x,
 		return 1;
 	if (err < 0)
 		return oom(cx);
-	if (!weir__vset_full(&t[ret->n].set)) {
-		ret->n++;
-		/* keep key order: put it back where it was */
-		for (uint32_t i = ret->n - 1;
-		     i > 0 && key_cmp(&t[i - 1].key, &t[i].key) > 0; i--) {
-			struct weir__term tmp = t[i];
-
-			t[i] = t[i - 1];
-			t[i - 1] = tmp;
-		}
-	}
+	if (!weir__vset_full(&t[ret->n].set))
+		sort_last(t, ++ret->n);
 	return 0;
 }
 

@@ -346,6 +346,196 @@ static int nnf_kids(struct weir__ectx *cx, const struct weir__node *n,
 	return 0;
 }
 
+/* ---- long or-chains ------------------------------------------------------ */
+
+/* The test of an or-kid that may join its siblings: a test, or the test
+ * after its implied protocol (*ret_pre). Negated string sets do not. */
+static struct weir__atom *joinable(struct weir__node *k,
+				   struct weir__atom **ret_pre)
+{
+	struct weir__atom *at = NULL;
+
+	*ret_pre = NULL;
+	if (k->kind == NK_ATOM)
+		at = &k->atom;
+	if (k->kind == NK_AND && k->n == 2 && k->kids[0]->kind == NK_ATOM &&
+	    k->kids[1]->kind == NK_ATOM) {
+		*ret_pre = &k->kids[0]->atom;
+		at = &k->kids[1]->atom;
+	}
+	return at && !(at->set.str && at->set.s.neg) ? at : NULL;
+}
+
+static bool same_key(const struct weir__atom *a, const struct weir__atom *b)
+{
+	return a->key.field == b->key.field && a->key.offset == b->key.offset &&
+	       a->key.width == b->key.width && a->family == b->family &&
+	       a->set.str == b->set.str;
+}
+
+static bool same_group(const struct weir__atom *a, const struct weir__atom *pa,
+		       const struct weir__atom *b, const struct weir__atom *pb)
+{
+	if (!same_key(a, b) || !pa != !pb)
+		return false;
+	return !pa || (same_key(pa, pb) && weir__vset_equal(&pa->set, &pb->set));
+}
+
+/* Appends the values of v to acc (*cap: room in its array). */
+static int gather(struct weir__ectx *cx, const struct weir__vset *v,
+		  struct weir__vset *acc, uint32_t *cap)
+{
+	uint32_t n = v->str ? v->s.n : v->i.n, have = acc->s.n + acc->i.n;
+
+	if (have + n > *cap) {
+		*cap = (have + n) * 2;
+		if (v->str)
+			acc->s.v = weir__grow(cx->tmp, acc->s.v, have, *cap,
+					      sizeof(*acc->s.v));
+		else
+			acc->i.v = weir__grow(cx->tmp, acc->i.v, have, *cap,
+					      sizeof(*acc->i.v));
+		if (v->str ? !acc->s.v : !acc->i.v)
+			return oom(cx);
+	}
+	if (v->str && n)
+		memcpy(acc->s.v + acc->s.n, v->s.v, n * sizeof(*v->s.v));
+	else if (n)
+		memcpy(acc->i.v + acc->i.n, v->i.v, n * sizeof(*v->i.v));
+	acc->s.n += v->str ? n : 0;
+	acc->i.n += v->str ? 0 : n;
+	return 0;
+}
+
+/* Joins the kids from i on that test one field (under the same implied
+ * protocol) into kid i, in one union: `a == 1 or a == 2 or ...` costs
+ * n log n, not n^2. Joined kids become NULL. */
+static int join_group(struct weir__ectx *cx, struct weir__node *or, uint32_t i)
+{
+	struct weir__atom *pre, *at = joinable(or->kids[i], &pre), *p2, *a2;
+	struct weir__vset acc = { .str = at->set.str, .max = at->set.max };
+	uint32_t joined = 0, cap = 0;
+
+	if (gather(cx, &at->set, &acc, &cap) < 0)
+		return -EINVAL;
+	for (uint32_t j = i + 1; j < or->n; j++) {
+		if (!or->kids[j] || !(a2 = joinable(or->kids[j], &p2)) ||
+		    !same_group(at, pre, a2, p2))
+			continue;
+		if (gather(cx, &a2->set, &acc, &cap) < 0)
+			return -EINVAL;
+		or->kids[j] = NULL;
+		joined++;
+	}
+	if (!joined)
+		return 0;
+	if ((acc.str ? weir__vset_items(cx->tmp, acc.s.v, acc.s.n, &at->set)
+		     : weir__vset_ivals(cx->tmp, acc.i.v, acc.i.n, acc.max,
+					&at->set)) < 0)
+		return oom(cx);
+	return 0;
+}
+
+/* Drops the NULL kids. */
+static void compact(struct weir__node *n)
+{
+	uint32_t k = 0;
+
+	for (uint32_t i = 0; i < n->n; i++)
+		if (n->kids[i])
+			n->kids[k++] = n->kids[i];
+	n->n = k;
+}
+
+static int join_or(struct weir__ectx *cx, struct weir__node *or)
+{
+	struct weir__atom *pre;
+
+	for (uint32_t i = 0; i < or->n; i++)
+		if (or->kids[i] && joinable(or->kids[i], &pre) &&
+		    join_group(cx, or, i) < 0)
+			return -EINVAL;
+	compact(or);
+	return 0;
+}
+
+static bool numeric_atom(const struct weir__node *k)
+{
+	return k && k->kind == NK_ATOM && !k->atom.set.str;
+}
+
+/* ANDed tests of one numeric field into kid i, in one go: the
+ * complement of the union of their complements. */
+static int join_and_group(struct weir__ectx *cx, struct weir__node *and,
+			  uint32_t i)
+{
+	struct weir__atom *at = &and->kids[i]->atom;
+	struct weir__vset acc = { .max = at->set.max }, comp;
+	uint32_t cap = 0, joined = 0;
+
+	for (uint32_t j = i; j < and->n; j++) {
+		if (!numeric_atom(and->kids[j]) ||
+		    !same_key(at, &and->kids[j]->atom))
+			continue;
+		if (weir__vset_not(cx->tmp, &and->kids[j]->atom.set, &comp) < 0 ||
+		    gather(cx, &comp, &acc, &cap) < 0)
+			return oom(cx);
+		if (j > i && ++joined)
+			and->kids[j] = NULL;
+	}
+	if (!joined)
+		return 0;
+	if (weir__vset_ivals(cx->tmp, acc.i.v, acc.i.n, acc.max, &comp) < 0 ||
+	    weir__vset_not(cx->tmp, &comp, &at->set) < 0)
+		return oom(cx);
+	return 0;
+}
+
+static int join_and(struct weir__ectx *cx, struct weir__node *and)
+{
+	for (uint32_t i = 0; i < and->n; i++)
+		if (numeric_atom(and->kids[i]) && join_and_group(cx, and, i) < 0)
+			return -EINVAL;
+	compact(and);
+	return 0;
+}
+
+/* Kids of the same kind as n (and in and, or in or) become n's kids. */
+static int flatten(struct weir__ectx *cx, struct weir__node *n)
+{
+	struct weir__node **kids;
+	uint32_t total = 0, k = 0;
+
+	for (uint32_t i = 0; i < n->n; i++)
+		total += n->kids[i]->kind == n->kind ? n->kids[i]->n : 1;
+	if (total == n->n)
+		return 0;
+	kids = weir__calloc(cx->tmp, total, sizeof(*kids));
+	if (!kids)
+		return oom(cx);
+	for (uint32_t i = 0; i < n->n; i++) {
+		const struct weir__node *c = n->kids[i];
+
+		if (c->kind != n->kind) {
+			kids[k++] = n->kids[i];
+			continue;
+		}
+		memcpy(kids + k, c->kids, c->n * sizeof(*kids));
+		k += c->n;
+	}
+	n->kids = kids;
+	n->n = total;
+	return 0;
+}
+
+/* After the kids of an and/or node are in normal form: flatten, join. */
+static int tidy(struct weir__ectx *cx, struct weir__node *n)
+{
+	if (flatten(cx, n) < 0)
+		return -EINVAL;
+	return n->kind == NK_OR ? join_or(cx, n) : join_and(cx, n);
+}
+
 int weir__expr_nnf(struct weir__ectx *cx, const struct weir__node *n,
 		   bool neg, struct weir__node **ret)
 {
@@ -358,9 +548,11 @@ int weir__expr_nnf(struct weir__ectx *cx, const struct weir__node *n,
 		return oom(cx);
 	*out = *n;
 	*ret = out;
+	if (!neg && (n->kind == NK_OR || n->kind == NK_AND))
+		return nnf_kids(cx, n, false, out) < 0 ? -EINVAL
+						       : tidy(cx, out);
 	if (!neg)
-		return n->kind == NK_AND || n->kind == NK_OR
-		       ? nnf_kids(cx, n, false, out) : 0;
+		return 0;
 	switch (n->kind) {
 	case NK_TRUE:
 		out->kind = NK_FALSE;
@@ -376,6 +568,7 @@ int weir__expr_nnf(struct weir__ectx *cx, const struct weir__node *n,
 		       ? oom(cx) : 0;
 	default:
 		out->kind = n->kind == NK_AND ? NK_OR : NK_AND;
-		return nnf_kids(cx, n, true, out);
+		return nnf_kids(cx, n, true, out) < 0 ? -EINVAL
+						      : tidy(cx, out);
 	}
 }

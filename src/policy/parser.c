@@ -19,6 +19,7 @@
 
 #define SUBLAYERS_MAX 63
 #define PLUGIN_DIR_MAX 4096
+#define PARAMS_MAX 256
 
 struct weir__name_ent {
 	const char *s;
@@ -139,6 +140,8 @@ static int param_value(struct weir__parser *p, const char **ret, size_t *ret_n)
 /* Whether "key=" starts a line of text[0..n). */
 static bool has_key(const char *text, size_t n, const char *key, size_t kn)
 {
+	if (!text)
+		return false;
 	for (size_t i = 0; i + kn < n; i++)
 		if ((i == 0 || text[i - 1] == '\n') &&
 		    !memcmp(text + i, key, kn) && text[i + kn] == '=')
@@ -146,13 +149,32 @@ static bool has_key(const char *text, size_t n, const char *key, size_t kn)
 	return false;
 }
 
+/* Appends "key=value\n" to the text being built. */
+static int param_add(struct weir__parser *p, struct weir__tok *k,
+		     const char *v, size_t vn, char **text, size_t *n,
+		     size_t *cap)
+{
+	size_t need = *n + k->loc.len + vn + 3;
+
+	if (need > *cap) {
+		*cap = need * 2;
+		*text = weir__grow(&p->lexa, *text, *n, *cap, 1);
+		if (!*text)
+			return weir__oom(p->src, k->loc);
+	}
+	*n += (size_t)sprintf(*text + *n, "%.*s=%.*s\n", (int)k->loc.len,
+			      k->p, (int)vn, v);
+	return 0;
+}
+
 int weir__parse_params(struct weir__parser *p, const char **ret)
 {
-	char *text = weir__strndup(&p->lexa, "", 0);
-	size_t n = 0;
+	char *text = NULL;
+	size_t n = 0, cap = 0;
+	unsigned count = 0;
 
-	if (!text || weir__expect(&p->lx, "{") < 0)
-		return text ? -EINVAL : weir__oom(p->src, p->lx.prev);
+	if (weir__expect(&p->lx, "{") < 0)
+		return -EINVAL;
 	while (!weir__accept(&p->lx, "}")) {
 		struct weir__tok k = weir__next(&p->lx);
 		const char *v = NULL;
@@ -164,19 +186,18 @@ int weir__parse_params(struct weir__parser *p, const char **ret)
 		if (has_key(text, n, k.p, k.loc.len))
 			return weir__error(p->src, k.loc, "parameter '%.*s' "
 					   "given twice", (int)k.loc.len, k.p);
+		if (++count > PARAMS_MAX)
+			return weir__error(p->src, k.loc, "more than %d "
+					   "parameters", PARAMS_MAX);
 		if (weir__expect(&p->lx, "=") < 0 ||
-		    param_value(p, &v, &vn) < 0)
+		    param_value(p, &v, &vn) < 0 ||
+		    param_add(p, &k, v, vn, &text, &n, &cap) < 0)
 			return -EINVAL;
-		text = weir__grow(&p->lexa, text, n, n + k.loc.len + vn + 3, 1);
-		if (!text)
-			return weir__oom(p->src, k.loc);
-		n += (size_t)sprintf(text + n, "%.*s=%.*s\n", (int)k.loc.len,
-				     k.p, (int)vn, v);
 		if (!weir__accept(&p->lx, ";") && !weir__accept(&p->lx, ",") &&
 		    !weir__tok_is(weir__peek(&p->lx, 0), "}"))
 			return weir__expect(&p->lx, ";");
 	}
-	*ret = weir__strndup(&p->pol->arena, text, n);
+	*ret = weir__strndup(&p->pol->arena, text ? text : "", n);
 	return *ret ? 0 : weir__oom(p->src, p->lx.prev);
 }
 
@@ -231,13 +252,50 @@ int weir__names_add(struct weir__parser *p, const char *name, uint32_t line,
 
 /* ---- statements ------------------------------------------------------- */
 
+static int sublayer_weight(struct weir__parser *p, uint64_t *ret)
+{
+	struct weir__tok t;
+
+	if (weir__expect(&p->lx, "weight") < 0)
+		return -EINVAL;
+	t = weir__next(&p->lx);
+	if (t.kind != TK_WORD)
+		return weir__expected(&p->lx, &t, "a weight");
+	if (weir__parse_u64(t.p, t.loc.len, ret) < 0 || *ret > 0xffff)
+		return weir__error(p->src, t.loc, "a sublayer weight is a "
+				   "number from 0 to 65535");
+	return 0;
+}
+
+static int sublayer_push(struct weir__parser *p, const char *name,
+			 uint16_t weight, struct weir__loc loc)
+{
+	struct weir_policy *pol = p->pol;
+	struct weir_policy_sublayer *sl;
+
+	if (pol->nsub == pol->capsub) {
+		pol->capsub = pol->capsub ? pol->capsub * 2 : 8;
+		pol->subs = weir__grow(&pol->arena, pol->subs, pol->nsub,
+				       pol->capsub, sizeof(*pol->subs));
+		if (!pol->subs)
+			return weir__oom(p->src, loc);
+	}
+	sl = &pol->subs[pol->nsub];
+	sl->name = weir__strndup(&pol->arena, name, strlen(name));
+	sl->weight = weight;
+	sl->line = loc.line;
+	if (!sl->name)
+		return weir__oom(p->src, loc);
+	pol->nsub++;
+	return 0;
+}
+
 static int parse_sublayer(struct weir__parser *p)
 {
 	struct weir_policy *pol = p->pol;
-	struct weir__loc loc, wloc;
+	struct weir__loc loc;
 	const char *name;
 	uint64_t w;
-	struct weir__tok t;
 
 	if (weir__parse_name(p, "sublayer name", WEIR_NAME_MAX - 1, false,
 			     &name, &loc) < 0)
@@ -253,29 +311,9 @@ static int parse_sublayer(struct weir__parser *p)
 	if (pol->nsub == SUBLAYERS_MAX)
 		return weir__error(p->src, loc, "too many sublayers (at most "
 				   "%d)", SUBLAYERS_MAX);
-	if (weir__expect(&p->lx, "weight") < 0)
+	if (sublayer_weight(p, &w) < 0 ||
+	    sublayer_push(p, name, (uint16_t)w, loc) < 0)
 		return -EINVAL;
-	t = weir__next(&p->lx);
-	wloc = t.loc;
-	if (t.kind != TK_WORD || weir__parse_u64(t.p, t.loc.len, &w) < 0 ||
-	    w > 0xffff)
-		return t.kind == TK_WORD
-		       ? weir__error(p->src, wloc, "a sublayer weight is a "
-				     "number from 0 to 65535")
-		       : weir__expected(&p->lx, &t, "a weight");
-	if (pol->nsub == pol->capsub) {
-		pol->capsub = pol->capsub ? pol->capsub * 2 : 8;
-		pol->subs = weir__grow(&pol->arena, pol->subs, pol->nsub,
-				       pol->capsub, sizeof(*pol->subs));
-		if (!pol->subs)
-			return weir__oom(p->src, loc);
-	}
-	pol->subs[pol->nsub].name = weir__strndup(&pol->arena, name,
-						  strlen(name));
-	if (!pol->subs[pol->nsub].name)
-		return weir__oom(p->src, loc);
-	pol->subs[pol->nsub].weight = (uint16_t)w;
-	pol->subs[pol->nsub++].line = loc.line;
 	return weir__expect(&p->lx, ";");
 }
 

@@ -239,9 +239,12 @@ bool weir__vset_equal(const struct weir__vset *x, const struct weir__vset *y);
 int weir__vset_range(struct weir__arena *a, struct weir__u128 lo,
 		     struct weir__u128 hi, struct weir__u128 max,
 		     struct weir__vset *ret);
-/* One string item. */
-int weir__vset_item(struct weir__arena *a, const struct weir__sitem *it,
-		    struct weir__vset *ret);
+/* The union of the intervals iv[0..n) (sorted in place) in [0, max]. */
+int weir__vset_ivals(struct weir__arena *a, struct weir__ival *iv,
+		     uint32_t n, struct weir__u128 max, struct weir__vset *ret);
+/* The set of the items it[0..n) (sorted in place). */
+int weir__vset_items(struct weir__arena *a, struct weir__sitem *it,
+		     uint32_t n, struct weir__vset *ret);
 /* Whether the number v is in an interval set. */
 bool weir__iset_has(const struct weir__iset *s, struct weir__u128 v);
 /* The set of x in [0, max] with pred(x): max must be below 2^16. */

@@ -12,6 +12,9 @@
 
 #define IFNAME_MAX 15
 #define MSG 200
+/* Members of one set: numbers and addresses, names and byte strings. */
+#define MEMBERS_MAX 65536
+#define NAMES_MAX 256
 
 enum ikind { I_POINT, I_PREFIX, I_RANGE };
 
@@ -112,11 +115,28 @@ static const char *prefix_len(const char *p, int family, unsigned *ret,
 	return NULL;
 }
 
+/* Why a prefix with host bits set is wrong, with the right one. */
+static const char *host_bits(const char *addr, int family, unsigned plen,
+			     struct weir__u128 v, struct weir__u128 host,
+			     char *msg)
+{
+	char shown[INET6_ADDRSTRLEN];
+	uint8_t net[16];
+
+	if (!(v.hi & host.hi) && !(v.lo & host.lo))
+		return NULL;
+	weir__u128_to_addr(weir__u128_andnot(v, host), family, net);
+	inet_ntop(family, net, shown, sizeof(shown));
+	snprintf(msg, MSG, "%s/%u has bits set past the prefix length; did "
+		 "you mean %s/%u?", addr, plen, shown, plen);
+	return msg;
+}
+
 /* An address or prefix: the interval it covers and its family. */
 static const char *addr_point(const char *p, size_t n, struct weir__ival *ret,
 			      int *ret_family, bool *ret_prefix, char *msg)
 {
-	char buf[64], shown[INET6_ADDRSTRLEN];
+	char buf[64];
 	uint8_t addr[16] = { 0 };
 	char *slash;
 	int family;
@@ -144,13 +164,8 @@ static const char *addr_point(const char *p, size_t n, struct weir__ival *ret,
 		return msg;
 	v = weir__u128_from_addr(addr, family);
 	host = weir__u128_ones(bits - plen);
-	if ((v.hi & host.hi) || (v.lo & host.lo)) {
-		weir__u128_to_addr(weir__u128_andnot(v, host), family, addr);
-		inet_ntop(family, addr, shown, sizeof(shown));
-		snprintf(msg, MSG, "%s/%u has bits set past the prefix length; "
-			 "did you mean %s/%u?", buf, plen, shown, plen);
+	if (host_bits(buf, family, plen, v, host, msg))
 		return msg;
-	}
 	*ret = (struct weir__ival){ v, weir__u128_or(v, host) };
 	*ret_family = family;
 	*ret_prefix = plen != bits;
@@ -439,30 +454,52 @@ static bool number_item(struct weir__ectx *cx)
 	       !weir__tok_is(weir__peek(cx->lx, 1), "|");
 }
 
-/* One member: its value set. `point_only` refuses ranges and prefixes. */
-static int member(struct weir__ectx *cx, struct weir__atom *at,
-		  bool point_only, struct weir__vset *ret)
+/* The members of one operand, collected before they become a set. */
+struct members {
+	struct weir__ival *iv;
+	struct weir__sitem *it;
+	uint32_t n, cap;
+};
+
+static int members_room(struct weir__ectx *cx, const struct weir__atom *at,
+			struct members *m)
 {
-	const struct weir__tok *t = weir__peek(cx->lx, 0);
-	struct weir__loc loc = t->loc;
-	struct weir__sitem it;
-	struct weir__ival iv;
+	bool str = is_string_kind(at);
+
+	if (m->n == (str ? NAMES_MAX : MEMBERS_MAX))
+		return weir__error(cx->lx->src, weir__peek(cx->lx, 0)->loc,
+				   "a set has at most %d %s", str ? NAMES_MAX
+				   : MEMBERS_MAX, str ? "strings" : "members");
+	if (m->n < m->cap)
+		return 0;
+	m->cap = m->cap ? m->cap * 2 : 8;
+	if (str)
+		m->it = weir__grow(cx->tmp, m->it, m->n, m->cap, sizeof(*m->it));
+	else
+		m->iv = weir__grow(cx->tmp, m->iv, m->n, m->cap, sizeof(*m->iv));
+	return (str ? (void *)m->it : (void *)m->iv) ? 0 : oom(cx);
+}
+
+/* Adds one member. `point_only` refuses ranges and prefixes. */
+static int member(struct weir__ectx *cx, struct weir__atom *at,
+		  bool point_only, struct members *m)
+{
+	struct weir__loc loc = weir__peek(cx->lx, 0)->loc;
+	struct weir__ival *iv;
 	enum ikind kind = I_POINT;
 	uint64_t f;
-	int err;
 
-	if (is_string_kind(at)) {
-		err = at->fd->kind == VK_STR ? name_item(cx, &it)
-					     : bytes_item(cx, &it);
-		if (!err && weir__vset_item(cx->tmp, &it, ret) < 0)
-			return oom(cx);
-		return err;
-	}
+	if (members_room(cx, at, m) < 0)
+		return -EINVAL;
+	if (is_string_kind(at))
+		return at->fd->kind == VK_STR ? name_item(cx, &m->it[m->n++])
+					      : bytes_item(cx, &m->it[m->n++]);
+	iv = &m->iv[m->n++];
 	if (at->fd->kind == VK_FLAGS && !number_item(cx)) {
 		if (flag_value(cx, at, &f) < 0)
 			return -EINVAL;
-		iv.lo = iv.hi = weir__u128_num(f);
-	} else if (item(cx, at, &iv, &kind) < 0) {
+		iv->lo = iv->hi = weir__u128_num(f);
+	} else if (item(cx, at, iv, &kind) < 0) {
 		return -EINVAL;
 	} else if (point_only && kind != I_POINT) {
 		loc.len = cx->lx->prev.off + cx->lx->prev.len - loc.off;
@@ -470,16 +507,15 @@ static int member(struct weir__ectx *cx, struct weir__atom *at,
 				   "with one value, not a %s",
 				   kind == I_RANGE ? "range" : "prefix");
 	}
-	if (weir__vset_range(cx->tmp, iv.lo, iv.hi, at->set.max, ret) < 0)
-		return oom(cx);
 	return 0;
 }
 
 /* A member or '{' member, ... '}': their union in at->set. */
 static int operand(struct weir__ectx *cx, struct weir__atom *at)
 {
-	struct weir__vset one;
+	struct members m = { 0 };
 	bool set = weir__accept(cx->lx, "{");
+	int err;
 
 	if (set && weir__tok_is(weir__peek(cx->lx, 0), "}"))
 		return weir__error(cx->lx->src, weir__peek(cx->lx, 0)->loc,
@@ -487,28 +523,31 @@ static int operand(struct weir__ectx *cx, struct weir__atom *at)
 	do {
 		if (set && weir__tok_is(weir__peek(cx->lx, 0), "}"))
 			break;
-		if (member(cx, at, false, &one) < 0)
+		if (member(cx, at, false, &m) < 0)
 			return -EINVAL;
-		if (weir__vset_or(cx->tmp, &at->set, &one, &at->set) < 0)
-			return oom(cx);
 	} while (set && weir__accept(cx->lx, ","));
-	return set ? weir__expect(cx->lx, "}") : 0;
+	if (set && weir__expect(cx->lx, "}") < 0)
+		return -EINVAL;
+	err = is_string_kind(at)
+	      ? weir__vset_items(cx->tmp, m.it, m.n, &at->set)
+	      : weir__vset_ivals(cx->tmp, m.iv, m.n, at->set.max, &at->set);
+	return err < 0 ? oom(cx) : 0;
 }
 
 /* <, <=, >, >= one value. */
 static int compare(struct weir__ectx *cx, struct weir__atom *at,
 		   const char *op)
 {
-	struct weir__vset v;
+	struct members m = { 0 };
 	struct weir__u128 x, lo = weir__u128_num(0), hi, zero = lo;
 	bool empty = false;
 
 	if (is_string_kind(at))
 		return weir__error(cx->lx->src, at->loc, "%s compares with ==, "
 				   "!= and in only", at->fd->name);
-	if (member(cx, at, true, &v) < 0)
+	if (member(cx, at, true, &m) < 0)
 		return -EINVAL;
-	x = v.i.v[0].lo;
+	x = m.iv[0].lo;
 	hi = at->set.max;
 	if (!strcmp(op, "<")) {
 		empty = !weir__u128_cmp(x, zero);
@@ -530,23 +569,6 @@ static int compare(struct weir__ectx *cx, struct weir__atom *at,
 	return 0;
 }
 
-static int empty_set(struct weir__ectx *cx, struct weir__atom *at)
-{
-	struct weir__sitem none = { 0 };
-	int err;
-
-	if (is_string_kind(at)) {
-		err = weir__vset_item(cx->tmp, &none, &at->set);
-		at->set.s.n = 0;
-	} else {
-		err = weir__vset_range(cx->tmp, at->set.max,
-				       weir__u128_num(0), at->set.max,
-				       &at->set);
-		at->set.i.n = 0;
-	}
-	return err < 0 ? oom(cx) : 0;
-}
-
 int weir__value_parse(struct weir__ectx *cx, struct weir__atom *at,
 		      const char *op)
 {
@@ -563,7 +585,7 @@ int weir__value_parse(struct weir__ectx *cx, struct weir__atom *at,
 	if (!strcmp(op, "has") || !strcmp(op, "any") || !strcmp(op, "none") ||
 	    !strcmp(op, "&"))
 		return flag_test(cx, at, op);
-	if (empty_set(cx, at) < 0 || operand(cx, at) < 0)
+	if (operand(cx, at) < 0)
 		return -EINVAL;
 	if (neg && weir__vset_not(cx->tmp, &at->set, &at->set) < 0)
 		return oom(cx);

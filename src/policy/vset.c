@@ -4,6 +4,7 @@
  * intersection, union and complement here.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "policy/policy_internal.h"
@@ -354,17 +355,6 @@ int weir__vset_range(struct weir__arena *a, struct weir__u128 lo,
 	return 0;
 }
 
-int weir__vset_item(struct weir__arena *a, const struct weir__sitem *it,
-		    struct weir__vset *ret)
-{
-	memset(ret, 0, sizeof(*ret));
-	ret->str = true;
-	if (sset_new(a, 1, false, &ret->s) < 0)
-		return -ENOMEM;
-	ret->s.v[ret->s.n++] = *it;
-	return 0;
-}
-
 int weir__vset_where(struct weir__arena *a, uint64_t max,
 		     bool (*pred)(uint64_t x, uint64_t m, uint64_t v),
 		     uint64_t m, uint64_t v, struct weir__vset *ret)
@@ -377,5 +367,64 @@ int weir__vset_where(struct weir__arena *a, uint64_t max,
 		if (pred(x, m, v))
 			push(&ret->i, (struct weir__ival){ weir__u128_num(x),
 							  weir__u128_num(x) });
+	return 0;
+}
+
+static int ival_cmp(const void *a, const void *b)
+{
+	const struct weir__ival *x = a, *y = b;
+
+	return weir__u128_cmp(x->lo, y->lo);
+}
+
+int weir__vset_ivals(struct weir__arena *a, struct weir__ival *iv,
+		     uint32_t n, struct weir__u128 max, struct weir__vset *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	ret->max = max;
+	if (iset_new(a, n, &ret->i) < 0)
+		return -ENOMEM;
+	if (n)
+		qsort(iv, n, sizeof(*iv), ival_cmp);
+	for (uint32_t k = 0; k < n; k++)
+		push(&ret->i, iv[k]);
+	return 0;
+}
+
+/* Byte order; on equal bytes a prefix first (it covers the name). */
+static int item_cmp(const void *a, const void *b)
+{
+	const struct weir__sitem *x = a, *y = b;
+	int c = memcmp(x->b, y->b, x->len < y->len ? x->len : y->len);
+
+	if (c)
+		return c;
+	if (x->len != y->len)
+		return x->len < y->len ? -1 : 1;
+	return (int)y->prefix - (int)x->prefix;
+}
+
+/* Sorted, an item covered by another comes after it, inside the run of
+ * items that start with the covering prefix. */
+int weir__vset_items(struct weir__arena *a, struct weir__sitem *it,
+		     uint32_t n, struct weir__vset *ret)
+{
+	const struct weir__sitem *pre = NULL, *last = NULL;
+
+	memset(ret, 0, sizeof(*ret));
+	ret->str = true;
+	if (sset_new(a, n, false, &ret->s) < 0)
+		return -ENOMEM;
+	if (n)
+		qsort(it, n, sizeof(*it), item_cmp);
+	for (uint32_t k = 0; k < n; k++) {
+		if ((pre && covers(pre, &it[k])) ||
+		    (last && covers(last, &it[k])))
+			continue;
+		ret->s.v[ret->s.n++] = it[k];
+		last = &it[k];
+		if (it[k].prefix)
+			pre = &it[k];
+	}
 	return 0;
 }

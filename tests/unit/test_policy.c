@@ -357,6 +357,42 @@ static void test_byte_conditions(void **state)
 	weir_policy_free(p);
 }
 
+/* Long or/and chains of one field cost n log n: one filter, one set. */
+static void test_long_chains(void **state)
+{
+	static char text[1 << 17];
+	struct weir_policy *p;
+
+	(void)state;
+	for (int k = 0; k < 3; k++) {
+		const struct weir_filter_spec *s;
+		size_t n = (size_t)snprintf(text, sizeof(text), V4);
+
+		for (int i = 0; i < 4000; i += 2) {
+			const char *join = k == 0 ? " or " : k == 1 ? " and "
+								     : " || ";
+
+			if (k == 2)
+				n += (size_t)snprintf(text + n, sizeof(text) - n,
+						      "%sip.src == 10.0.%d.1",
+						      i ? join : "", i % 256);
+			else
+				n += (size_t)snprintf(text + n, sizeof(text) - n,
+						      "%stcp.dport %s %d",
+						      i ? join : "",
+						      k ? "!=" : "==", i);
+		}
+		snprintf(text + n, sizeof(text) - n, ";");
+		p = parse_ok(text);
+		assert_int_equal(weir_policy_filter_count(p), 1);
+		s = &weir_policy_filter_at(p, 0)->spec;
+		assert_int_equal(s->conds[s->ncond - 1].match, WEIR_MATCH_IN_SET);
+		assert_int_equal(s->conds[s->ncond - 1].set_len,
+				 k == 2 ? 128 : 2000);
+		weir_policy_free(p);
+	}
+}
+
 /* ---- other statements ---------------------------------------------------- */
 
 static void test_statements(void **state)
@@ -1018,6 +1054,7 @@ int main(void)
 		cmocka_unit_test(test_valid),
 		cmocka_unit_test(test_spec_fields),
 		cmocka_unit_test(test_byte_conditions),
+		cmocka_unit_test(test_long_chains),
 		cmocka_unit_test(test_statements),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_error_limits),
