@@ -19,6 +19,9 @@ struct weir_plugin {
 };
 
 static int fail(char *err, size_t len, int code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int fail(char *err, size_t len, int code, const char *fmt, ...)
 {
 	va_list ap;
 
