@@ -17,11 +17,21 @@ static void print_error(const struct weir_policy_error *err)
 	fputs(buf, stderr);
 }
 
-/* "k=v\nk2=v2\n" as "k=v; k2=v2;". */
+/* "k=v\nk2=v2\n" as the policy wrote it: k = "v"; k2 = "v2"; */
 static void print_params(const char *params)
 {
-	for (const char *p = params; *p; p++)
-		fputs(*p == '\n' ? "; " : (char[2]){ *p, 0 }, stdout);
+	for (const char *p = params; *p; p++) {
+		const char *eq = strchr(p, '='), *nl = strchr(p, '\n');
+
+		if (!eq || !nl || eq > nl)
+			break;
+		printf("%.*s = \"", (int)(eq - p), p);
+		for (p = eq + 1; p < nl; p++)
+			printf(*p == '"' || *p == '\\' ? "\\%c" :
+			       (unsigned char)*p < 0x20 ? "\\x%02x" : "%c",
+			       (unsigned char)*p);
+		printf("\"; ");
+	}
 }
 
 static void list(const struct weir_policy *p)
@@ -44,6 +54,10 @@ static void list(const struct weir_policy *p)
 	for (size_t i = 0; i < weir_policy_plugin_count(p); i++) {
 		const struct weir_policy_plugin *pl = weir_policy_plugin_at(p, i);
 
+		if (!pl->params[0]) {
+			printf("plugin %s;\n", pl->name);
+			continue;
+		}
 		printf("plugin %s { ", pl->name);
 		print_params(pl->params);
 		printf("}\n");

@@ -22,6 +22,8 @@ void weir__lex_init(struct weir__lexer *lx, struct weir__src *src,
 	lx->src = src;
 	lx->arena = arena;
 	lx->line = 1;
+	if (src->len >= 3 && !memcmp(src->text, "\xef\xbb\xbf", 3))
+		lx->pos = lx->line_off = 3; /* a UTF-8 byte order mark */
 }
 
 static int peekc(const struct weir__lexer *lx, size_t k)
