@@ -9,8 +9,10 @@
 
 #include "policy/policy_internal.h"
 
-/* Address ranges split into at most this many prefixes per test. */
-#define PREFIX_MAX 4096
+/* The engine's largest set (weir_filter_spec_check()): members of a
+ * numeric set, prefixes of an address test. */
+#define SET_MAX 65536
+#define PREFIX_MAX SET_MAX
 
 /* A growing condition list of one alternative. */
 struct cvec {
@@ -115,9 +117,12 @@ static uint8_t flag_match(const struct weir__vset *s, uint64_t *ret_mask)
 
 static int num_set(struct cvec *v, const struct weir__term *t)
 {
-	struct weir_cond *c = cond_add(v, t, WEIR_MATCH_IN_SET);
+	struct weir_cond *c;
 	struct weir_val *m;
 
+	if (t->set.i.n > SET_MAX)
+		return -E2BIG;
+	c = cond_add(v, t, WEIR_MATCH_IN_SET);
 	if (!c)
 		return -ENOMEM;
 	m = weir__calloc(v->a, t->set.i.n, sizeof(*m));
@@ -330,6 +335,8 @@ static int str_conds(struct cvec *v, const struct weir__term *t)
 		}
 		return 0;
 	}
+	if (s->n > SET_MAX)
+		return -E2BIG;
 	c = cond_add(v, t, WEIR_MATCH_IN_SET);
 	m = weir__calloc(v->a, s->n, sizeof(*m));
 	if (!c || !m)
@@ -351,9 +358,9 @@ static int term_error(struct weir__ectx *cx, const struct weir__term *t,
 	if (err == -ENOMEM)
 		return weir__oom(cx->lx->src, t->atom->loc);
 	if (err == -E2BIG)
-		return weir__error(cx->lx->src, t->atom->loc, "the addresses "
-				   "of %s need more than %d prefixes", f,
-				   PREFIX_MAX);
+		return weir__error(cx->lx->src, t->atom->loc, "the values of "
+				   "%s need a set of more than %d members",
+				   f, SET_MAX);
 	return weir__error(cx->lx->src, t->atom->loc, "cannot express %s "
 			   "differing from several values in one filter "
 			   "(conditions on one field are ORed)", f);

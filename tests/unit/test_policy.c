@@ -24,6 +24,8 @@
 #include <weir/engine.h>
 #include <weir/policy.h>
 
+#include "policy/policy_internal.h"
+
 static char listing_buf[1 << 16];
 
 static struct weir_policy *parse_ok(const char *text)
@@ -856,6 +858,22 @@ static void test_demo(void **state)
 	weir_policy_free(p);
 }
 
+/* The language spells every engine field as weir_field_name() does. */
+static void test_field_names(void **state)
+{
+	(void)state;
+	for (int f = 0; f < WEIR_FIELD__COUNT; f++) {
+		const char *name = weir_field_name(f);
+		const struct weir__fdesc *fd = weir__field_find(name,
+								 strlen(name));
+
+		assert_non_null(fd);
+		assert_int_equal(fd->field, f);
+		assert_string_equal(weir__field_of((uint16_t)f, AF_INET, 1)->name,
+				    name);
+	}
+}
+
 /* ---- standalone expressions ---------------------------------------------- */
 
 static void test_expr(void **state)
@@ -1063,6 +1081,7 @@ int main(void)
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_examples),
 		cmocka_unit_test(test_demo),
+		cmocka_unit_test(test_field_names),
 		cmocka_unit_test(test_expr),
 		cmocka_unit_test(test_apply),
 		cmocka_unit_test(test_apply_refused),
