@@ -5,5 +5,6 @@
 
 int weir_cmd_parse(int argc, char **argv);
 int weir_cmd_check(int argc, char **argv);
+int weir_cmd_replay(int argc, char **argv);
 
 #endif /* WEIR_CLI_H */

@@ -21,6 +21,9 @@ static const struct command commands[] = {
 	  weir_cmd_parse },
 	{ "check", "POLICY", "validate a policy file; errors name file:line:col",
 	  weir_cmd_check },
+	{ "replay", "[OPTIONS]", "run a capture through the engine and plug-ins\n"
+	  "                   offline: verdicts, per-filter hits (--help)",
+	  weir_cmd_replay },
 };
 
 static void usage(FILE *f)
