@@ -1,0 +1,32 @@
+#!/bin/sh
+# Runs one `weir replay` test scenario (test_replay.py) with the system
+# python and scapy.
+#
+# usage: run.sh SCENARIO PATH_TO_weir WORKDIR
+# Exit 0 pass, 1 fail, 77 skip (no scapy; a failure instead when CI=true).
+
+set -u
+
+if [ $# -ne 3 ]; then
+	echo "usage: $0 SCENARIO PATH_TO_weir WORKDIR" >&2
+	exit 2
+fi
+here=$(cd "$(dirname "$0")" && pwd)
+py=${REPLAY_PYTHON:-/usr/bin/python3}  # override for testing the skip path
+
+why=""
+if [ ! -x "$py" ]; then
+	why="$py not found"
+elif ! err=$("$py" -c 'import scapy.all' 2>&1); then
+	why="$py cannot import scapy: $(printf '%s' "$err" | tail -n 1)"
+fi
+if [ -n "$why" ]; then
+	if [ "${CI:-}" = "true" ]; then
+		echo "replay: FAIL: $why (CI=true, install python3-scapy)" >&2
+		exit 1
+	fi
+	echo "replay: SKIP: $why (install python3-scapy)"
+	exit 77
+fi
+
+exec "$py" "$here/test_replay.py" "$@"
