@@ -60,6 +60,13 @@ int weir_fields_from_pkt(struct weir_fields *f, const struct weir_pkt *pkt,
 /* A new engine with no filters; every layer's default action is permit.
  * NULL on ENOMEM. */
 struct weir_engine *weir_engine_new(void);
+
+struct weir_flow_config;
+/* The same with settings for its flow table (weir/flow.h): size, full
+ * policy, timeouts, hash seed (offline replay fixes it so that flow ids
+ * repeat). The config's on_ctx_delete/arg are the engine's own and are
+ * ignored. NULL on ENOMEM or a bad config (errno EINVAL). */
+struct weir_engine *weir_engine_new_with(const struct weir_flow_config *flows);
 /* Frees the engine. No classification may be running. NULL is fine. */
 void weir_engine_free(struct weir_engine *engine);
 
@@ -180,6 +187,23 @@ uint64_t weir_layer_generation(struct weir_engine *engine, int layer);
 /* The engine's flow table (weir/flow.h): the capture source looks flows
  * up there and passes their ids in weir_classify_in.flow_id. */
 struct weir_flow_table *weir_engine_flows(struct weir_engine *engine);
+
+/* A committed filter as the engine holds it. */
+struct weir_filter_info {
+	uint64_t id;
+	char name[WEIR_NAME_MAX];
+	int layer;
+	uint16_t sublayer;
+	uint8_t action;             /* enum weir_action */
+	uint32_t flags;
+	uint64_t weight;            /* effective */
+	char callout[WEIR_NAME_MAX];
+	uint64_t hits;
+};
+
+/* Fills *ret with filter `id`. 0 or -ENOENT. */
+int weir_filter_get(struct weir_engine *engine, uint64_t id,
+		    struct weir_filter_info *ret);
 
 /* Per-filter hit counters since the filter was added. -ENOENT. */
 int weir_filter_hits(struct weir_engine *engine, uint64_t id,

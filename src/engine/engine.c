@@ -13,6 +13,11 @@
 
 struct weir_engine *weir_engine_new(void)
 {
+	return weir_engine_new_with(NULL);
+}
+
+struct weir_engine *weir_engine_new_with(const struct weir_flow_config *flows)
+{
 	struct weir_engine *e = calloc(1, sizeof(*e));
 
 	if (!e)
@@ -22,7 +27,7 @@ struct weir_engine *weir_engine_new(void)
 		free(e);
 		return NULL;
 	}
-	if (weir__pends_init(&e->pends) < 0 || weir__flows_init(e) < 0) {
+	if (weir__pends_init(&e->pends) < 0 || weir__flows_init(e, flows) < 0) {
 		free(e->pends.buckets);
 		free(e->rs);
 		free(e);
@@ -138,19 +143,51 @@ int weir_classify(struct weir_engine *e, const struct weir_classify_in *in,
 	return 0;
 }
 
-int weir_filter_hits(struct weir_engine *e, uint64_t id, uint64_t *ret_hits)
+/* The committed filter `id`; caller holds txn_lock. */
+static const struct weir__filter *find_filter(struct weir_engine *e,
+					      uint64_t id)
 {
-	int err = -ENOENT;
+	for (int l = 0; l < WEIR_LAYER__COUNT; l++)
+		for (uint32_t i = 0; i < e->all[l].n; i++)
+			if (e->all[l].f[i]->id == id)
+				return e->all[l].f[i];
+	return NULL;
+}
+
+int weir_filter_get(struct weir_engine *e, uint64_t id,
+		    struct weir_filter_info *ret)
+{
+	const struct weir__filter *f;
 
 	pthread_mutex_lock(&e->txn_lock);
-	for (int l = 0; l < WEIR_LAYER__COUNT && err; l++)
-		for (uint32_t i = 0; i < e->all[l].n && err; i++)
-			if (e->all[l].f[i]->id == id) {
-				*ret_hits = atomic_load(&e->all[l].f[i]->hits);
-				err = 0;
-			}
+	f = find_filter(e, id);
+	if (f) {
+		*ret = (struct weir_filter_info){ .id = f->id,
+			.layer = f->layer, .sublayer = f->sublayer,
+			.action = f->action, .flags = f->flags,
+			.weight = f->weight, .hits = atomic_load(&f->hits) };
+		memcpy(ret->name, f->name, sizeof(ret->name));
+		if (f->action >= WEIR_ACTION_CALLOUT_TERMINATING) {
+			pthread_mutex_lock(&e->meta_lock);
+			memcpy(ret->callout, e->callouts[f->callout_slot].name,
+			       sizeof(ret->callout));
+			pthread_mutex_unlock(&e->meta_lock);
+		}
+	}
 	pthread_mutex_unlock(&e->txn_lock);
-	return err;
+	return f ? 0 : -ENOENT;
+}
+
+int weir_filter_hits(struct weir_engine *e, uint64_t id, uint64_t *ret_hits)
+{
+	const struct weir__filter *f;
+
+	pthread_mutex_lock(&e->txn_lock);
+	f = find_filter(e, id);
+	if (f)
+		*ret_hits = atomic_load(&f->hits);
+	pthread_mutex_unlock(&e->txn_lock);
+	return f ? 0 : -ENOENT;
 }
 
 uint64_t weir_layer_generation(struct weir_engine *e, int layer)

@@ -194,7 +194,8 @@ void weir__pends_exit(struct weir__pends *p);
 uint64_t weir__now(const struct weir_classify_in *in);
 
 /* ---- flow_engine.c ---- */
-int weir__flows_init(struct weir_engine *e);
+int weir__flows_init(struct weir_engine *e,
+		     const struct weir_flow_config *given);
 uint64_t weir__flow_ctx(struct weir_engine *e, uint64_t flow_id, int layer,
 			uint16_t slot, bool *ret_has);
 bool weir__ale_remembered(struct weir_engine *e,

@@ -28,11 +28,15 @@ static void on_ctx_delete(void *arg, uint64_t flow_id, int layer,
 	urcu_bp_read_unlock();
 }
 
-int weir__flows_init(struct weir_engine *e)
+int weir__flows_init(struct weir_engine *e,
+		     const struct weir_flow_config *given)
 {
-	struct weir_flow_config cfg = { .on_ctx_delete = on_ctx_delete,
-					.arg = e };
+	struct weir_flow_config cfg = { 0 };
 
+	if (given)
+		cfg = *given;
+	cfg.on_ctx_delete = on_ctx_delete;
+	cfg.arg = e;
 	e->flows = weir_flow_table_new(&cfg);
 	return e->flows ? 0 : -ENOMEM;
 }

@@ -11,6 +11,8 @@
 
 #include <weir/plugin.h>
 
+#include <weir/flow.h>
+
 #include "replay/replay.h"
 
 static void policy_error(const struct weir_policy_error *err)
@@ -74,24 +76,28 @@ static int load_plugins(struct replay *r)
 	return rc;
 }
 
-/* Engine id of each policy filter. weir_policy_apply() does not say
- * which ids the engine gave; a fresh engine numbers the filters of one
- * transaction 1, 2, ... in the order they were added, which is the
- * policy's. Checked as far as the public API allows (ids 1..n exist and
- * no more); otherwise the log names filters "?". */
+/* Engine id of each policy filter. weir_policy_apply() adds the
+ * policy's filters in one transaction to a fresh engine, which numbers
+ * them 1, 2, ... in that order; weir_filter_get() confirms each (name and
+ * layer) so that a change in numbering shows as "?" rather than as a
+ * wrong name. */
 static int map_filters(struct replay *r)
 {
 	size_t n = weir_policy_filter_count(r->policy);
-	uint64_t hits;
+	struct weir_filter_info info;
 
 	r->filters = calloc(n + 1, sizeof(*r->filters));
 	if (!r->filters)
 		return -ENOMEM;
-	for (size_t i = 0; i < n; i++)
-		if (weir_filter_hits(r->engine, i + 1, &hits) < 0)
+	for (size_t i = 0; i < n; i++) {
+		const struct weir_policy_filter *pf =
+			weir_policy_filter_at(r->policy, i);
+
+		if (weir_filter_get(r->engine, i + 1, &info) < 0 ||
+		    strcmp(info.name, pf->spec.name) ||
+		    info.layer != pf->spec.layer)
 			return 0;
-	if (weir_filter_hits(r->engine, n + 1, &hits) == 0)
-		return 0;
+	}
 	for (size_t i = 0; i < n; i++)
 		r->filters[i] = (struct replay_filter){
 			.id = i + 1, .pf = weir_policy_filter_at(r->policy, i) };
@@ -105,7 +111,10 @@ static int setup_engine(struct replay *r)
 	struct weir_policy_error perr;
 	int rc;
 
-	r->engine = weir_engine_new();
+	/* A fixed flow hash seed: flow ids, and so what plug-ins such as
+	 * count print, repeat from run to run. */
+	r->engine = weir_engine_new_with(&(struct weir_flow_config){
+		.hash_seed = 0x7765697272706c79ull });
 	if (!r->engine || replay_pend_setup(r) < 0) {
 		fprintf(stderr, "weir replay: out of memory\n");
 		return -ENOMEM;

@@ -524,6 +524,8 @@ static void txn_checks_and_ids(void **state)
 	weir_engine_free(e);
 }
 
+static uint64_t new_flow(struct weir_engine *e, uint16_t sport);
+
 /* Automatic weights put more specific filters first. */
 static void auto_weights_and_hits(void **state)
 {
@@ -551,7 +553,31 @@ static void auto_weights_and_hits(void **state)
 	assert_int_equal(weir_filter_hits(e, ida, &hits), 0);
 	assert_int_equal(hits, 0);
 	assert_int_equal(weir_filter_hits(e, 12345, &hits), -ENOENT);
+	{
+		struct weir_filter_info info;
+
+		assert_int_equal(weir_filter_get(e, idb, &info), 0);
+		assert_int_equal(info.hits, 2);
+		assert_int_equal(info.action, PERMIT);
+		assert_int_equal(info.layer, L4);
+		assert_true(info.weight > 0);
+		assert_int_equal(weir_filter_get(e, 999, &info), -ENOENT);
+	}
 	weir_engine_free(e);
+}
+
+/* A fixed flow hash seed makes flow ids repeat across engines. */
+static void flow_seed_repeats(void **state)
+{
+	struct weir_flow_config cfg = { .hash_seed = 42 };
+	struct weir_engine *a = weir_engine_new_with(&cfg);
+	struct weir_engine *b = weir_engine_new_with(&cfg);
+
+	(void)state;
+	for (uint16_t p = 1; p < 50; p++)
+		assert_int_equal(new_flow(a, p), new_flow(b, p));
+	weir_engine_free(a);
+	weir_engine_free(b);
 }
 
 /* A commit that changes a layer's filters moves its generation; other
@@ -748,6 +774,7 @@ int main(void)
 		cmocka_unit_test(generations),
 		cmocka_unit_test(ale_decision_remembered_and_reauthorised),
 		cmocka_unit_test(flow_contexts),
+		cmocka_unit_test(flow_seed_repeats),
 		cmocka_unit_test(layer_names),
 	};
 
