@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "policy/policy_internal.h"
 
@@ -342,8 +343,71 @@ static int build(struct weir__ectx *cx, const struct weir__node *n,
 	return leaf(cx, n, ret);
 }
 
+/* ---- implied protocols ------------------------------------------------------ */
+
+/* The protocol without which a field is absent (TCP flags, ICMP type and
+ * code), or 0. */
+static uint8_t proto_of(const struct weir__conj *c, uint16_t *ret_i)
+{
+	for (uint16_t i = 0; i < c->n; i++) {
+		uint16_t f = c->t[i].key.field;
+
+		*ret_i = i;
+		if (f == WEIR_FIELD_TCP_FLAGS)
+			return 6;
+		if (f == WEIR_FIELD_ICMP_TYPE || f == WEIR_FIELD_ICMP_CODE)
+			return c->family == AF_INET6 ? 58 : 1;
+	}
+	return 0;
+}
+
+/* A test on such a field holds only for its protocol (`not tcp.flags has
+ * syn` leaves "flags without syn", which only TCP has): the protocol test
+ * is added. The engine matches the same packets, and every filter can be
+ * written back in the language, where tcp.flags and icmp.* imply their
+ * protocol. c->n = UINT32_MAX when the result never holds. */
+static int add_proto(struct weir__ectx *cx, struct weir__conj *c)
+{
+	struct weir__atom *at;
+	struct weir__conj pc = { .family = c->family, .n = 1 }, out;
+	uint16_t i = 0;
+	uint8_t proto = proto_of(c, &i);
+
+	if (!proto)
+		return 0;
+	at = weir__alloc(cx->tmp, sizeof(*at));
+	pc.t = weir__alloc(cx->tmp, sizeof(*pc.t));
+	if (!at || !pc.t)
+		return oom(cx);
+	at->fd = weir__field_find("ip.proto", 8);
+	at->key.field = WEIR_FIELD_IP_PROTO;
+	at->family = c->family;
+	at->loc = c->t[i].atom->loc;
+	if (weir__vset_range(cx->tmp, weir__u128_num(proto),
+			     weir__u128_num(proto), weir__u128_num(255),
+			     &at->set) < 0)
+		return oom(cx);
+	*pc.t = (struct weir__term){ .key = at->key, .family = c->family,
+				     .set = at->set, .atom = at };
+	if (conj_and(cx, c, &pc, &out) < 0)
+		return -EINVAL;
+	*c = out;
+	return 0;
+}
+
 int weir__dnf_build(struct weir__ectx *cx, const struct weir__node *nnf,
 		    struct weir__dnf *ret)
 {
-	return build(cx, nnf, ret);
+	uint32_t k = 0;
+
+	if (build(cx, nnf, ret) < 0)
+		return -EINVAL;
+	for (uint32_t i = 0; i < ret->n; i++) {
+		if (add_proto(cx, &ret->c[i]) < 0)
+			return -EINVAL;
+		if (ret->c[i].n != UINT32_MAX)
+			ret->c[k++] = ret->c[i];
+	}
+	ret->n = k;
+	return simplify(cx, ret);
 }

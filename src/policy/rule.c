@@ -16,8 +16,7 @@
 
 #include "policy/policy_internal.h"
 
-/* Room for "#64" after a filter name. */
-#define FILTER_NAME_MAX (WEIR_NAME_MAX - 5)
+#define FILTER_NAME_MAX (WEIR_NAME_MAX - 1)
 
 struct fst {
 	struct weir__loc loc;
@@ -243,11 +242,19 @@ static int match_all(struct weir__parser *p, struct fst *st)
 
 static int name_check(struct weir__parser *p, struct fst *st)
 {
+	char suffix[16];
 	uint32_t prev;
 	int r;
 
 	if (!st->name)
 		return 0;
+	snprintf(suffix, sizeof(suffix), "#%u", st->nlists);
+	if (st->nlists > 1 && strlen(st->name) + strlen(suffix) >
+	    FILTER_NAME_MAX)
+		return weir__error(p->src, st->name_loc, "filter name too "
+				   "long for the %u filters this statement "
+				   "makes (\"NAME%s\" has at most %d bytes)",
+				   st->nlists, suffix, FILTER_NAME_MAX);
 	r = weir__names_add(p, st->name, st->name_loc.line, &prev);
 	if (r < 0)
 		return weir__oom(p->src, st->name_loc);
@@ -286,8 +293,8 @@ static int emit(struct weir__parser *p, struct fst *st)
 {
 	struct weir_policy *pol = p->pol;
 
-	if (check(p, st) < 0 || name_check(p, st) < 0 ||
-	    (!st->have_match && match_all(p, st) < 0))
+	if (check(p, st) < 0 || (!st->have_match && match_all(p, st) < 0) ||
+	    name_check(p, st) < 0)
 		return -EINVAL;
 	if (pol->nflt + st->nlists > pol->capflt) {
 		pol->capflt = pol->capflt ? pol->capflt * 2 : 16;

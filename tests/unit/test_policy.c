@@ -182,6 +182,14 @@ static const struct valid_case valid_cases[] = {
 	  L1 " if ip.proto == 6 and tcp.flags any fin|syn;\n" },
 	{ V4 "not tcp.flags has syn and tcp;",
 	  L1 " if ip.proto == 6 and tcp.flags none syn;\n" },
+	{ V4 "not tcp.flags has syn;",
+	  "block \"line-1#1\" in ipforward-v4 if ip.proto != 6;\n"
+	  "block \"line-1#2\" in ipforward-v4 if ip.proto == 6 and "
+	  "tcp.flags none syn;\n" },
+	{ "block in ipforward if not icmpv6.type == echo-request;",
+	  "block \"line-1#1\" in ipforward-v6 if ip.proto != 58;\n"
+	  "block \"line-1#2\" in ipforward-v6 if ip.proto == 58 and "
+	  "icmpv6.type != 128;\n" },
 	{ V4 "tcp.flags & (syn|ack) == 0x12;",
 	  L1 " if ip.proto == 6 and tcp.flags has syn|ack;\n" },
 	{ V4 "ct.state any established | related and ip.frag has df;",
@@ -509,7 +517,9 @@ static const struct error_case error_cases[] = {
 	{ "filter x in ipforward-v4 { bogus; }", 1, 28,
 	  "expected match, action, with, layer, an option or '}'" },
 	{ "filter \"\" in ipforward-v4 { action block; }", 1, 8,
-	  "a filter name has 1 to 59 bytes" },
+	  "a filter name has 1 to 63 bytes" },
+	{ "block \"01234567890123456789012345678901234567890123456789012345678901\""
+	  " in ipforward;", 1, 7, "filter name too long for the 2 filters" },
 	/* expressions: fields and operators */
 	{ E4 "tcp.dprt == 23;", 1, 26,
 	  "unknown field 'tcp.dprt'; did you mean 'tcp.dport'?" },
