@@ -3,8 +3,8 @@
  * validated policy, and applies it to an engine in one transaction.
  *
  *   text ─▶ weir_policy_parse ─▶ struct weir_policy ─▶ weir_policy_apply
- *             │ first error stops:       (sublayers, defaults,       (one
- *             ▼ file:line:col + reason   plug-ins, filter specs)      txn)
+ *             │ first error stops:     (sublayers, defaults,    (one txn)
+ *             ▼ file:line:col + why    plug-ins, filter specs)
  *          struct weir_policy_error
  *
  * A policy is parsed and checked whole before anything is applied; a bad
@@ -110,12 +110,14 @@ int weir_policy_default(const struct weir_policy *policy, int layer);
 /* ---- applying ------------------------------------------------------ */
 
 /* Makes the engine's filters those of the policy: checks every spec,
- * adds the policy's sublayers the engine lacks, then one transaction
- * deletes every filter and adds the policy's; then sets every layer's
- * default (permit where the policy says nothing). Returns 0, or a
- * negative errno with *err naming the filter the engine refused (its
- * statement's file:line:col and the engine's reason); the engine's
- * filters and defaults are then unchanged. Plug-ins are the caller's
+ * adds the policy's sublayers the engine lacks (an existing one keeps its
+ * weight), then one transaction deletes every filter and adds the
+ * policy's; once it committed, sets every layer's default (permit where
+ * the policy says nothing). Returns 0, or a negative errno with *err
+ * naming the filter the engine refused (its statement's file:line:col
+ * and the engine's reason) or the commit's error (a callout's notify
+ * refused a filter); the engine's filters and defaults are then
+ * unchanged (sublayers it added stay, empty). Plug-ins are the caller's
  * business. */
 int weir_policy_apply(const struct weir_policy *policy,
 		      struct weir_engine *engine,

@@ -52,7 +52,8 @@ static void list(const struct weir_policy *p)
 	if (weir_policy_plugin_dir(p))
 		printf("plugins \"%s\";\n", weir_policy_plugin_dir(p));
 	for (size_t i = 0; i < weir_policy_plugin_count(p); i++) {
-		const struct weir_policy_plugin *pl = weir_policy_plugin_at(p, i);
+		const struct weir_policy_plugin *pl =
+			weir_policy_plugin_at(p, i);
 
 		if (!pl->params[0]) {
 			printf("plugin %s;\n", pl->name);
@@ -63,7 +64,8 @@ static void list(const struct weir_policy *p)
 		printf("}\n");
 	}
 	for (size_t i = 0; i < weir_policy_filter_count(p); i++) {
-		const struct weir_policy_filter *f = weir_policy_filter_at(p, i);
+		const struct weir_policy_filter *f =
+			weir_policy_filter_at(p, i);
 
 		weir_policy_format_filter(&f->spec, f->sublayer, buf,
 					  sizeof(buf));

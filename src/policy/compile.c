@@ -73,7 +73,7 @@ static bool co_point(const struct weir__vset *s, struct weir__u128 *ret)
 	return true;
 }
 
-/* ---- numbers -------------------------------------------------------------- */
+/* ---- numbers ----------------------------------------------------------- */
 
 /* Whether the set is exactly {x : pred(x)} for a flag test with mask m. */
 static bool flags_are(const struct weir__vset *s, uint8_t match, uint64_t m)
@@ -183,7 +183,7 @@ static int num_conds(struct cvec *v, const struct weir__term *t)
 	return 0;
 }
 
-/* ---- addresses ---------------------------------------------------------- */
+/* ---- addresses --------------------------------------------------------- */
 
 struct pvec {
 	struct weir_val *v;
@@ -328,7 +328,8 @@ static int str_conds(struct cvec *v, const struct weir__term *t)
 		return -EDOM;
 	if (s->n == 1 || bytes) {
 		for (uint32_t i = 0; i < s->n; i++) {
-			c = cond_add(v, t, s->neg ? WEIR_MATCH_NE : WEIR_MATCH_EQ);
+			c = cond_add(v, t, s->neg ? WEIR_MATCH_NE
+						  : WEIR_MATCH_EQ);
 			if (!c)
 				return -ENOMEM;
 			item_val(t, &s->v[i], &c->v);
@@ -348,7 +349,7 @@ static int str_conds(struct cvec *v, const struct weir__term *t)
 	return 0;
 }
 
-/* ---- alternatives --------------------------------------------------------- */
+/* ---- alternatives ------------------------------------------------------ */
 
 static int term_error(struct weir__ectx *cx, const struct weir__term *t,
 		      int err)
@@ -481,7 +482,8 @@ int weir__expr_compile(struct weir__ectx *cx, const int *layers,
 	if (expansion_check(cx, loc, count(&d, layers, nlayers)) < 0)
 		return -EINVAL;
 	*lists = weir__calloc(out, WEIR__SPECS_MAX, sizeof(**lists));
-	*list_layers = weir__calloc(out, WEIR__SPECS_MAX, sizeof(**list_layers));
+	*list_layers = weir__calloc(out, WEIR__SPECS_MAX,
+				    sizeof(**list_layers));
 	if (!*lists || !*list_layers)
 		return weir__oom(cx->lx->src, loc);
 	for (int i = 0; i < nlayers; i++) {

@@ -44,7 +44,8 @@ static int dnf_alloc(struct weir__ectx *cx, uint32_t cap, struct weir__dnf *d)
 static int too_complex(struct weir__ectx *cx, const struct weir__node *n)
 {
 	return weir__error(cx->lx->src, n->loc, "expression too complex: it "
-			   "expands to more than %d alternatives", WEIR__DNF_MAX);
+			   "expands to more than %d alternatives",
+			   WEIR__DNF_MAX);
 }
 
 static int cant_express(struct weir__ectx *cx, const struct weir__atom *at)
@@ -54,7 +55,7 @@ static int cant_express(struct weir__ectx *cx, const struct weir__atom *at)
 			   "for a name it covers", at->fd->name);
 }
 
-/* ---- one conjunction ------------------------------------------------------ */
+/* ---- one conjunction --------------------------------------------------- */
 
 /* x AND y into *ret; ret->n = UINT32_MAX when it can never hold. */
 static int conj_and(struct weir__ectx *cx, const struct weir__conj *x,
@@ -186,7 +187,7 @@ static int conj_merge(struct weir__ectx *cx, const struct weir__conj *x,
 	return 0;
 }
 
-/* ---- simplification --------------------------------------------------------- */
+/* ---- simplification ---------------------------------------------------- */
 
 static void drop(struct weir__dnf *d, uint32_t i)
 {
@@ -240,7 +241,7 @@ static int simplify(struct weir__ectx *cx, struct weir__dnf *d)
 	return 0;
 }
 
-/* ---- building ------------------------------------------------------------- */
+/* ---- building ---------------------------------------------------------- */
 
 static int build(struct weir__ectx *cx, const struct weir__node *n,
 		 struct weir__dnf *ret);
@@ -343,7 +344,7 @@ static int build(struct weir__ectx *cx, const struct weir__node *n,
 	return leaf(cx, n, ret);
 }
 
-/* ---- implied protocols ------------------------------------------------------ */
+/* ---- implied protocols ------------------------------------------------- */
 
 /* The protocol without which a field is absent (TCP flags, ICMP type and
  * code), or 0. */

@@ -123,7 +123,7 @@ static int family_check(struct weir__ectx *cx, int need, const char *what,
 			   need == AF_INET ? "4" : "6");
 }
 
-/* ---- tests -------------------------------------------------------------- */
+/* ---- tests ------------------------------------------------------------- */
 
 static int parse_offset(struct weir__ectx *cx, struct weir__atom *at)
 {
@@ -160,7 +160,8 @@ static const char *parse_op(struct weir__ectx *cx)
 					   "in", "has", "any", "none", "&" };
 	const struct weir__tok *t = weir__peek(cx->lx, 0);
 
-	if (weir__tok_is(t, "not") && weir__tok_is(weir__peek(cx->lx, 1), "in")) {
+	if (weir__tok_is(t, "not") &&
+	    weir__tok_is(weir__peek(cx->lx, 1), "in")) {
 		weir__next(cx->lx);
 		weir__next(cx->lx);
 		return "not in";
@@ -281,7 +282,8 @@ static int parse_primary(struct weir__ectx *cx, struct weir__node **ret)
 	if (weir__tok_is(&t, "(")) {
 		if (++cx->depth > DEPTH_MAX)
 			return weir__error(cx->lx->src, t.loc, "expression "
-					   "nested more than %d deep", DEPTH_MAX);
+					   "nested more than %d deep",
+					   DEPTH_MAX);
 		err = parse_or(cx, ret);
 		cx->depth--;
 		return err < 0 ? err : weir__expect(cx->lx, ")");
@@ -331,7 +333,7 @@ int weir__expr_parse(struct weir__ectx *cx, struct weir__node **ret)
 	return parse_or(cx, ret);
 }
 
-/* ---- not push-down -------------------------------------------------------- */
+/* ---- not push-down ----------------------------------------------------- */
 
 static int nnf_kids(struct weir__ectx *cx, const struct weir__node *n,
 		    bool neg, struct weir__node *out)
@@ -346,7 +348,7 @@ static int nnf_kids(struct weir__ectx *cx, const struct weir__node *n,
 	return 0;
 }
 
-/* ---- long or-chains ------------------------------------------------------ */
+/* ---- long or-chains ---------------------------------------------------- */
 
 /* The test of an or-kid that may join its siblings: a test, or the test
  * after its implied protocol (*ret_pre). Negated string sets do not. */
@@ -378,7 +380,8 @@ static bool same_group(const struct weir__atom *a, const struct weir__atom *pa,
 {
 	if (!same_key(a, b) || !pa != !pb)
 		return false;
-	return !pa || (same_key(pa, pb) && weir__vset_equal(&pa->set, &pb->set));
+	return !pa ||
+	       (same_key(pa, pb) && weir__vset_equal(&pa->set, &pb->set));
 }
 
 /* Appends the values of v to acc (*cap: room in its array). */
@@ -477,7 +480,8 @@ static int join_and_group(struct weir__ectx *cx, struct weir__node *and,
 		if (!numeric_atom(and->kids[j]) ||
 		    !same_key(at, &and->kids[j]->atom))
 			continue;
-		if (weir__vset_not(cx->tmp, &and->kids[j]->atom.set, &comp) < 0 ||
+		if (weir__vset_not(cx->tmp, &and->kids[j]->atom.set,
+				   &comp) < 0 ||
 		    gather(cx, &comp, &acc, &cap) < 0)
 			return oom(cx);
 		if (j > i && ++joined)
@@ -494,7 +498,8 @@ static int join_and_group(struct weir__ectx *cx, struct weir__node *and,
 static int join_and(struct weir__ectx *cx, struct weir__node *and)
 {
 	for (uint32_t i = 0; i < and->n; i++)
-		if (numeric_atom(and->kids[i]) && join_and_group(cx, and, i) < 0)
+		if (numeric_atom(and->kids[i]) &&
+		    join_and_group(cx, and, i) < 0)
 			return -EINVAL;
 	compact(and);
 	return 0;

@@ -63,7 +63,8 @@ static const struct weir__const frag_c[] = {
 	{ "later", WEIR_FRAGF_LATER }, { "df", WEIR_FRAGF_DF }, { NULL, 0 } };
 
 static const struct weir__const ct_c[] = {
-	{ "invalid", WEIR_CTF_INVALID }, { "established", WEIR_CTF_ESTABLISHED },
+	{ "invalid", WEIR_CTF_INVALID },
+	{ "established", WEIR_CTF_ESTABLISHED },
 	{ "related", WEIR_CTF_RELATED }, { "new", WEIR_CTF_NEW },
 	{ "untracked", WEIR_CTF_UNTRACKED }, { "reply", WEIR_CTF_REPLY },
 	{ NULL, 0 } };

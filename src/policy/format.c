@@ -196,7 +196,8 @@ static void put_action(struct out *o, const struct weir_filter_spec *s)
 		   strnlen(s->callout, sizeof(s->callout)));
 	if (s->action >= WEIR_ACTION_CALLOUT_TERMINATING &&
 	    s->action <= WEIR_ACTION_CALLOUT_UNKNOWN)
-		put(o, " %s", kinds[s->action - WEIR_ACTION_CALLOUT_TERMINATING]);
+		put(o, " %s",
+		    kinds[s->action - WEIR_ACTION_CALLOUT_TERMINATING]);
 }
 
 int weir_policy_format_filter(const struct weir_filter_spec *spec,

@@ -130,7 +130,8 @@ static struct weir__tok lex_string(struct weir__lexer *lx)
 			return tok_error(lx, start, lx->pos - start,
 					 "unterminated string");
 		if (c == 0)
-			return tok_error(lx, lx->pos, 1, "NUL byte in a string");
+			return tok_error(lx, lx->pos, 1,
+					 "NUL byte in a string");
 		if (n == STRING_MAX)
 			return tok_error(lx, start, lx->pos - start,
 					 "string longer than 4096 bytes");

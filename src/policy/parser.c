@@ -26,7 +26,7 @@ struct weir__name_ent {
 	uint32_t line;
 };
 
-/* ---- shared pieces ------------------------------------------------------ */
+/* ---- shared pieces ----------------------------------------------------- */
 
 static int layer_lookup(const char *name, int layers[2])
 {
@@ -240,7 +240,8 @@ int weir__names_add(struct weir__parser *p, const char *name, uint32_t line,
 
 	if ((h->n + 1) * 2 > h->cap && names_grow(p) < 0)
 		return -ENOMEM;
-	for (k = hash(name) & (h->cap - 1); h->v[k].s; k = (k + 1) & (h->cap - 1))
+	for (k = hash(name) & (h->cap - 1); h->v[k].s;
+	     k = (k + 1) & (h->cap - 1))
 		if (!strcmp(h->v[k].s, name)) {
 			*ret_prev = h->v[k].line;
 			return 1;
@@ -250,7 +251,7 @@ int weir__names_add(struct weir__parser *p, const char *name, uint32_t line,
 	return 0;
 }
 
-/* ---- statements ------------------------------------------------------- */
+/* ---- statements -------------------------------------------------------- */
 
 static int sublayer_weight(struct weir__parser *p, uint64_t *ret)
 {
@@ -305,9 +306,9 @@ static int parse_sublayer(struct weir__parser *p)
 				   "already (weight 0x8000)");
 	for (uint32_t i = 0; i < pol->nsub; i++)
 		if (!strcmp(pol->subs[i].name, name))
-			return weir__error(p->src, loc, "sublayer \"%s\" already "
-					   "declared at line %u", name,
-					   pol->subs[i].line);
+			return weir__error(p->src, loc, "sublayer \"%s\" "
+					   "already declared at line %u",
+					   name, pol->subs[i].line);
 	if (pol->nsub == SUBLAYERS_MAX)
 		return weir__error(p->src, loc, "too many sublayers (at most "
 				   "%d)", SUBLAYERS_MAX);

@@ -139,7 +139,7 @@ int weir_policy_default(const struct weir_policy *policy, int layer)
 	return policy->defaults[layer];
 }
 
-/* ---- standalone expressions --------------------------------------------- */
+/* ---- standalone expressions -------------------------------------------- */
 
 struct weir_expr {
 	struct weir__arena arena;

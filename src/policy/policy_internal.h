@@ -2,7 +2,7 @@
  * locations and errors, tokens, language fields, value sets, the
  * expression tree, its disjunctive normal form and the policy object.
  *
- *   lexer ─▶ parser (statements) ─▶ expr (tree) ─▶ dnf ─▶ compile ─▶ specs
+ *   lexer ─▶ parser ─▶ expr (tree) ─▶ dnf ─▶ compile ─▶ filter specs
  *                                     │ values: vset (intervals, strings)
  */
 #ifndef WEIR_POLICY_INTERNAL_H
@@ -15,7 +15,7 @@
 #include <weir/filter.h>
 #include <weir/policy.h>
 
-/* ---- arena: everything a parse or a policy allocates ----------------- */
+/* ---- arena: everything a parse or a policy allocates ------------------- */
 
 struct weir__chunk;
 
@@ -33,7 +33,7 @@ void *weir__grow(struct weir__arena *a, const void *old, size_t n_old,
 char *weir__strndup(struct weir__arena *a, const char *s, size_t n);
 void weir__arena_free(struct weir__arena *a);
 
-/* ---- sources, locations, errors -------------------------------------- */
+/* ---- sources, locations, errors ---------------------------------------- */
 
 /* A span of the source: byte offset and length, 1-based line/column. */
 struct weir__loc {
@@ -58,7 +58,7 @@ void weir__error_plain(struct weir_policy_error *err, const char *file,
 		       const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* ---- lexer ------------------------------------------------------------ */
+/* ---- lexer ------------------------------------------------------------- */
 
 enum weir__tk {
 	TK_EOF = 0,
@@ -104,7 +104,7 @@ int weir__expected(struct weir__lexer *lx, const struct weir__tok *t,
  * after the previous token. */
 int weir__expect(struct weir__lexer *lx, const char *s);
 
-/* ---- suggestions ------------------------------------------------------ */
+/* ---- suggestions ------------------------------------------------------- */
 
 struct weir__suggest {
 	const char *word;
@@ -119,7 +119,7 @@ void weir__suggest_try(struct weir__suggest *sg, const char *cand);
 /* The closest candidate seen, if close enough to be a typo; else NULL. */
 const char *weir__suggest_best(const struct weir__suggest *sg);
 
-/* ---- language fields -------------------------------------------------- */
+/* ---- language fields --------------------------------------------------- */
 
 enum weir__vk {
 	VK_NUM,     /* numbers with optional named values */
@@ -170,7 +170,7 @@ const struct weir__shorthand *weir__shorthand_find(const char *name,
 						   size_t len);
 void weir__shorthand_suggest(struct weir__suggest *sg);
 
-/* ---- value sets ------------------------------------------------------- */
+/* ---- value sets -------------------------------------------------------- */
 
 struct weir__u128 {
 	uint64_t hi, lo;
@@ -252,7 +252,7 @@ int weir__vset_where(struct weir__arena *a, uint64_t max,
 		     bool (*pred)(uint64_t x, uint64_t m, uint64_t v),
 		     uint64_t m, uint64_t v, struct weir__vset *ret);
 
-/* ---- expressions ------------------------------------------------------ */
+/* ---- expressions ------------------------------------------------------- */
 
 /* What a condition tests: the engine field and, for packet/payload, the
  * offset and width (0: a byte string). */
@@ -302,7 +302,7 @@ int weir__parse_u64(const char *p, size_t n, uint64_t *ret);
 int weir__value_parse(struct weir__ectx *cx, struct weir__atom *at,
 		      const char *op);
 
-/* ---- disjunctive normal form ------------------------------------------ */
+/* ---- disjunctive normal form ------------------------------------------- */
 
 /* More alternatives than this while expanding is an error. */
 #define WEIR__DNF_MAX 1024
@@ -331,7 +331,7 @@ struct weir__dnf {
 int weir__dnf_build(struct weir__ectx *cx, const struct weir__node *nnf,
 		    struct weir__dnf *ret);
 
-/* ---- compiling to conditions ------------------------------------------ */
+/* ---- compiling to conditions ------------------------------------------- */
 
 struct weir__clist {
 	uint32_t n;
@@ -354,7 +354,7 @@ int weir__expr_compile(struct weir__ectx *cx, const int *layers,
 		       struct weir__clist **lists, int **list_layers,
 		       uint32_t *nlists);
 
-/* ---- the policy object ------------------------------------------------ */
+/* ---- the policy object ------------------------------------------------- */
 
 struct weir_policy {
 	struct weir__arena arena;       /* owns everything below */
@@ -372,7 +372,7 @@ struct weir_policy {
 /* Parses src into a new policy. */
 int weir__policy_parse(struct weir__src *src, struct weir_policy **ret);
 
-/* ---- statements ---------------------------------------------------------- */
+/* ---- statements -------------------------------------------------------- */
 
 /* Filter names seen so far (open addressing). */
 struct weir__names {

@@ -2,8 +2,9 @@
  * turned into filter specs (one per alternative of the match expression
  * and per layer family).
  *
- *   filter NAME [in LAYER] {option} "{" { "match" EXPR ";" | "action" ACTION ";"
- *          | "with" PARAMS | "layer" LAYER ";" | option ";" } "}"
+ *   filter NAME [in LAYER] {option} "{" { "match" EXPR ";"
+ *          | "action" ACTION ";" | "with" PARAMS | "layer" LAYER ";"
+ *          | option ";" } "}"
  *   ACTION ["NAME"] in LAYER { option | "if" EXPR | "with" PARAMS } ";"
  *   ACTION := "permit" | "block" | "callout" NAME [KIND]
  *   option := "sublayer" NAME | "weight" ["range"] N | "hard" | "disabled"
@@ -62,7 +63,7 @@ static int twice(struct weir__parser *p, struct weir__loc loc,
 	return weir__error(p->src, loc, "%s given twice", what);
 }
 
-/* ---- options ------------------------------------------------------------ */
+/* ---- options ----------------------------------------------------------- */
 
 static int opt_sublayer(struct weir__parser *p, struct fst *st,
 			struct weir__loc at)
@@ -127,7 +128,8 @@ static int parse_option(struct weir__parser *p, struct fst *st)
 			if (st->flags & flag_words[i].flag)
 				return twice(p, at, flag_words[i].word);
 			st->flags |= flag_words[i].flag;
-			if (flag_words[i].flag & WEIR_FILTER_PERMIT_IF_NO_CALLOUT)
+			if (flag_words[i].flag ==
+			    WEIR_FILTER_PERMIT_IF_NO_CALLOUT)
 				st->unreg_loc = at;
 			return 1;
 		}
@@ -142,7 +144,7 @@ static int parse_option(struct weir__parser *p, struct fst *st)
 	return 0;
 }
 
-/* ---- parts -------------------------------------------------------------- */
+/* ---- parts ------------------------------------------------------------- */
 
 static int parse_action(struct weir__parser *p, struct fst *st)
 {
@@ -201,7 +203,7 @@ static int parse_with(struct weir__parser *p, struct fst *st,
 	return weir__parse_params(p, &st->params);
 }
 
-/* ---- checks and specs ---------------------------------------------------- */
+/* ---- checks and specs -------------------------------------------------- */
 
 static int check(struct weir__parser *p, struct fst *st)
 {
@@ -316,7 +318,7 @@ static int emit(struct weir__parser *p, struct fst *st)
 	return 0;
 }
 
-/* ---- statements ---------------------------------------------------------- */
+/* ---- statements -------------------------------------------------------- */
 
 static int block_item(struct weir__parser *p, struct fst *st)
 {

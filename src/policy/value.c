@@ -144,7 +144,8 @@ static const char *addr_point(const char *p, size_t n, struct weir__ival *ret,
 	struct weir__u128 v, host;
 
 	if (n >= sizeof(buf) || !n) {
-		snprintf(msg, MSG, "bad address '%.*s'", n > 40 ? 40 : (int)n, p);
+		snprintf(msg, MSG, "bad address '%.*s'",
+			 n > 40 ? 40 : (int)n, p);
 		return msg;
 	}
 	memcpy(buf, p, n);
@@ -266,8 +267,9 @@ static int split_range(struct weir__ectx *cx, struct weir__atom *at,
 			continue;
 		}
 		if (pl || ph)
-			return weir__error(cx->lx->src, t->loc, "a range runs "
-					   "between two addresses, not prefixes");
+			return weir__error(cx->lx->src, t->loc, "a range "
+					   "runs between two addresses, not "
+					   "prefixes");
 		return make_range(cx, lo, hi, t->loc, ret);
 	}
 	return 1;
@@ -310,7 +312,7 @@ static int item(struct weir__ectx *cx, struct weir__atom *at,
 	return make_range(cx, *ret, hi, t2.loc, ret);
 }
 
-/* ---- flags ------------------------------------------------------------ */
+/* ---- flags ------------------------------------------------------------- */
 
 /* flag { '|' flag }, or '(' that ')'. */
 static int flag_value(struct weir__ectx *cx, struct weir__atom *at,
@@ -392,7 +394,7 @@ static int flag_test(struct weir__ectx *cx, struct weir__atom *at,
 	return 0;
 }
 
-/* ---- names and byte strings ------------------------------------------- */
+/* ---- names and byte strings -------------------------------------------- */
 
 static int name_item(struct weir__ectx *cx, struct weir__sitem *it)
 {
@@ -436,7 +438,7 @@ static int bytes_item(struct weir__ectx *cx, struct weir__sitem *it)
 	return 0;
 }
 
-/* ---- operands --------------------------------------------------------- */
+/* ---- operands ---------------------------------------------------------- */
 
 static bool is_string_kind(const struct weir__atom *at)
 {
@@ -474,9 +476,11 @@ static int members_room(struct weir__ectx *cx, const struct weir__atom *at,
 		return 0;
 	m->cap = m->cap ? m->cap * 2 : 8;
 	if (str)
-		m->it = weir__grow(cx->tmp, m->it, m->n, m->cap, sizeof(*m->it));
+		m->it = weir__grow(cx->tmp, m->it, m->n, m->cap,
+				   sizeof(*m->it));
 	else
-		m->iv = weir__grow(cx->tmp, m->iv, m->n, m->cap, sizeof(*m->iv));
+		m->iv = weir__grow(cx->tmp, m->iv, m->n, m->cap,
+				   sizeof(*m->iv));
 	return (str ? (void *)m->it : (void *)m->iv) ? 0 : oom(cx);
 }
 

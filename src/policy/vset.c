@@ -11,7 +11,7 @@
 
 static const struct weir__u128 ALL = { ~0ull, ~0ull };
 
-/* ---- intervals -------------------------------------------------------- */
+/* ---- intervals --------------------------------------------------------- */
 
 static bool is_all(struct weir__u128 v)
 {
@@ -130,7 +130,7 @@ bool weir__iset_has(const struct weir__iset *s, struct weir__u128 v)
 	return lo < s->n && weir__u128_cmp(s->v[lo].lo, v) <= 0;
 }
 
-/* ---- strings ---------------------------------------------------------- */
+/* ---- strings ----------------------------------------------------------- */
 
 /* Everything y matches, x matches too. */
 static bool covers(const struct weir__sitem *x, const struct weir__sitem *y)
@@ -275,7 +275,7 @@ static bool sset_subset(const struct weir__sset *x, const struct weir__sset *y)
 	return true;
 }
 
-/* ---- value sets ------------------------------------------------------- */
+/* ---- value sets -------------------------------------------------------- */
 
 int weir__vset_and(struct weir__arena *a, const struct weir__vset *x,
 		   const struct weir__vset *y, struct weir__vset *ret)

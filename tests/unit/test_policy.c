@@ -60,7 +60,7 @@ static const char *listing(const struct weir_policy *p)
 	return listing_buf;
 }
 
-/* ---- valid policies: statement -> specs ------------------------------- */
+/* ---- valid policies: statement -> specs -------------------------------- */
 
 struct valid_case {
 	const char *text;
@@ -404,7 +404,7 @@ static void test_long_chains(void **state)
 	}
 }
 
-/* ---- other statements ---------------------------------------------------- */
+/* ---- other statements -------------------------------------------------- */
 
 static void test_statements(void **state)
 {
@@ -454,7 +454,7 @@ static void test_statements(void **state)
 	weir_policy_free(p);
 }
 
-/* ---- errors ---------------------------------------------------------------- */
+/* ---- errors ------------------------------------------------------------ */
 
 struct error_case {
 	const char *text;
@@ -704,7 +704,7 @@ static void test_caret(void **state)
 			    "such file or directory\n");
 }
 
-/* ---- round trips through the formatter ------------------------------------ */
+/* ---- round trips through the formatter --------------------------------- */
 
 static bool val_eq(const struct weir_val *a, const struct weir_val *b)
 {
@@ -780,7 +780,7 @@ static void test_round_trip(void **state)
 	}
 }
 
-/* ---- the examples ------------------------------------------------------------ */
+/* ---- the examples ------------------------------------------------------ */
 
 /* examples/ of the source tree, from the build tree or the source tree. */
 static const char *examples_dir(void)
@@ -884,7 +884,7 @@ static void test_field_names(void **state)
 	}
 }
 
-/* ---- standalone expressions ---------------------------------------------- */
+/* ---- standalone expressions -------------------------------------------- */
 
 static void test_expr(void **state)
 {
@@ -933,7 +933,7 @@ static void test_expr(void **state)
 	weir_policy_free(NULL);
 }
 
-/* ---- applying to an engine -------------------------------------------------- */
+/* ---- applying to an engine --------------------------------------------- */
 
 static struct weir_fields fields4(const char *src, const char *dst,
 				  uint8_t proto, uint16_t sport, uint16_t dport)
