@@ -122,6 +122,11 @@ int weir_policy_default(const struct weir_policy *policy, int layer);
 int weir_policy_apply(const struct weir_policy *policy,
 		      struct weir_engine *engine,
 		      struct weir_policy_error *err);
+/* The same, and on success the engine id of each filter in
+ * ret_ids[0..weir_policy_filter_count()) (in the policy's order). */
+int weir_policy_apply_ids(const struct weir_policy *policy,
+			  struct weir_engine *engine, uint64_t *ret_ids,
+			  struct weir_policy_error *err);
 
 /* Writes a spec as a one-line policy statement ("block \"x\" in
  * ipforward-v4 weight 100 if th.dport == 23;") that parses back into the

@@ -3,6 +3,7 @@
  * layer defaults follow once it committed.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <weir/engine.h>
@@ -71,7 +72,8 @@ static uint16_t sublayer_id(const struct weir_policy *p, const int ids[],
 }
 
 static int add_all(const struct weir_policy *p, struct weir_txn *txn,
-		   const int ids[], struct weir_policy_error *err)
+		   const int ids[], uint64_t *fids,
+		   struct weir_policy_error *err)
 {
 	for (uint32_t i = 0; i < p->nflt; i++) {
 		struct weir_filter_spec spec = p->flts[i].spec;
@@ -79,7 +81,7 @@ static int add_all(const struct weir_policy *p, struct weir_txn *txn,
 		int r;
 
 		spec.sublayer = sublayer_id(p, ids, p->flts[i].sublayer);
-		r = weir_txn_add(txn, &spec, NULL, &why);
+		r = weir_txn_add(txn, &spec, fids ? &fids[i] : NULL, &why);
 		if (r < 0) {
 			filter_error(p, &p->flts[i], why, err);
 			return r;
@@ -92,7 +94,15 @@ int weir_policy_apply(const struct weir_policy *policy,
 		      struct weir_engine *engine,
 		      struct weir_policy_error *err)
 {
+	return weir_policy_apply_ids(policy, engine, NULL, err);
+}
+
+int weir_policy_apply_ids(const struct weir_policy *policy,
+			  struct weir_engine *engine, uint64_t *ret_ids,
+			  struct weir_policy_error *err)
+{
 	int ids[64] = { 0 }, r;
+	uint64_t *fids = NULL;
 	struct weir_txn *txn;
 
 	r = check_all(policy, err);
@@ -104,17 +114,28 @@ int weir_policy_apply(const struct weir_policy *policy,
 		return -ENOMEM;
 	}
 	weir_txn_clear(txn);
-	r = add_all(policy, txn, ids, err);
+	if (ret_ids && policy->nflt &&
+	    !(fids = calloc(policy->nflt, sizeof(*fids)))) {
+		weir_txn_abort(txn);
+		weir__error_plain(err, policy->file, "out of memory");
+		return -ENOMEM;
+	}
+	r = add_all(policy, txn, ids, fids, err);
 	if (r < 0) {
 		weir_txn_abort(txn);
+		free(fids);
 		return r;
 	}
 	r = weir_txn_commit(txn);
 	if (r < 0) {
 		weir__error_plain(err, policy->file, "the engine refused the "
 				  "policy: %s", strerror(-r));
+		free(fids);
 		return r;
 	}
+	if (fids)
+		memcpy(ret_ids, fids, policy->nflt * sizeof(*fids));
+	free(fids);
 	for (int l = WEIR_LAYER_NONE + 1; l < WEIR_LAYER__COUNT; l++)
 		weir_engine_set_default(engine, l, policy->defaults[l]
 					? policy->defaults[l]

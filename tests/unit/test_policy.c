@@ -1024,6 +1024,23 @@ static void test_apply(void **state)
 	assert_true(d.by_default);
 	assert_int_equal(log_calls, 1);
 
+	/* the ids of the filters, in the policy's order */
+	{
+		uint64_t ids[16];
+		size_t n = weir_policy_filter_count(demo);
+		struct weir_filter_info info;
+
+		assert_true(n <= 16);
+		assert_int_equal(weir_policy_apply_ids(demo, e, ids, &err), 0);
+		for (size_t i = 0; i < n; i++) {
+			assert_int_equal(weir_filter_get(e, ids[i], &info), 0);
+			assert_string_equal(info.name, weir_policy_filter_at(
+				demo, i)->spec.name);
+		}
+		d = classify(e, WEIR_LAYER_IPFORWARD_V4, &telnet);
+		assert_int_equal(d.filter_id, ids[0]);
+	}
+
 	/* a reload replaces every filter and sets the defaults */
 	assert_int_equal(weir_policy_apply(gw, e, &err), 0);
 	d = classify(e, WEIR_LAYER_IPFORWARD_V4, &telnet);
