@@ -15,8 +15,7 @@
 
 struct count_state {
 	struct weir_engine *engine;  /* to associate contexts */
-	FILE *out;
-	int own;
+	FILE *out;                   /* weir_param_open() */
 };
 
 struct counters {
@@ -70,27 +69,20 @@ static int count_init(struct weir_engine *engine, const char *params,
 	struct count_state *st = calloc(1, sizeof(*st));
 	struct weir_callout c = { .name = "count", .classify = count_classify,
 				  .flow_delete = count_flow_delete };
-	char path[1024];
 	int rc;
 
 	if (!st)
 		return -ENOMEM;
 	st->engine = engine;
-	st->out = stderr;
-	if (weir_param_get(params, "file", path, sizeof(path)) == 0) {
-		st->out = fopen(path, "ae");
-		st->own = 1;
-	}
-	if (!st->out) {
-		rc = -errno;
+	rc = weir_param_open(params, "file", stderr, &st->out);
+	if (rc < 0) {
 		free(st);
 		return rc;
 	}
 	c.priv = st;
 	rc = weir_callout_register(engine, &c);
 	if (rc < 0) {
-		if (st->own)
-			fclose(st->out);
+		weir_param_close(st->out, stderr);
 		free(st);
 		return rc;
 	}
@@ -105,8 +97,7 @@ static void count_fini(struct weir_engine *engine, void *state)
 	struct count_state *st = state;
 
 	weir_callout_unregister(engine, "count");
-	if (st->own)
-		fclose(st->out);
+	weir_param_close(st->out, stderr);
 	free(st);
 }
 

@@ -14,8 +14,7 @@
 #include <weir/plugin.h>
 
 struct log_state {
-	FILE *out;
-	int own;                     /* out was opened here */
+	FILE *out;                   /* weir_param_open() */
 };
 
 /* Writes s as a JSON string body: quotes, backslashes and control
@@ -84,26 +83,19 @@ static int log_init(struct weir_engine *engine, const char *params,
 {
 	struct log_state *st = calloc(1, sizeof(*st));
 	struct weir_callout c = { .name = "log", .classify = log_classify };
-	char path[1024];
 	int rc;
 
 	if (!st)
 		return -ENOMEM;
-	st->out = stderr;
-	if (weir_param_get(params, "file", path, sizeof(path)) == 0) {
-		st->out = fopen(path, "ae");
-		st->own = 1;
-	}
-	if (!st->out) {
-		rc = -errno;
+	rc = weir_param_open(params, "file", stderr, &st->out);
+	if (rc < 0) {
 		free(st);
 		return rc;
 	}
 	c.priv = st;
 	rc = weir_callout_register(engine, &c);
 	if (rc < 0) {
-		if (st->own)
-			fclose(st->out);
+		weir_param_close(st->out, stderr);
 		free(st);
 		return rc;
 	}
@@ -116,8 +108,7 @@ static void log_fini(struct weir_engine *engine, void *state)
 	struct log_state *st = state;
 
 	weir_callout_unregister(engine, "log");
-	if (st->own)
-		fclose(st->out);
+	weir_param_close(st->out, stderr);
 	free(st);
 }
 

@@ -18,6 +18,7 @@
 #define WEIR_PLUGIN_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include <weir/callout.h>
 #include <weir/engine.h>
@@ -63,6 +64,14 @@ const char *weir_plugin_name(const struct weir_plugin *plugin);
  * separated by ';'); copies the value into buf. 0, -ENOENT, -ENOSPC. */
 int weir_param_get(const char *params, const char *key, char *buf,
 		   size_t len);
+
+/* The stream the parameter `key` names as a path (opened for appending,
+ * close-on-exec), or `def` when the parameter is absent. 0 or the
+ * negative errno of the open. Close it with weir_param_close(). */
+int weir_param_open(const char *params, const char *key, FILE *def,
+		    FILE **ret_file);
+/* Closes a stream from weir_param_open() unless it is `def`. */
+void weir_param_close(FILE *f, FILE *def);
 
 #ifdef __cplusplus
 }

@@ -147,3 +147,26 @@ int weir_param_get(const char *params, const char *key, char *buf,
 	}
 	return -ENOENT;
 }
+
+int weir_param_open(const char *params, const char *key, FILE *def,
+		    FILE **ret_file)
+{
+	char path[4096];
+	FILE *f;
+
+	if (weir_param_get(params, key, path, sizeof(path)) < 0) {
+		*ret_file = def;
+		return 0;
+	}
+	f = fopen(path, "ae");
+	if (!f)
+		return -errno;
+	*ret_file = f;
+	return 0;
+}
+
+void weir_param_close(FILE *f, FILE *def)
+{
+	if (f && f != def)
+		fclose(f);
+}
