@@ -17,20 +17,8 @@ shift 2
 here=$(cd "$(dirname "$0")" && pwd)
 py=${ORACLE_PYTHON:-/usr/bin/python3}  # override for testing the skip path
 
-why=""
-if [ ! -x "$py" ]; then
-	why="$py not found"
-elif ! err=$("$py" -c 'import scapy.all' 2>&1); then
-	why="$py cannot import scapy: $(printf '%s' "$err" | tail -n 1)"
-fi
-if [ -n "$why" ]; then
-	if [ "${CI:-}" = "true" ]; then
-		echo "oracle: FAIL: $why (CI=true, install python3-scapy)" >&2
-		exit 1
-	fi
-	echo "oracle: SKIP: $why (install python3-scapy)"
-	exit 77
-fi
+. "$here/../need_scapy.sh"
+need_scapy oracle "$py"
 
 mkdir -p "$work" || exit 1
 pcap="$work/oracle_in.pcap"
