@@ -76,39 +76,25 @@ static int load_plugins(struct replay *r)
 	return rc;
 }
 
-/* Engine id of each policy filter. weir_policy_apply() adds the
- * policy's filters in one transaction to a fresh engine, which numbers
- * them 1, 2, ... in that order; weir_filter_get() confirms each (name and
- * layer) so that a change in numbering shows as "?" rather than as a
- * wrong name. */
-static int map_filters(struct replay *r)
+/* The policy's filters with the ids the engine gave them (ids[i] for
+ * filter i, from weir_policy_apply_ids()). Takes ids. */
+static void map_filters(struct replay *r, uint64_t *ids)
 {
 	size_t n = weir_policy_filter_count(r->policy);
-	struct weir_filter_info info;
 
-	r->filters = calloc(n + 1, sizeof(*r->filters));
-	if (!r->filters)
-		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		const struct weir_policy_filter *pf =
-			weir_policy_filter_at(r->policy, i);
-
-		if (weir_filter_get(r->engine, i + 1, &info) < 0 ||
-		    strcmp(info.name, pf->spec.name) ||
-		    info.layer != pf->spec.layer)
-			return 0;
-	}
 	for (size_t i = 0; i < n; i++)
 		r->filters[i] = (struct replay_filter){
-			.id = i + 1, .pf = weir_policy_filter_at(r->policy, i) };
+			.id = ids[i], .pf = weir_policy_filter_at(r->policy, i) };
 	r->nfilters = n;
-	return 0;
+	free(ids);
 }
 
 /* Engine, pend handler, plug-ins, policy. 0 or -errno (reported). */
 static int setup_engine(struct replay *r)
 {
 	struct weir_policy_error perr;
+	uint64_t *ids;
+	size_t n;
 	int rc;
 
 	/* A fixed flow hash seed: flow ids, and so what plug-ins such as
@@ -123,12 +109,22 @@ static int setup_engine(struct replay *r)
 	rc = load_plugins(r);
 	if (rc < 0)
 		return rc;
-	rc = weir_policy_apply(r->policy, r->engine, &perr);
+	n = weir_policy_filter_count(r->policy);
+	ids = calloc(n + 1, sizeof(*ids));
+	r->filters = calloc(n + 1, sizeof(*r->filters));
+	if (!ids || !r->filters) {
+		free(ids);
+		fprintf(stderr, "weir replay: out of memory\n");
+		return -ENOMEM;
+	}
+	rc = weir_policy_apply_ids(r->policy, r->engine, ids, &perr);
 	if (rc < 0) {
+		free(ids);
 		policy_error(&perr);
 		return rc;
 	}
-	return map_filters(r);
+	map_filters(r, ids);
+	return 0;
 }
 
 static int open_outputs(struct replay *r)
