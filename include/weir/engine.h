@@ -101,6 +101,15 @@ void weir_txn_clear(struct weir_txn *txn);
  * negative errno with nothing changed: a callout refused a filter (its
  * notify error), or -ENOMEM. */
 int weir_txn_commit(struct weir_txn *txn);
+/* What a commit can tell beyond its return value. */
+struct weir_txn_report {
+	uint64_t refused_id;   /* the filter a callout's notify refused, 0 */
+	int refused_err;       /* the callout's error for it */
+};
+/* weir_txn_commit() that also fills *ret_report (when given). */
+int weir_txn_commit_report(struct weir_txn *txn,
+			   struct weir_txn_report *ret_report);
+
 /* Drops the transaction. NULL is fine. */
 void weir_txn_abort(struct weir_txn *txn);
 

@@ -154,7 +154,7 @@ static void stamp_all(struct weir__fvec *v, uint64_t stamp)
  * before a refusal (*ret_err set) or all of them. */
 static uint64_t notify_new(struct weir_engine *e, struct weir__fvec *v,
 			   uint64_t other, enum weir_notify ev, uint64_t limit,
-			   int *ret_err)
+			   int *ret_err, struct weir_txn_report *rep)
 {
 	uint64_t told = 0;
 
@@ -168,6 +168,8 @@ static uint64_t notify_new(struct weir_engine *e, struct weir__fvec *v,
 			err = weir__callout_notify(e, f, ev);
 			if (err && ev == WEIR_NOTIFY_ADD) {
 				*ret_err = err < 0 ? err : -EPERM;
+				rep->refused_id = f->id;
+				rep->refused_err = *ret_err;
 				return told;
 			}
 			told++;
@@ -200,6 +202,12 @@ static struct weir__ruleset *build_rules(struct weir_txn *t)
 
 int weir_txn_commit(struct weir_txn *t)
 {
+	return weir_txn_commit_report(t, NULL);
+}
+
+int weir_txn_commit_report(struct weir_txn *t, struct weir_txn_report *ret)
+{
+	struct weir_txn_report rep = { 0 };
 	struct weir_engine *e = t->e;
 	uint64_t s_old = ++e->next_stamp, s_new = ++e->next_stamp, told;
 	struct weir__ruleset *rs = NULL, *old;
@@ -207,13 +215,16 @@ int weir_txn_commit(struct weir_txn *t)
 
 	stamp_all(e->all, s_old);
 	told = notify_new(e, t->layers, s_old, WEIR_NOTIFY_ADD, UINT64_MAX,
-			  &err);
+			  &err, &rep);
+	if (ret)
+		*ret = rep;
 	if (!err) {
 		rs = build_rules(t);
 		err = rs ? 0 : -ENOMEM;
 	}
 	if (err) { /* take back what the callouts accepted */
-		notify_new(e, t->layers, s_old, WEIR_NOTIFY_DELETE, told, &err);
+		notify_new(e, t->layers, s_old, WEIR_NOTIFY_DELETE, told, &err,
+			   &rep);
 		weir_txn_abort(t);
 		return err;
 	}
@@ -222,7 +233,8 @@ int weir_txn_commit(struct weir_txn *t)
 	urcu_bp_synchronize_rcu(); /* no reader sees `old` any more */
 	weir__ruleset_free(old);
 	stamp_all(t->layers, s_new);
-	notify_new(e, e->all, s_new, WEIR_NOTIFY_DELETE, UINT64_MAX, &err);
+	notify_new(e, e->all, s_new, WEIR_NOTIFY_DELETE, UINT64_MAX, &err,
+		   &rep);
 	for (int l = 0; l < WEIR_LAYER__COUNT; l++) {
 		weir__fvec_release(&e->all[l]);
 		e->all[l] = t->layers[l];

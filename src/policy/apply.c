@@ -3,6 +3,7 @@
  * layer defaults follow once it committed.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -90,6 +91,26 @@ static int add_all(const struct weir_policy *p, struct weir_txn *txn,
 	return 0;
 }
 
+/* Reports a refused commit at the refused filter's statement when the
+ * engine names one (a callout's notify said no), else at the file. */
+static void refused(const struct weir_policy *p, const uint64_t *fids,
+		    const struct weir_txn_report *rep, int r,
+		    struct weir_policy_error *err)
+{
+	char why[160];
+
+	for (uint32_t i = 0; fids && rep->refused_id && i < p->nflt; i++)
+		if (fids[i] == rep->refused_id) {
+			snprintf(why, sizeof(why), "callout \"%s\" refused this "
+				 "filter: %s", p->flts[i].spec.callout,
+				 strerror(-rep->refused_err));
+			filter_error(p, &p->flts[i], why, err);
+			return;
+		}
+	weir__error_plain(err, p->file, "the engine refused the policy: %s",
+			  strerror(-r));
+}
+
 int weir_policy_apply(const struct weir_policy *policy,
 		      struct weir_engine *engine,
 		      struct weir_policy_error *err)
@@ -103,6 +124,7 @@ int weir_policy_apply_ids(const struct weir_policy *policy,
 {
 	int ids[64] = { 0 }, r;
 	uint64_t *fids = NULL;
+	struct weir_txn_report rep;
 	struct weir_txn *txn;
 
 	r = check_all(policy, err);
@@ -114,8 +136,8 @@ int weir_policy_apply_ids(const struct weir_policy *policy,
 		return -ENOMEM;
 	}
 	weir_txn_clear(txn);
-	if (ret_ids && policy->nflt &&
-	    !(fids = calloc(policy->nflt, sizeof(*fids)))) {
+	/* Ids are kept even when not asked for: a refusal names its filter. */
+	if (policy->nflt && !(fids = calloc(policy->nflt, sizeof(*fids)))) {
 		weir_txn_abort(txn);
 		weir__error_plain(err, policy->file, "out of memory");
 		return -ENOMEM;
@@ -126,14 +148,13 @@ int weir_policy_apply_ids(const struct weir_policy *policy,
 		free(fids);
 		return r;
 	}
-	r = weir_txn_commit(txn);
+	r = weir_txn_commit_report(txn, &rep);
 	if (r < 0) {
-		weir__error_plain(err, policy->file, "the engine refused the "
-				  "policy: %s", strerror(-r));
+		refused(policy, fids, &rep, r, err);
 		free(fids);
 		return r;
 	}
-	if (fids)
+	if (ret_ids && fids)
 		memcpy(ret_ids, fids, policy->nflt * sizeof(*fids));
 	free(fids);
 	for (int l = WEIR_LAYER_NONE + 1; l < WEIR_LAYER__COUNT; l++)

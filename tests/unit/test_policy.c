@@ -1079,7 +1079,10 @@ static void test_apply_refused(void **state)
 	assert_int_equal(weir_policy_apply(demo, e, &err), 0);
 	assert_true(weir_policy_apply(bad, e, &err) < 0);
 	weir_policy_error_format(&err, buf, sizeof(buf));
-	assert_non_null(strstr(buf, "t.weir"));
+	print_message("%s\n", buf);
+	/* The refusal names the statement of the refused filter. */
+	assert_non_null(strstr(buf, "t.weir:3:3:"));
+	assert_non_null(strstr(buf, "callout \"veto\" refused this filter"));
 	/* nothing of the bad policy took: telnet is still blocked, by the
 	 * demo's filter, and the layer default is still permit */
 	d = classify(e, WEIR_LAYER_IPFORWARD_V4, &telnet);
