@@ -126,14 +126,15 @@ static void filter_alts(const struct weir__filter *f, unsigned alen,
 	}
 }
 
-/* Prefix lengths hashed: IPv4 /16 (or nothing below /16), IPv6 /32 or
- * /64. Few shapes keep the probes per lookup few; the exact prefix is
- * checked on the candidate, so a coarse hash only costs a longer bucket
- * when many filters share a /16. */
+/* Prefix lengths hashed: IPv4 /16 or /24 (nothing below /16), IPv6 /32
+ * or /64. Few shapes keep the probes per lookup few; /24 keeps a packet
+ * from landing in the bucket of every service of its /16 (a near miss
+ * that costs two cache misses to reject). The exact prefix is checked on
+ * the candidate. */
 static unsigned quantize(unsigned plen, unsigned alen)
 {
 	if (alen == 4)
-		return plen >= 16 ? 16 : 0;
+		return plen >= 24 ? 24 : plen >= 16 ? 16 : 0;
 	return plen >= 64 ? 64 : plen >= 32 ? 32 : 0;
 }
 
