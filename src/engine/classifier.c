@@ -28,10 +28,14 @@
 
 #include "engine/tss.h"
 
+/* Two cache lines: the key and, inline, the first candidate, so that a
+ * hit on a one-candidate bucket (the common case) costs one memory
+ * round trip (both lines are prefetched together). */
 struct slot {
-	uint64_t hash;               /* 0 = empty */
-	uint32_t first, count;       /* into tuple.cands */
+	_Alignas(64) uint64_t hash;  /* 0 = empty */
+	uint32_t first, count;       /* into tuple.cands; cands[first] is c0 */
 	union tkey key;
+	struct cand c0;
 };
 
 struct tuple {
@@ -85,7 +89,8 @@ static void slot_put(struct tuple *t, const union tkey *key, uint32_t first,
 	while (t->slots[i].hash)
 		i = (i + 1) & t->nslot_mask;
 	t->slots[i] = (struct slot){ .hash = h, .first = first,
-				     .count = count, .key = *key };
+				     .count = count, .key = *key,
+				     .c0 = t->cands[first] };
 	uint32_t b1 = (uint32_t)(h >> 40) & t->bloom_mask;
 	uint32_t b2 = (uint32_t)(h >> 20) & t->bloom_mask;
 
@@ -121,8 +126,10 @@ static int tuple_build(struct tuple *t, const struct entry *e, uint32_t n,
 	t->min_rank = UINT32_MAX;
 	for (uint32_t i = 0; i < n; i++)
 		keys += !i || !same_key(&e[i], &e[i - 1]);
-	t->nslot_mask = pow2_at_least(keys * 2) - 1;
-	t->slots = calloc(t->nslot_mask + 1, sizeof(*t->slots));
+	t->nslot_mask = pow2_at_least(keys + keys / 2) - 1;
+	t->slots = aligned_alloc(64, sizeof(*t->slots) * (t->nslot_mask + 1));
+	if (t->slots)
+		memset(t->slots, 0, sizeof(*t->slots) * (t->nslot_mask + 1));
 	t->cands = malloc(sizeof(*t->cands) * n);
 	t->bloom_mask = pow2_at_least(keys * 16 > 512 ? keys * 16 : 512) - 1;
 	t->bloom = calloc((t->bloom_mask + 1) / 64, sizeof(*t->bloom));
@@ -272,7 +279,13 @@ static inline bool prepare(const struct tuple *t, const union tkey *pk,
 	    !(t->bloom[b2 / 64] & (1ull << (b2 % 64))))
 		return false;
 	p->t = t;
-	__builtin_prefetch(&t->slots[(uint32_t)p->h & t->nslot_mask]);
+	{
+		const struct slot *sl = &t->slots[(uint32_t)p->h &
+						  t->nslot_mask];
+
+		__builtin_prefetch(sl);
+		__builtin_prefetch((const char *)sl + 64);
+	}
 	return true;
 }
 
@@ -349,7 +362,7 @@ static inline uint32_t slot_first(const struct weir__cls *cls,
 				  uint32_t best, const unsigned alen)
 {
 	for (uint32_t j = 0; j < s->count; j++) {
-		const struct cand *c = &t->cands[s->first + j];
+		const struct cand *c = j ? &t->cands[s->first + j] : &s->c0;
 
 		if (c->rank >= best)
 			break;
