@@ -229,6 +229,8 @@ int weir_policy_format_filter(const struct weir_filter_spec *spec,
 		put(&o, " disabled");
 	if (spec->flags & WEIR_FILTER_PERMIT_IF_NO_CALLOUT)
 		put(&o, " permit-if-unregistered");
+	if (spec->flags & WEIR_FILTER_PEND_PERMIT)
+		put(&o, " pend-permit");
 	put_expr(&o, spec);
 	if (spec->params && spec->params[0])
 		put_params(&o, spec->params);

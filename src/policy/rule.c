@@ -8,7 +8,7 @@
  *   ACTION ["NAME"] in LAYER { option | "if" EXPR | "with" PARAMS } ";"
  *   ACTION := "permit" | "block" | "callout" NAME [KIND]
  *   option := "sublayer" NAME | "weight" ["range"] N | "hard" | "disabled"
- *           | "permit-if-unregistered" | KIND
+ *           | "permit-if-unregistered" | "pend-permit" | KIND
  *   KIND   := "terminating" | "inspection" | "unknown"
  */
 #include <errno.h>
@@ -44,6 +44,7 @@ static const struct {
 	{ "hard", WEIR_FILTER_CLEAR_ACTION_RIGHT },
 	{ "disabled", WEIR_FILTER_DISABLED },
 	{ "permit-if-unregistered", WEIR_FILTER_PERMIT_IF_NO_CALLOUT },
+	{ "pend-permit", WEIR_FILTER_PEND_PERMIT },
 };
 
 static const struct {

@@ -93,6 +93,9 @@ static const struct valid_case valid_cases[] = {
 	  "permit-if-unregistered;\n" },
 	{ "callout x in ale-accept-v4;",
 	  "callout \"x\" unknown \"line-1\" in ale-accept-v4;\n" },
+	{ "callout hold in ale-connect-v4 pend-permit;",
+	  "callout \"hold\" unknown \"line-1\" in ale-connect-v4 "
+	  "pend-permit;\n" },
 	/* block form, options in the header and inside */
 	{ "sublayer ids weight 1;\n"
 	  "filter \"no-telnet\" in ipforward-v4 weight 100 hard {\n"
