@@ -170,7 +170,8 @@ typedef void (*weir_pend_fn)(void *arg, uint64_t cookie, uint64_t pend_id,
 
 /* Installs the handler (the capture source's) and the bounds: at most
  * `max` classifications pended at once, each for at most `timeout_ns`.
- * Defaults: no handler (pending is refused), 4096, 5 s. */
+ * Defaults: no handler (pending is refused), 4096, 5 s. While pends are
+ * held, removing the handler or raising `max` past the table is -EBUSY. */
 int weir_engine_set_pend(struct weir_engine *engine, weir_pend_fn fn,
 			 void *arg, uint32_t max, uint64_t timeout_ns);
 

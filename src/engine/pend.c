@@ -89,8 +89,8 @@ int weir_engine_set_pend(struct weir_engine *e, weir_pend_fn fn, void *arg,
 	if (!max || !timeout_ns)
 		return -EINVAL;
 	pthread_mutex_lock(&p->lock);
-	if (p->count && max * 2u > p->nbucket)
-		rc = -EBUSY; /* cannot rehash under live pends */
+	if (p->count && (max * 2u > p->nbucket || !fn))
+		rc = -EBUSY; /* no rehash, and no handler loss, under pends */
 	else
 		rc = resize(p, max);
 	if (!rc) {

@@ -184,6 +184,8 @@ static void limit_and_cancel(void **state)
 	assert_ptr_equal(ends.repl, repl); /* handed over */
 	weir_pkt_free(repl);
 	assert_int_equal(weir_engine_set_pend(e, on_end, NULL, 0, 1), -EINVAL);
+	/* b is still held: its handler cannot go away. */
+	assert_int_equal(weir_engine_set_pend(e, NULL, NULL, 2, 1), -EBUSY);
 	weir_engine_free(e); /* b is cancelled */
 	assert_int_equal(ends.n, 2);
 	assert_int_equal(ends.how, WEIR_PEND_CANCELLED);
