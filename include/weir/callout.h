@@ -8,7 +8,8 @@
  * Hooks (all optional but classify):
  *  - classify: called for each packet that matches one of its filters,
  *    on the classifying thread, under the engine's read lock: it must not
- *    block and must not commit transactions. It reads `in` and `filter`
+ *    block, commit transactions or unregister callouts (both wait for
+ *    classifications to finish). It reads `in` and `filter`
  *    and writes `out`: an action (permit, block, or continue to the next
  *    filter), the rights, and flags.
  *  - notify: called when one of its filters is added or deleted, inside
