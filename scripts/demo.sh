@@ -7,11 +7,13 @@ cd "$(dirname "$0")/.."
 weir=${BUILD:-build}/src/weir
 
 cat <<TXT
-weir demo (packet core only)
-----------------------------
+weir demo (offline)
+-------------------
 The live demo - client, gateway and server namespaces, weir filtering real
 curl/ping/nc traffic - comes with the daemon (issue "Live packet tier").
-Today weir can parse, verify and rewrite packets; here it decodes a few.
+Today: the packet core decodes a few packets, then the filter engine runs
+the demo policy over a capture of gateway traffic made here (no packet is
+sent anywhere).
 
 TXT
 show() {
@@ -29,3 +31,35 @@ show "the SYN with a damaged IP header checksum" \
 	"4500003000014000400673c50a0000010a0000029c400050000003e80000000070022000af9d0000020405b401030307"
 show "the SYN cut after 30 bytes" \
 	"4500003000014000400626c50a0000010a0000029c400050000003e80000"
+
+echo "\$ weir check examples/demo.weir"
+"$weir" check examples/demo.weir
+echo
+
+if ! /usr/bin/python3 -c 'import scapy.all' 2>/dev/null; then
+	echo "(scapy is missing: scripts/deps.sh installs python3-scapy;"
+	echo " the replay part of the demo is skipped)"
+	exit 0
+fi
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+/usr/bin/python3 examples/demo_capture.py "$work/gw.pcap"
+cat <<TXT
+A capture of traffic crossing the gateway: a telnet attempt, a web request,
+a DNS lookup, and a port scan of 40 ports from 10.1.0.66.
+
+\$ weir replay -p examples/demo.weir -r gw.pcap --log verdicts.jsonl
+TXT
+"$weir" replay -p examples/demo.weir -r "$work/gw.pcap" \
+	--plugins "${BUILD:-build}/plugins" --log "$work/verdicts.jsonl" \
+	2>"$work/log.jsonl"
+echo
+echo "The log callout's lines for the DNS packets:"
+sed 's/^/  /' "$work/log.jsonl"
+echo
+echo "Verdicts, from verdicts.jsonl:"
+grep -m1 '"dport":23' "$work/verdicts.jsonl" | sed 's/^/  telnet: /'
+grep -m1 '"dport":80,.*"verdict":"permit"' "$work/verdicts.jsonl" |
+	sed 's/^/  web:    /'
+grep '"src":"10.1.0.66"' "$work/verdicts.jsonl" |
+	grep -m1 '"verdict":"block"' | sed 's/^/  scan:   /'
