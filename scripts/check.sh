@@ -90,19 +90,16 @@ elif ! CC=clang build "$FUZZ_BUILD" -Dfuzz=true -Db_lundef=false; then
 else
 	meson test -C "$FUZZ_BUILD" --no-rebuild --print-errorlogs --suite fuzz
 	collect "$FUZZ_BUILD" fuzz
-	rm -rf "$FUZZ_BUILD/smoke" "$FUZZ_BUILD/smoke-policy"
-	if bash tests/fuzz/run_fuzz.sh "$FUZZ_BUILD/tests/fuzz/fuzz_parse" \
-		"$FUZZ_SMOKE" tests/fuzz/corpus/parse "$FUZZ_BUILD/smoke"; then
-		echo "pass fuzz:smoke-parse" >>"$RESULTS"
-	else
-		echo "fail fuzz:smoke-parse" >>"$RESULTS"
-	fi
-	if bash tests/fuzz/run_fuzz.sh "$FUZZ_BUILD/tests/fuzz/fuzz_policy" \
-		"$FUZZ_SMOKE" tests/fuzz/corpus/policy "$FUZZ_BUILD/smoke-policy"; then
-		echo "pass fuzz:smoke-policy" >>"$RESULTS"
-	else
-		echo "fail fuzz:smoke-policy" >>"$RESULTS"
-	fi
+	for h in parse policy; do
+		rm -rf "$FUZZ_BUILD/smoke-$h"
+		if bash tests/fuzz/run_fuzz.sh "$FUZZ_BUILD/tests/fuzz/fuzz_$h" \
+			"$FUZZ_SMOKE" "tests/fuzz/corpus/$h" \
+			"$FUZZ_BUILD/smoke-$h"; then
+			echo "pass fuzz:smoke-$h" >>"$RESULTS"
+		else
+			echo "fail fuzz:smoke-$h" >>"$RESULTS"
+		fi
+	done
 fi
 
 pass=$(grep -c '^pass ' "$RESULTS")
