@@ -11,6 +11,11 @@ pkgs=(
   libclang-rt-14-dev llvm
   # libraries
   libcmocka-dev libpcap-dev liburcu-dev
+  liburing-dev libmnl-dev libnetfilter-queue-dev
+  # the live packet tier: kernel steering and namespaces
+  iptables iproute2 conntrack
+  # real peers for the integration tests, the demo and the benchmarks
+  curl netcat-openbsd socat iperf3 tcpdump
   # independent oracle for the packet tests
   python3 python3-scapy
 )
