@@ -1,15 +1,8 @@
 /* One packet's way through the engine in `weir replay`: its direction
- * from the local address set, its flow, the layers it crosses in WFP's
- * order, classification at each until one blocks, and pended packets
- * held until their pend completes or times out.
- *
- * Outbound: ale-connect, datagram-data, outbound-transport,
- * outbound-ippacket. Inbound: inbound-ippacket, inbound-transport,
- * ale-accept, datagram-data, then ale-flow-established on a flow's first
- * reply. Forward: ipforward. A packet between two local addresses goes
- * out and then in. Replies meet the ALE layer of the side they reach
- * (an answer to an outbound connection meets ale-connect's remembered
- * decision) only when that layer decided the flow's first packet.
+ * from the local address set, its flow and the layers it crosses (the
+ * engine's path module, shared with the live capture), classification
+ * at each until one blocks, and pended packets held until their pend
+ * completes or times out.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -19,19 +12,13 @@
 
 #include <weir/flow.h>
 
+#include "engine/path.h"
 #include "replay/replay.h"
 
 /* Linux's enum ip_conntrack_info, which weir_fields_from_pkt() turns
  * into ct.state bits. */
 enum { CT_ESTABLISHED = 0, CT_RELATED = 1, CT_NEW = 2,
        CT_ESTABLISHED_REPLY = 3, CT_RELATED_REPLY = 4 };
-
-/* What the flow lookup told about a packet. */
-struct flow_view {
-	uint64_t id;                 /* 0: no flow */
-	unsigned info;               /* WEIR_FLOWI_* */
-	bool related;                /* an ICMP error on the flow it quotes */
-};
 
 static uint8_t dir_of(const struct replay *r, const struct weir_pdesc *pd)
 {
@@ -44,46 +31,9 @@ static uint8_t dir_of(const struct replay *r, const struct weir_pdesc *pd)
 					       : REPLAY_DIR_FORWARD;
 }
 
-/* Looks the packet's flow up (creating it), follows TCP, and starts a
- * new flow when a SYN reuses a closed connection's ports. A packet
- * without a key (a later fragment) has no flow; an ICMP error joins the
- * flow it quotes, if any, without refreshing it. */
-static int flow_of(struct replay *r, const struct weir_pdesc *pd,
-		   struct flow_view *fv)
-{
-	struct weir_flow_key k;
-	unsigned kflags = 0, flags = WEIR_FLOW_CREATE;
-	int rc;
-
-	*fv = (struct flow_view){ 0 };
-	if (weir_flow_key_from_pdesc(&k, pd, 0, &kflags) < 0)
-		return 0;
-	if (kflags & WEIR_FLOWK_RELATED)
-		flags = WEIR_FLOW_NOTOUCH;
-	fv->related = kflags & WEIR_FLOWK_RELATED;
-	for (int tries = 0; tries < 2; tries++) {
-		rc = weir_flow_lookup(r->flows, &k, r->now, flags, &fv->id,
-				      &fv->info);
-		if (rc == -ENOENT && fv->related)
-			return fv->id = 0, 0;
-		if (rc < 0)
-			return rc;
-		if (pd->proto != IPPROTO_TCP || !(pd->flags & WEIR_PD_L4) ||
-		    fv->related)
-			return 0;
-		rc = weir_flow_tcp_update(r->flows, fv->id,
-					  fv->info & WEIR_FLOWI_REPLY,
-					  pd->tcp_flags, r->now);
-		if (rc != WEIR_FLOW_TCP_REUSED)
-			return rc < 0 ? rc : 0;
-		weir_flow_delete(r->flows, fv->id);
-	}
-	return 0;
-}
-
 /* The conntrack state Linux would report, from the flow. */
 static void set_ct(struct replay *r, struct weir_pkt *pkt,
-		   const struct flow_view *fv)
+		   const struct weir__flow_view *fv)
 {
 	struct weir_flow_info info;
 	bool reply = fv->info & WEIR_FLOWI_REPLY;
@@ -102,83 +52,6 @@ static void set_ct(struct replay *r, struct weir_pkt *pkt,
 		ct = CT_NEW;
 	pkt->meta.ct_state = ct;
 	pkt->meta.flags |= WEIR_META_CT;
-}
-
-static void add_step(struct replay_packet *p, int layer_v4, int dir)
-{
-	int v6 = p->pkt->pd.family == AF_INET6;
-
-	p->steps[p->nsteps++] = (struct replay_step){
-		.layer = (uint8_t)(layer_v4 + v6), .dir = (uint8_t)dir };
-}
-
-/* The ALE layer of this side of the flow, when it applies: always for
- * the flow's own direction, for replies only when it decided already. */
-static void add_ale(struct replay *r, struct replay_packet *p,
-		    const struct flow_view *fv, bool outbound)
-{
-	bool reply = fv->info & WEIR_FLOWI_REPLY;
-	int layer = outbound != reply ? WEIR_LAYER_ALE_CONNECT_V4
-				      : WEIR_LAYER_ALE_ACCEPT_V4;
-	int v6 = p->pkt->pd.family == AF_INET6;
-
-	if (!fv->id)
-		return;
-	if ((reply || fv->related) &&
-	    weir_flow_decision_get(r->flows, fv->id, layer + v6, NULL, NULL,
-				   NULL) < 0)
-		return;
-	add_step(p, layer, outbound ? WEIR_DIR_OUTBOUND : WEIR_DIR_INBOUND);
-}
-
-static bool is_datagram(const struct weir_pdesc *pd)
-{
-	return (pd->flags & WEIR_PD_L4) &&
-	       (pd->proto == IPPROTO_UDP || pd->proto == IPPROTO_UDPLITE ||
-		pd->proto == IPPROTO_ICMP || pd->proto == IPPROTO_ICMPV6);
-}
-
-static void add_outbound(struct replay *r, struct replay_packet *p,
-			 const struct flow_view *fv)
-{
-	const struct weir_pdesc *pd = &p->pkt->pd;
-
-	add_ale(r, p, fv, true);
-	if (fv->id && is_datagram(pd))
-		add_step(p, WEIR_LAYER_DATAGRAM_DATA_V4, WEIR_DIR_OUTBOUND);
-	if (pd->flags & WEIR_PD_L4)
-		add_step(p, WEIR_LAYER_OUTBOUND_TRANSPORT_V4, WEIR_DIR_OUTBOUND);
-	add_step(p, WEIR_LAYER_OUTBOUND_IPPACKET_V4, WEIR_DIR_OUTBOUND);
-}
-
-static void add_inbound(struct replay *r, struct replay_packet *p,
-			const struct flow_view *fv)
-{
-	const struct weir_pdesc *pd = &p->pkt->pd;
-
-	add_step(p, WEIR_LAYER_INBOUND_IPPACKET_V4, WEIR_DIR_INBOUND);
-	if (pd->flags & WEIR_PD_L4)
-		add_step(p, WEIR_LAYER_INBOUND_TRANSPORT_V4, WEIR_DIR_INBOUND);
-	add_ale(r, p, fv, false);
-	if (fv->id && is_datagram(pd))
-		add_step(p, WEIR_LAYER_DATAGRAM_DATA_V4, WEIR_DIR_INBOUND);
-}
-
-static void build_steps(struct replay *r, struct replay_packet *p,
-			const struct flow_view *fv)
-{
-	if (p->dir == REPLAY_DIR_FORWARD) {
-		add_step(p, WEIR_LAYER_IPFORWARD_V4, WEIR_DIR_FORWARD);
-		return;
-	}
-	if (p->dir != REPLAY_DIR_INBOUND)
-		add_outbound(r, p, fv);
-	if (p->dir != REPLAY_DIR_OUTBOUND)
-		add_inbound(r, p, fv);
-	if (fv->id && !fv->related && (fv->info & WEIR_FLOWI_FIRST_REPLY))
-		add_step(p, WEIR_LAYER_ALE_FLOW_ESTABLISHED_V4,
-			 p->dir == REPLAY_DIR_OUTBOUND ? WEIR_DIR_OUTBOUND
-						       : WEIR_DIR_INBOUND);
 }
 
 /* Interface names and indexes from the -i map: arriving by the source's
@@ -214,7 +87,7 @@ static void set_ifaces(const struct replay *r, struct weir_pkt *pkt,
 static enum replay_verdict run_steps(struct replay *r, struct replay_packet *p)
 {
 	while (p->next < p->nsteps) {
-		const struct replay_step *s = &p->steps[p->next++];
+		const struct weir__step *s = &p->steps[p->next++];
 		struct replay_entry *e = &p->entries[p->nentries++];
 		struct weir_fields f;
 		struct weir_classify_in in = {
@@ -260,25 +133,24 @@ static void hold(struct replay *r, struct replay_packet *p)
 void replay_packet_run(struct replay *r, struct replay_packet *p)
 {
 	struct weir_pdesc *pd = &p->pkt->pd;
-	struct flow_view fv;
+	struct weir__flow_view fv;
 	enum replay_verdict v;
 	int rc;
 
 	p->dir = dir_of(r, pd);
 	if (p->dir == REPLAY_DIR_LOOPBACK)
 		p->pkt->meta.flags |= WEIR_META_LOOPBACK;
-	rc = flow_of(r, pd, &fv);
+	rc = weir__path_flow(r->flows, pd, r->now, &fv);
 	if (rc < 0 && !r->err)
 		r->err = rc; /* out of memory: classified without a flow */
-	if (rc < 0)
-		fv = (struct flow_view){ 0 };
 	p->flow_id = fv.id;
 	p->reply = fv.info & WEIR_FLOWI_REPLY;
 	if (fv.id)
 		p->flow_no = replay_flow_no(&r->fm, r->flows, fv.id,
 					    fv.info & WEIR_FLOWI_NEW);
 	set_ct(r, p->pkt, &fv);
-	build_steps(r, p, &fv);
+	p->nsteps = (uint8_t)weir__path_steps(r->flows, pd, p->dir, &fv,
+					      p->steps);
 	v = run_steps(r, p);
 	if (v == REPLAY_HELD)
 		hold(r, p);

@@ -22,6 +22,8 @@
 #include <weir/flow.h>
 #include <weir/policy.h>
 
+#include "engine/path.h"
+
 /* Where `make install` puts the shipped plug-ins (set by the build). */
 #ifndef WEIR_PLUGIN_INSTALL_DIR
 #define WEIR_PLUGIN_INSTALL_DIR "/usr/local/lib/weir/plugins"
@@ -143,21 +145,16 @@ enum replay_verdict {
 	REPLAY_SKIP,                 /* not IP, or no IP header: unclassified */
 };
 
-/* How the host sees a packet, from the local address set. */
+/* How the host sees a packet, from the local address set: the path
+ * module's enum weir__path_where. */
 enum replay_dir {
-	REPLAY_DIR_FORWARD = 0,      /* neither address local */
-	REPLAY_DIR_INBOUND,          /* destination local */
-	REPLAY_DIR_OUTBOUND,         /* source local */
-	REPLAY_DIR_LOOPBACK,         /* both: outbound, then inbound */
+	REPLAY_DIR_FORWARD = WEIR__PATH_FORWARD,     /* neither local */
+	REPLAY_DIR_INBOUND = WEIR__PATH_INBOUND,     /* destination local */
+	REPLAY_DIR_OUTBOUND = WEIR__PATH_OUTBOUND,   /* source local */
+	REPLAY_DIR_LOOPBACK = WEIR__PATH_LOOPBACK,   /* out, then in */
 };
 
-/* Layers one packet crosses: 4 outbound + 5 inbound at most. */
-#define REPLAY_MAX_STEPS 10
-
-struct replay_step {
-	uint8_t layer;               /* enum weir_layer */
-	uint8_t dir;                 /* enum weir_direction for the fields */
-};
+#define REPLAY_MAX_STEPS WEIR__PATH_MAX
 
 /* One layer's decision, as the log shows it. */
 struct replay_entry {
@@ -184,7 +181,7 @@ struct replay_packet {
 	uint64_t flow_id;            /* engine flow, 0: none */
 	uint64_t flow_no;            /* replay_flowmap number, 0: none */
 	uint8_t nsteps, next, nentries;
-	struct replay_step steps[REPLAY_MAX_STEPS];
+	struct weir__step steps[REPLAY_MAX_STEPS];
 	struct replay_entry entries[REPLAY_MAX_STEPS];
 	struct replay_packet *next_held;
 };
