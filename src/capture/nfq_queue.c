@@ -1,0 +1,164 @@
+/* The NFQUEUE socket: bind and configure one queue, receive batches of
+ * packet messages, send verdicts. The settings follow what measured
+ * best here (BASELINES.md): a large receive buffer so bursts wait in the
+ * kernel instead of being dropped, NETLINK_NO_ENOBUFS so an overrun is
+ * counted by the kernel instead of failing our reads, recvmmsg batches.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <libmnl/libmnl.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_queue.h>
+#include <libnetfilter_queue/libnetfilter_queue.h>
+
+#include "capture/nfq.h"
+
+static int fail(char *err, size_t errlen, int rc, const char *what)
+{
+	if (err && errlen)
+		snprintf(err, errlen, "%s: %s", what, strerror(-rc));
+	return rc;
+}
+
+static int set_rcvbuf(int fd, size_t bytes)
+{
+	int v = bytes > (size_t)(1 << 30) ? 1 << 30 : (int)bytes;
+
+	/* FORCE goes past net.core.rmem_max but needs CAP_NET_ADMIN. */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &v, sizeof(v)) == 0)
+		return 0;
+	return setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v)) ? -errno
+								    : 0;
+}
+
+static int alloc_batch(struct weir__nfq_sock *s, unsigned batch,
+		       uint32_t copy_range)
+{
+	/* A packet message carries the copied bytes plus attributes. */
+	s->bufsz = (size_t)copy_range + 1024;
+	s->batch = batch;
+	s->bufs = malloc(s->bufsz * batch);
+	s->msgs = calloc(batch, sizeof(*s->msgs));
+	s->iov = calloc(batch, sizeof(*s->iov));
+	if (!s->bufs || !s->msgs || !s->iov)
+		return -ENOMEM;
+	for (unsigned i = 0; i < batch; i++) {
+		s->iov[i] = (struct iovec){ s->bufs + i * s->bufsz, s->bufsz };
+		s->msgs[i].msg_hdr.msg_iov = &s->iov[i];
+		s->msgs[i].msg_hdr.msg_iovlen = 1;
+	}
+	return 0;
+}
+
+/* Reads until the kernel acknowledges our config message. A packet
+ * message cannot normally come first (weir binds before it steers),
+ * but if one does it is counted; its verdict is left to fail-open. */
+static int wait_ack(struct weir__nfq_sock *s, uint32_t seq)
+{
+	char *buf = s->bufs;
+	struct timeval tv = { .tv_sec = 2 };
+
+	setsockopt(s->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	for (;;) {
+		ssize_t n = recv(s->fd, buf, s->bufsz, 0);
+		const struct nlmsghdr *nlh = (const void *)buf;
+		int len = (int)n;
+
+		if (n < 0)
+			return errno == EAGAIN ? -ETIMEDOUT : -errno;
+		for (; mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len)) {
+			const struct nlmsgerr *e;
+
+			if (nlh->nlmsg_type != NLMSG_ERROR) {
+				s->early++;
+				continue;
+			}
+			e = mnl_nlmsg_get_payload(nlh);
+			if (nlh->nlmsg_seq == seq)
+				return e->error;
+		}
+	}
+}
+
+int weir__nfq_open(struct weir__nfq_sock *s, const struct weir__nfq_cfg *cfg,
+		   unsigned batch, size_t rcvbuf, char *err, size_t errlen)
+{
+	char buf[WEIR__NFQ_CFG_BUF];
+	struct nlmsghdr *nlh = (void *)buf;
+	int one = 1, rc;
+
+	memset(s, 0, sizeof(*s));
+	s->fd = -1;
+	s->queue = cfg->queue;
+	rc = alloc_batch(s, batch ? batch : 64, cfg->copy_range);
+	if (rc < 0)
+		return weir__nfq_close(s), fail(err, errlen, rc, "nfqueue");
+	s->nl = mnl_socket_open(NETLINK_NETFILTER);
+	if (!s->nl || mnl_socket_bind(s->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		rc = -errno;
+		weir__nfq_close(s);
+		return fail(err, errlen, rc, "nfqueue: netlink socket");
+	}
+	s->fd = mnl_socket_get_fd(s->nl);
+	setsockopt(s->fd, SOL_NETLINK, NETLINK_NO_ENOBUFS, &one, sizeof(one));
+	rc = set_rcvbuf(s->fd, rcvbuf);
+	if (rc < 0) {
+		weir__nfq_close(s);
+		return fail(err, errlen, rc, "nfqueue: receive buffer");
+	}
+	weir__nfq_cfg_build(buf, cfg);
+	nlh->nlmsg_seq = (uint32_t)time(NULL);
+	rc = weir__nfq_send(s, buf, nlh->nlmsg_len);
+	if (rc == 0)
+		rc = wait_ack(s, nlh->nlmsg_seq);
+	if (rc < 0) {
+		weir__nfq_close(s);
+		snprintf(err, errlen, "nfqueue: cannot bind queue %u: %s%s",
+			 cfg->queue, strerror(-rc),
+			 rc == -EBUSY ? " (another program holds it)" : "");
+		return rc;
+	}
+	return 0;
+}
+
+int weir__nfq_recv(struct weir__nfq_sock *s)
+{
+	int n;
+
+	do
+		n = recvmmsg(s->fd, s->msgs, s->batch, MSG_DONTWAIT, NULL);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
+	return n;
+}
+
+int weir__nfq_send(struct weir__nfq_sock *s, const void *buf, size_t len)
+{
+	ssize_t n;
+
+	do
+		n = mnl_socket_sendto(s->nl, buf, len);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : 0;
+}
+
+void weir__nfq_close(struct weir__nfq_sock *s)
+{
+	char buf[WEIR__NFQ_CFG_BUF];
+
+	if (s->nl) {
+		weir__nfq_send(s, buf, weir__nfq_unbind_build(buf, s->queue));
+		mnl_socket_close(s->nl);
+	}
+	free(s->bufs);
+	free(s->msgs);
+	free(s->iov);
+	memset(s, 0, sizeof(*s));
+	s->fd = -1;
+}

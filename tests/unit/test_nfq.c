@@ -1,0 +1,272 @@
+/* NFQUEUE messages and the verdict batcher, without a kernel: packet
+ * messages built by hand as the kernel lays them out, verdict buffers
+ * read back message by message. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <libmnl/libmnl.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
+#include <linux/netfilter/nfnetlink_queue.h>
+
+#include "capture/nfq.h"
+
+static const uint8_t ip4[28] = {
+	0x45, 0, 0, 28, 0, 1, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+	0x30, 0x39, 0, 53, 0, 8, 0, 0 };
+
+/* A packet message as nfnetlink_queue builds it. */
+static struct nlmsghdr *packet_msg(char *buf, uint32_t id, uint8_t hook,
+				   bool extras)
+{
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct nfgenmsg *g;
+	struct nfqnl_msg_packet_hdr ph = { .packet_id = htonl(id),
+					   .hw_protocol = htons(0x0800),
+					   .hook = hook };
+
+	nlh->nlmsg_type = NFNL_SUBSYS_QUEUE << 8 | NFQNL_MSG_PACKET;
+	g = mnl_nlmsg_put_extra_header(nlh, sizeof(*g));
+	g->nfgen_family = AF_UNSPEC;
+	g->res_id = htons(3);
+	mnl_attr_put(nlh, NFQA_PACKET_HDR, sizeof(ph), &ph);
+	if (extras) {
+		struct nlattr *ct;
+
+		mnl_attr_put_u32(nlh, NFQA_MARK, htonl(0x42));
+		mnl_attr_put_u32(nlh, NFQA_IFINDEX_INDEV, htonl(1));
+		mnl_attr_put_u32(nlh, NFQA_UID, htonl(1000));
+		mnl_attr_put_u32(nlh, NFQA_GID, htonl(100));
+		mnl_attr_put_u32(nlh, NFQA_CT_INFO, htonl(2));
+		mnl_attr_put_u32(nlh, NFQA_SKB_INFO,
+				 htonl(NFQA_SKB_GSO | NFQA_SKB_CSUMNOTREADY));
+		mnl_attr_put_u32(nlh, NFQA_CAP_LEN, htonl(1500));
+		ct = mnl_attr_nest_start(nlh, NFQA_CT);
+		mnl_attr_put_u32(nlh, CTA_ID, htonl(77));
+		mnl_attr_put_u32(nlh, CTA_MARK, htonl(0x01000005));
+		mnl_attr_nest_end(nlh, ct);
+	}
+	mnl_attr_put(nlh, NFQA_PAYLOAD, sizeof(ip4), ip4);
+	return nlh;
+}
+
+static void decode_minimal(void **state)
+{
+	char buf[1024];
+	struct weir__nfq_msg m;
+
+	(void)state;
+	assert_int_equal(weir__nfq_decode(packet_msg(buf, 9, 2, false), 3, &m),
+			 0);
+	assert_int_equal(m.id, 9);
+	assert_int_equal(m.hook, WEIR__HOOK_FORWARD);
+	assert_int_equal(m.meta.direction, WEIR_DIR_FORWARD);
+	assert_int_equal(m.meta.family, AF_INET);
+	assert_int_equal(m.cap_len, sizeof(ip4));
+	assert_int_equal(m.wire_len, sizeof(ip4));
+	assert_memory_equal(m.payload, ip4, sizeof(ip4));
+	assert_int_equal(m.meta.queue_num, 3);
+	assert_int_equal(m.meta.queue_id, 9);
+	assert_true(m.meta.flags & WEIR_META_QUEUED);
+	assert_false(m.meta.flags & (WEIR_META_MARK | WEIR_META_CT |
+				     WEIR_META_UID | WEIR_META_LOOPBACK));
+	assert_int_equal(m.meta.csum_state, WEIR_CSUM_VERIFIED);
+	assert_false(m.has_ctmark);
+}
+
+static void decode_attributes(void **state)
+{
+	char buf[1024];
+	struct weir__nfq_msg m;
+
+	(void)state;
+	assert_int_equal(weir__nfq_decode(packet_msg(buf, 1, 1, true), 0, &m),
+			 0);
+	assert_int_equal(m.meta.direction, WEIR_DIR_INBOUND);
+	assert_int_equal(m.meta.mark, 0x42);
+	assert_true(m.meta.flags & WEIR_META_MARK);
+	assert_int_equal(m.meta.ifindex_in, 1);
+	assert_true(m.meta.flags & WEIR_META_LOOPBACK);
+	assert_int_equal(m.meta.uid, 1000);
+	assert_int_equal(m.meta.gid, 100);
+	assert_int_equal(m.meta.ct_state, 2);
+	assert_int_equal(m.meta.ct_id, 77);
+	assert_true(m.has_ctmark);
+	assert_int_equal(m.ctmark, 0x01000005);
+	assert_true(m.meta.flags & WEIR_META_GSO);
+	assert_int_equal(m.meta.csum_state, WEIR_CSUM_PARTIAL);
+	assert_int_equal(m.wire_len, 1500);
+}
+
+static void decode_refuses(void **state)
+{
+	char buf[1024];
+	struct weir__nfq_msg m;
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+
+	(void)state;
+	nlh->nlmsg_type = NFNL_SUBSYS_QUEUE << 8 | NFQNL_MSG_PACKET;
+	mnl_nlmsg_put_extra_header(nlh, sizeof(struct nfgenmsg));
+	assert_int_equal(weir__nfq_decode(nlh, 0, &m), -EBADMSG);
+	nlh = packet_msg(buf, 1, 1, false);
+	nlh->nlmsg_type = NFNL_SUBSYS_QUEUE << 8 | NFQNL_MSG_VERDICT;
+	assert_int_equal(weir__nfq_decode(nlh, 0, &m), -EBADMSG);
+}
+
+/* One verdict message read back. */
+struct seen {
+	int type;
+	uint32_t id, verdict;
+	bool mark, payload, ct;
+};
+
+static int read_back(const struct weir__verdicts *v, struct seen *out, int max)
+{
+	const struct nlmsghdr *nlh = (const void *)v->buf;
+	int len = (int)v->len, n = 0;
+
+	for (; mnl_nlmsg_ok(nlh, len) && n < max;
+	     nlh = mnl_nlmsg_next(nlh, &len), n++) {
+		const struct nlattr *a;
+
+		out[n] = (struct seen){ .type = nlh->nlmsg_type & 0xff };
+		mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg)) {
+			if (mnl_attr_get_type(a) == NFQA_VERDICT_HDR) {
+				const struct nfqnl_msg_verdict_hdr *h =
+					mnl_attr_get_payload(a);
+				out[n].id = ntohl(h->id);
+				out[n].verdict = ntohl(h->verdict);
+			}
+			out[n].mark |= mnl_attr_get_type(a) == NFQA_MARK;
+			out[n].payload |= mnl_attr_get_type(a) == NFQA_PAYLOAD;
+			out[n].ct |= mnl_attr_get_type(a) == NFQA_CT;
+		}
+	}
+	assert_int_equal(len, 0);
+	return n;
+}
+
+static void batch_of_plain_accepts(void **state)
+{
+	struct weir__verdicts v;
+	struct seen s[8];
+
+	(void)state;
+	assert_int_equal(weir__verdicts_init(&v, 5), 0);
+	for (uint32_t id = 10; id < 74; id++)
+		assert_int_equal(weir__verdicts_add(&v, &(struct weir__verdict){
+			.id = id, .accept = true }, UINT32_MAX, false), 0);
+	weir__verdicts_seal(&v);
+	assert_int_equal(read_back(&v, s, 8), 1);
+	assert_int_equal(s[0].type, NFQNL_MSG_VERDICT_BATCH);
+	assert_int_equal(s[0].id, 73);
+	assert_int_equal(s[0].verdict, NF_ACCEPT);
+	assert_int_equal(v.nbatched, 64);
+	weir__verdicts_reset(&v);
+	weir__verdicts_seal(&v);
+	assert_int_equal(v.len, 0);
+	weir__verdicts_fini(&v);
+}
+
+/* Drops and rewrites go first as single messages, the batch last, and
+ * nothing at or above a held packet's id joins the batch. */
+static void singles_before_batch(void **state)
+{
+	static const uint8_t repl[20] = { 0x45 };
+	struct weir__verdicts v;
+	struct seen s[8];
+
+	(void)state;
+	assert_int_equal(weir__verdicts_init(&v, 0), 0);
+	weir__verdicts_add(&v, &(struct weir__verdict){ .id = 1,
+		.accept = true }, 4, false);
+	weir__verdicts_add(&v, &(struct weir__verdict){ .id = 2 }, 4, false);
+	weir__verdicts_add(&v, &(struct weir__verdict){ .id = 3,
+		.accept = true, .payload = repl, .payload_len = 20 }, 4, false);
+	weir__verdicts_add(&v, &(struct weir__verdict){ .id = 5,
+		.accept = true }, 4, false);
+	weir__verdicts_add(&v, &(struct weir__verdict){ .id = 6,
+		.accept = true, .set_ctmark = true, .ctmark = 0x01000000,
+		.ctmark_mask = 0xff000000 }, UINT32_MAX, false);
+	weir__verdicts_seal(&v);
+	assert_int_equal(read_back(&v, s, 8), 5);
+	assert_int_equal(s[0].id, 2);
+	assert_int_equal(s[0].verdict, NF_DROP);
+	assert_int_equal(s[1].id, 3);
+	assert_true(s[1].payload);
+	assert_int_equal(s[2].id, 5);
+	assert_int_equal(s[2].type, NFQNL_MSG_VERDICT);
+	assert_int_equal(s[3].id, 6);
+	assert_true(s[3].ct);
+	assert_int_equal(s[4].type, NFQNL_MSG_VERDICT_BATCH);
+	assert_int_equal(s[4].id, 1);
+	weir__verdicts_fini(&v);
+}
+
+/* Many large payloads: the buffer grows and the batch still fits. */
+static void grows(void **state)
+{
+	static uint8_t big[60000];
+	struct weir__verdicts v;
+	struct seen s[40];
+
+	(void)state;
+	assert_int_equal(weir__verdicts_init(&v, 0), 0);
+	weir__verdicts_add(&v, &(struct weir__verdict){ .id = 1,
+		.accept = true }, UINT32_MAX, false);
+	for (uint32_t id = 2; id < 34; id++)
+		assert_int_equal(weir__verdicts_add(&v, &(struct weir__verdict){
+			.id = id, .accept = true, .payload = big,
+			.payload_len = sizeof(big) }, UINT32_MAX, false), 0);
+	weir__verdicts_seal(&v);
+	assert_int_equal(read_back(&v, s, 40), 33);
+	assert_int_equal(s[32].type, NFQNL_MSG_VERDICT_BATCH);
+	weir__verdicts_fini(&v);
+}
+
+static void config_message(void **state)
+{
+	char buf[WEIR__NFQ_CFG_BUF];
+	struct weir__nfq_cfg cfg = { .queue = 7, .copy_range = 0xffff,
+				     .maxlen = 65536, .fail_open = true,
+				     .gso = true, .conntrack = true };
+	size_t n = weir__nfq_cfg_build(buf, &cfg);
+	const struct nlmsghdr *nlh = (const void *)buf;
+	const struct nlattr *a;
+	uint32_t flags = 0, mask = 0;
+
+	(void)state;
+	assert_true(n > 0 && n <= sizeof(buf));
+	assert_true(nlh->nlmsg_flags & NLM_F_ACK);
+	mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg)) {
+		if (mnl_attr_get_type(a) == NFQA_CFG_FLAGS)
+			flags = ntohl(mnl_attr_get_u32(a));
+		if (mnl_attr_get_type(a) == NFQA_CFG_MASK)
+			mask = ntohl(mnl_attr_get_u32(a));
+	}
+	assert_int_equal(flags, NFQA_CFG_F_FAIL_OPEN | NFQA_CFG_F_GSO |
+				NFQA_CFG_F_CONNTRACK);
+	assert_true(mask & NFQA_CFG_F_UID_GID);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(decode_minimal),
+		cmocka_unit_test(decode_attributes),
+		cmocka_unit_test(decode_refuses),
+		cmocka_unit_test(batch_of_plain_accepts),
+		cmocka_unit_test(singles_before_batch),
+		cmocka_unit_test(grows),
+		cmocka_unit_test(config_message),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
