@@ -14,7 +14,9 @@
  * Half the packets are built to hit a random filter; half are random
  * (src anywhere, dst in 10/8).
  *
- * Usage: bench_classify [MAX_FILTERS]   (default 100000)
+ * Usage: bench_classify [-p] [MAX_FILTERS]   (default 100000)
+ *   -p  profile: only MAX_FILTERS, classifier only, no linear evaluator
+ *       (for valgrind --tool=cachegrind / callgrind)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -299,7 +301,9 @@ static struct weir_engine *load(const struct fspec *fs, uint32_t n,
 int main(int argc, char **argv)
 {
 	static const uint32_t sizes[] = { 10, 1000, 10000, 100000 };
-	uint32_t max = argc > 1 ? (uint32_t)atoi(argv[1]) : 100000;
+	bool profile = argc > 1 && !strcmp(argv[1], "-p");
+	uint32_t max = argc > 1 + profile ? (uint32_t)atoi(argv[1 + profile])
+					   : 100000;
 	struct fspec *fs = calloc(max, sizeof(*fs));
 	struct weir_fields *pk = calloc(NPKT, sizeof(*pk));
 	uint64_t overhead = timer_overhead(), sink = 0;
@@ -322,13 +326,16 @@ int main(int argc, char **argv)
 
 		if (n > max)
 			break;
+		if (profile && n != max)
+			continue;
 		for (int i = 0; i < NPKT; i++)
 			make_packet(&pk[i], fs, n);
 		ec = load(fs, n, false, &bms);
-		el = load(fs, n, true, &lms);
+		el = load(fs, profile ? 0 : n, true, &lms);
 		w = median_ns(ec, pk, NPKT, overhead, &sink);
 		mean = mean_ns(ec, pk, NPKT, &sink);
-		l = median_ns(el, pk, NPKT_LINEAR, overhead, &sink);
+		l = profile ? 0 : median_ns(el, pk, NPKT_LINEAR, overhead,
+					    &sink);
 		printf("%8u | %10.0f | %10.0f | %12.0f | %7.0fx | %9.1f\n", n,
 		       w, mean, l, w > 0 ? l / w : 0, bms);
 		if (!k)
@@ -338,11 +345,14 @@ int main(int argc, char **argv)
 		weir_engine_free(ec);
 		weir_engine_free(el);
 	}
+	if (profile)
+		goto out;
 	printf("\ngrowth from %u to %u filters: %.2fx (target <= 3x)\n",
 	       sizes[0], max, first > 0 ? last / first : 0);
 	printf("at %u filters: %.0f ns (target <= 150), %.0fx faster than "
 	       "linear (target >= 50x)\n", max, last,
 	       last > 0 ? last_lin / last : 0);
+out:
 	free(fs);
 	free(pk);
 	return sink == 42 ? 1 : 0;
