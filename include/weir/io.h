@@ -1,0 +1,187 @@
+/* weir event loop: one io_uring ring per loop, owned by the thread that
+ * runs it. Every asynchronous operation of the loop (kernel operations,
+ * timers, cross-thread posts) completes exactly once, on that thread, from
+ * weir_loop_run() or weir_loop_run_once(), never inside the call that
+ * started it. A loop that closes completes whatever is still outstanding
+ * with -ECANCELED.
+ *
+ *   other threads ── weir_loop_post ──▶ queue ─┐ (one eventfd write per
+ *                    weir_loop_stop ──▶ flag  ─┤  batch wakes the loop)
+ *                                              ▼
+ *   loop thread:  run_once: submit + wait ─▶ dispatch CQEs ─▶ posts ─▶ timers
+ *                    ▲                            │ op->done(op, res, flags)
+ *                    └── callbacks start more ────┘
+ *
+ * Threads. Unless a function says otherwise, call it on the loop's thread:
+ * the one running it, or, while no thread runs it, the one that owns it.
+ * Any thread may call weir_loop_post() and weir_loop_stop();
+ * weir_loop_stop() is also async-signal-safe.
+ *
+ * Socket and file operations. The application tier will add them here,
+ * on top of this loop: weir_sock_recv/send/recvfrom/sendto and
+ * weir_file_read/write (at an offset), each with a caller-embedded request
+ * and one completion callback of the shape
+ *
+ *   void (*done)(void *user, int status, struct weir_iobuf *buf,
+ *                const struct sockaddr *addr, socklen_t addrlen);
+ *
+ * where status is the byte count (success) or -errno (the error), buf the
+ * buffer the operation used, user the caller's data word and addr/addrlen
+ * the external address of a datagram (NULL/0 otherwise). They complete
+ * through the same dispatch as everything else here, with the same rules.
+ */
+#ifndef WEIR_IO_H
+#define WEIR_IO_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct weir_loop;
+
+/* ---- loops ---------------------------------------------------------- */
+
+/* Loop settings. All-zero (or NULL) means the defaults. */
+struct weir_loop_opts {
+	unsigned sq_entries;   /* submission queue size; 0: 256. Rounded up
+	                        * to a power of two by the kernel; at most
+	                        * 32768 */
+	unsigned cq_entries;   /* completion queue size; 0: 4 x sq_entries,
+	                        * room for multishot bursts. At least
+	                        * sq_entries */
+};
+
+/* A new loop with its ring, owned by the calling thread until another
+ * thread runs it. *ret_loop is written only on success. Returns 0,
+ * -EINVAL (bad opts), -ENOMEM, or the error of io_uring_setup(2) or
+ * eventfd(2) (-ENOSYS, -EPERM when io_uring is disabled, -EMFILE...). */
+int weir_loop_new(const struct weir_loop_opts *opts,
+		  struct weir_loop **ret_loop);
+
+/* Closes the loop: from now on, posts, timers and new operations are
+ * refused (-ESHUTDOWN). Then completes, each exactly once and on the
+ * calling thread: every queued post with -ECANCELED, every timer with
+ * -ECANCELED, and every kernel operation, after cancelling them all in the
+ * kernel and waiting until none is in flight (an operation the kernel
+ * finished before the cancel took effect reports its real result). The
+ * loop's memory stays valid, so threads that may still post get
+ * -ESHUTDOWN instead of a crash, until weir_loop_free().
+ * Returns 0 (also when already closed) or -EBUSY when the loop is running
+ * (call it after weir_loop_run() returned, never from a callback). */
+int weir_loop_close(struct weir_loop *loop);
+
+/* Closes the loop if needed (see weir_loop_close()) and frees it. No other
+ * thread may be inside a call on the loop or start one. NULL is fine. */
+void weir_loop_free(struct weir_loop *loop);
+
+/* Runs the loop until weir_loop_stop(). Returns 0 when stopped (the stop
+ * is consumed), -EBUSY when the loop already runs (nested or from two
+ * threads), -ESHUTDOWN when closed, or -errno of io_uring_enter(2). */
+int weir_loop_run(struct weir_loop *loop);
+
+/* One round: waits until at least one callback can run or `timeout_ns`
+ * passes (-1: no limit; 0: do not wait), then runs every callback that
+ * is ready (completions, posts, timers due). Returns the number of
+ * callbacks run (0 after a timeout or a stop), or the errors of
+ * weir_loop_run(). A pending stop makes it return without waiting, but
+ * only weir_loop_run() consumes it. */
+int weir_loop_run_once(struct weir_loop *loop, int64_t timeout_ns);
+
+/* Makes weir_loop_run() return after the callbacks of its current round,
+ * or at once if it is waiting; if the loop is not running, the next
+ * weir_loop_run() returns at once. Any thread, async-signal-safe (a
+ * lock-free flag and at most one write(2) on an eventfd); the loop must
+ * not be freed while this runs. */
+void weir_loop_stop(struct weir_loop *loop);
+
+/* ---- cross-thread posts -------------------------------------------- */
+
+/* A posted function: status is 0 when it runs, -ECANCELED when the loop
+ * closed first. Either way it runs once, on the loop thread. */
+typedef void (*weir_post_fn)(void *arg, int status);
+
+/* Queues fn(arg, status) to run on the loop thread, in posting order,
+ * never inside this call (from the loop thread too). Any thread, not
+ * async-signal-safe (it allocates). Posts between two rounds of the loop
+ * cost one eventfd write in all, from whichever thread posts first.
+ * Returns 0, -EINVAL, -ENOMEM, or -ESHUTDOWN once the loop is closing:
+ * then fn will not run. */
+int weir_loop_post(struct weir_loop *loop, weir_post_fn fn, void *arg);
+
+/* ---- timers --------------------------------------------------------- */
+
+struct weir_timer;
+
+/* A timer's callback: status 0 when it expired, -ECANCELED when it was
+ * cancelled or the loop closed. The timer is idle again when this runs,
+ * so it may start it again or free its storage. */
+typedef void (*weir_timer_fn)(struct weir_timer *timer, void *arg,
+			      int status);
+
+/* A one-shot timer in the caller's storage, so that starting one never
+ * allocates (the loop's heap of pointers grows by doubling, rarely). The
+ * fields are private. Zero-filled storage is an idle timer. The storage
+ * must stay valid and unmoved from weir_timer_start() until the callback
+ * has run. Timers belong to the loop thread: other threads post first. */
+struct weir_timer {
+	uint64_t deadline_;         /* CLOCK_MONOTONIC ns */
+	uint64_t seq_;              /* start order: ties fire first-started */
+	weir_timer_fn fn_;
+	void *arg_;
+	struct weir_loop *loop_;
+	struct weir_timer *next_;   /* list of cancelled timers */
+	uint32_t slot_;             /* heap index + 1 while armed */
+	uint32_t state_;            /* idle, armed, cancelled */
+};
+
+/* Starts an idle timer: fn(timer, arg, 0) runs from the loop once
+ * `after_ns` nanoseconds have passed (0: in the next round, never inside
+ * this call). Timers due at the same time fire in the order started.
+ * Returns 0, -EINVAL, -EBUSY (the timer is armed or its cancellation
+ * has not been delivered yet), -ENOMEM, -ESHUTDOWN (loop closing). */
+int weir_timer_start(struct weir_loop *loop, struct weir_timer *timer,
+		     uint64_t after_ns, weir_timer_fn fn, void *arg);
+
+/* Moves an armed timer's expiry to `after_ns` from now, without a
+ * callback: the cheap way to push back an idle timeout. Returns 0 or
+ * -ENOENT (the timer is not armed). */
+int weir_timer_modify(struct weir_timer *timer, uint64_t after_ns);
+
+/* Cancels an armed timer: its callback runs with -ECANCELED from the loop,
+ * never inside this call. Returns 0, -EALREADY (already cancelled, the
+ * callback is pending) or -ENOENT (idle: never started, or its callback
+ * has run or is running). */
+int weir_timer_cancel(struct weir_timer *timer);
+
+/* ---- statistics ---------------------------------------------------- */
+
+/* Counters since the loop was made. ops_* count the loop's own
+ * operations too (its eventfd read, cancellations), so that
+ * ops_submitted == ops_completed + ops_inflight. */
+struct weir_loop_stats {
+	uint64_t rounds;          /* rounds of weir_loop_run_once() */
+	uint64_t ops_submitted;   /* SQEs bound to an operation */
+	uint64_t ops_completed;   /* final completions (no more to come) */
+	uint64_t ops_inflight;    /* submitted, final completion not seen */
+	uint64_t cqes;            /* all completions, multishot ones too */
+	uint64_t posts;           /* posts run with status 0 */
+	uint64_t posts_canceled;  /* posts run with -ECANCELED */
+	uint64_t timers_fired;    /* timers run with status 0 */
+	uint64_t timers_canceled; /* timers run with -ECANCELED */
+	uint64_t timers_active;   /* armed now */
+	uint64_t wakeups;         /* eventfd wake-ups the loop consumed */
+	uint64_t wake_writes;     /* eventfd writes by posts and stops */
+};
+
+/* Fills *ret_stats. Loop thread (wake_writes is exact at any time, the
+ * rest only there). Returns 0 or -EINVAL. */
+int weir_loop_stats(const struct weir_loop *loop,
+		    struct weir_loop_stats *ret_stats);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* WEIR_IO_H */

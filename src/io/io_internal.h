@@ -1,0 +1,92 @@
+/* The loop's kernel-operation interface for the other modules of libweir
+ * (capture, inject, proxy): operation records, SQEs bound to them, and
+ * cancellation. Not public.
+ *
+ * Every SQE's user_data is the address of a struct weir__io_op that the
+ * caller embeds in its own object (container_of style). When a CQE
+ * arrives, the loop calls op->done(op, cqe->res, cqe->flags), from
+ * weir_loop_run()/run_once() only:
+ *
+ *   op = { .done = my_done };
+ *   sqe = weir__io_sqe(loop, &obj->op);      user_data = &obj->op
+ *   io_uring_prep_recv(sqe, fd, ...);         prep_* keeps user_data
+ *        ... later, on the loop ...
+ *   my_done(&obj->op, res, flags)             once per CQE; the last one
+ *                                             has no IORING_CQE_F_MORE
+ *
+ * Lifetime. The op's storage must stay valid until its final CQE (the
+ * first without IORING_CQE_F_MORE) has been dispatched: for a multishot
+ * operation, that is after every intermediate CQE. The final CQE is
+ * accounted before done runs, so done may free the op or reuse it for a
+ * new SQE. An op may have several SQEs in flight; inflight_ counts them.
+ *
+ * Shutdown. weir_loop_close() cancels everything in the kernel and waits
+ * until every op had its final CQE; ops cannot be started any more (see
+ * weir__io_sqe), so a done callback that resubmits gets NULL and must
+ * treat that as the end.
+ */
+#ifndef WEIR_IO_INTERNAL_H
+#define WEIR_IO_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <liburing.h>
+
+#include <weir/io.h>
+
+/* The object that embeds member `m` (of type T) at `p`. */
+#ifndef weir__container_of
+#define weir__container_of(p, T, m) \
+	((T *)(void *)((char *)(p) - offsetof(T, m)))
+#endif
+
+struct weir__io_op;
+
+/* res is cqe->res (>= 0 or -errno), flags cqe->flags (IORING_CQE_F_MORE,
+ * IORING_CQE_F_BUFFER with the buffer id above IORING_CQE_BUFFER_SHIFT,
+ * ...). Runs on the loop thread. */
+typedef void (*weir__io_done_fn)(struct weir__io_op *op, int res,
+				 unsigned flags);
+
+struct weir__io_op {
+	weir__io_done_fn done;   /* set by the owner before binding */
+	uint32_t inflight_;      /* private: SQEs without their final CQE */
+};
+
+/* An SQE of the loop bound to `op` (user_data set, inflight counted), for
+ * the caller to fill with an io_uring_prep_*() helper at once, before it
+ * asks for another SQE or returns to the loop. Never set its user_data,
+ * nor IOSQE_CQE_SKIP_SUCCESS (the loop counts on one final CQE per SQE).
+ * Once bound, the op's done will run: if the caller changes its mind, it
+ * preps a NOP. When the submission queue is full, submits it first and
+ * retries (completions are still only dispatched by the loop). Returns
+ * NULL, with nothing bound, and errno EBUSY (the queue stayed full: the
+ * kernel refused more, e.g. a completion queue overflow) or ESHUTDOWN
+ * (the loop is closing). Loop thread only. */
+struct io_uring_sqe *weir__io_sqe(struct weir_loop *loop,
+				  struct weir__io_op *op);
+
+/* Makes room for `n` SQEs, submitting the queue if needed, so that a
+ * chain of linked SQEs (IOSQE_IO_LINK) is not split across submissions.
+ * Returns 0, -EINVAL (n larger than the queue) or -EBUSY. */
+int weir__io_reserve(struct weir_loop *loop, unsigned n);
+
+/* Asks the kernel to cancel every SQE of `op` in flight: each still
+ * completes through op->done, most likely with -ECANCELED (or its real
+ * result, if it won the race). Returns 0, -ENOENT (nothing in flight) or
+ * -EBUSY (no SQE for the cancel request; try again from the loop). */
+int weir__io_cancel(struct weir_loop *loop, struct weir__io_op *op);
+
+/* The loop's ring, for what this interface does not cover: registering
+ * provided-buffer rings (io_uring_register_buf_ring), fixed files,
+ * probing opcodes. Never submit or reap with it directly. */
+struct io_uring *weir__io_ring(struct weir_loop *loop);
+
+static inline bool weir__io_busy(const struct weir__io_op *op)
+{
+	return op->inflight_ != 0;
+}
+
+#endif /* WEIR_IO_INTERNAL_H */

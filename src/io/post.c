@@ -1,0 +1,181 @@
+/* Cross-thread hand-off: the post queue and the eventfd that wakes the
+ * loop.
+ *
+ * Queue. A lock-free stack of records: posters push with a CAS, the loop
+ * takes the whole stack with one exchange and reverses it, so posts run in
+ * the order they were pushed. Nobody pops a single record, so the ABA
+ * problem of Treiber stacks cannot arise. Closing swaps in a mark that
+ * pushes refuse: a post lands either before the swap, and the close
+ * cancels it, or after, and gets -ESHUTDOWN. No post is lost between.
+ *
+ * Wake-up. The loop keeps one IORING_OP_READ on an eventfd in its ring,
+ * and a write completes it, ending the loop's wait. `wake_pending`
+ * coalesces the writes: only the caller that turns it from 0 to 1 writes,
+ * and the loop turns it back to 0 when the read completes, before it
+ * drains the queue. A poster that found it at 1 pushed before that clear,
+ * so its post is in a drain still to come. Posts made on the loop thread
+ * write nothing: the loop looks at the queue before it waits.
+ *
+ * The eventfd is blocking on purpose: io_uring fails a read on an
+ * O_NONBLOCK file with -EAGAIN instead of waiting for it to be readable.
+ * A write never blocks: the counter holds at most a few unconsumed writes.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "io/loop.h"
+
+/* stop() must be async-signal-safe: only lock-free atomics are. */
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "lock-free int atomics");
+_Static_assert(ATOMIC_LONG_LOCK_FREE == 2, "lock-free long atomics");
+
+struct weir__post {
+	struct weir__post *next;
+	weir_post_fn fn;
+	void *arg;
+};
+
+/* The head of a closed loop's queue; never dereferenced. */
+static struct weir__post closed_mark;
+
+static void wake_done(struct weir__io_op *op, int res, unsigned flags)
+{
+	struct weir_loop *loop = weir__container_of(op, struct weir_loop,
+						    wake_op);
+
+	(void)flags;
+	loop->wake_armed = false;
+	if (res >= 0)
+		loop->stats.wakeups++;
+	atomic_store(&loop->wake_pending, 0);
+	weir__wake_arm(loop);
+}
+
+int weir__posts_init(struct weir_loop *loop)
+{
+	atomic_init(&loop->posts, NULL);
+	atomic_init(&loop->wake_pending, 0);
+	atomic_init(&loop->wake_writes, 0);
+	loop->wake_op.done = wake_done;
+	loop->efd = eventfd(0, EFD_CLOEXEC);
+	return loop->efd < 0 ? -errno : 0;
+}
+
+void weir__posts_exit(struct weir_loop *loop)
+{
+	assert(atomic_load(&loop->posts) == NULL ||
+	       atomic_load(&loop->posts) == &closed_mark);
+	if (loop->efd >= 0)
+		close(loop->efd);
+}
+
+/* Puts the eventfd read in the ring unless it is there. If the ring has
+ * no SQE to spare, the loop tries again next round and meanwhile waits
+ * briefly (see run_once). */
+void weir__wake_arm(struct weir_loop *loop)
+{
+	struct io_uring_sqe *sqe;
+
+	if (loop->wake_armed || loop->closing)
+		return;
+	sqe = weir__io_sqe(loop, &loop->wake_op);
+	if (!sqe)
+		return;
+	io_uring_prep_read(sqe, loop->efd, &loop->wake_buf,
+			   sizeof(loop->wake_buf), 0);
+	loop->wake_armed = true;
+}
+
+/* Any thread, async-signal-safe: atomics and write(2), errno kept. */
+void weir__wake(struct weir_loop *loop)
+{
+	uint64_t one = 1;
+	int saved = errno;
+
+	if (atomic_exchange(&loop->wake_pending, 1))
+		return;
+	atomic_fetch_add_explicit(&loop->wake_writes, 1,
+				  memory_order_relaxed);
+	while (write(loop->efd, &one, sizeof(one)) < 0 && errno == EINTR)
+		;
+	errno = saved;
+}
+
+int weir_loop_post(struct weir_loop *loop, weir_post_fn fn, void *arg)
+{
+	struct weir__post *p, *head;
+
+	if (!loop || !fn)
+		return -EINVAL;
+	p = malloc(sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->fn = fn;
+	p->arg = arg;
+	head = atomic_load_explicit(&loop->posts, memory_order_relaxed);
+	do {
+		if (head == &closed_mark) {
+			free(p);
+			return -ESHUTDOWN;
+		}
+		p->next = head;
+	} while (!atomic_compare_exchange_weak(&loop->posts, &head, p));
+	if (weir__loop_current() != loop)
+		weir__wake(loop);
+	return 0;
+}
+
+/* Sequentially consistent, like the clear of wake_pending before it:
+ * a post whose poster skipped the write is seen here (see above). */
+bool weir__posts_ready(struct weir_loop *loop)
+{
+	struct weir__post *p = atomic_load(&loop->posts);
+
+	return p && p != &closed_mark;
+}
+
+/* Runs a taken stack oldest first. Each record is freed before its
+ * function runs, which may post again (to a later drain). */
+static unsigned run(struct weir__post *p, int status, uint64_t *counter)
+{
+	struct weir__post *fifo = NULL, *next;
+	unsigned n = 0;
+
+	for (; p; p = next) {
+		next = p->next;
+		p->next = fifo;
+		fifo = p;
+	}
+	for (p = fifo; p; p = next) {
+		weir_post_fn fn = p->fn;
+		void *arg = p->arg;
+
+		next = p->next;
+		free(p);
+		(*counter)++;
+		fn(arg, status);
+		n++;
+	}
+	return n;
+}
+
+unsigned weir__posts_run(struct weir_loop *loop)
+{
+	if (!weir__posts_ready(loop))
+		return 0;
+	return run(atomic_exchange(&loop->posts, NULL), 0,
+		   &loop->stats.posts);
+}
+
+/* From now on posts get -ESHUTDOWN; those queued are cancelled. */
+unsigned weir__posts_close(struct weir_loop *loop)
+{
+	struct weir__post *p = atomic_exchange(&loop->posts, &closed_mark);
+
+	if (p == &closed_mark)
+		return 0;
+	return run(p, -ECANCELED, &loop->stats.posts_canceled);
+}
