@@ -6,7 +6,7 @@
  * with -ECANCELED.
  *
  *   other threads ── weir_loop_post ──▶ queue ─┐ (one eventfd write per
- *                    weir_loop_stop ──▶ flag  ─┤  batch wakes the loop)
+ *                    weir_loop_stop ──▶ flag  ─┤  sleep wakes the loop)
  *                                              ▼
  *   loop thread:  run_once: submit + wait ─▶ dispatch CQEs ─▶ posts ─▶ timers
  *                    ▲                            │ op->done(op, res, flags)
@@ -104,10 +104,10 @@ typedef void (*weir_post_fn)(void *arg, int status);
 
 /* Queues fn(arg, status) to run on the loop thread, in posting order,
  * never inside this call (from the loop thread too). Any thread, not
- * async-signal-safe (it allocates). Posts between two rounds of the loop
- * cost one eventfd write in all, from whichever thread posts first.
- * Returns 0, -EINVAL, -ENOMEM, or -ESHUTDOWN once the loop is closing:
- * then fn will not run. */
+ * async-signal-safe (it allocates). Only a post that finds the loop
+ * asleep writes to its eventfd; all others, however many, cost no
+ * syscall. Returns 0, -EINVAL, -ENOMEM, or -ESHUTDOWN once the loop is
+ * closing: then fn will not run. */
 int weir_loop_post(struct weir_loop *loop, weir_post_fn fn, void *arg);
 
 /* ---- timers --------------------------------------------------------- */
@@ -171,8 +171,11 @@ struct weir_loop_stats {
 	uint64_t timers_fired;    /* timers run with status 0 */
 	uint64_t timers_canceled; /* timers run with -ECANCELED */
 	uint64_t timers_active;   /* armed now */
+	uint64_t sleeps;          /* rounds that got ready to block in the
+	                           * kernel (posters had to write) */
 	uint64_t wakeups;         /* eventfd wake-ups the loop consumed */
-	uint64_t wake_writes;     /* eventfd writes by posts and stops */
+	uint64_t wake_writes;     /* eventfd writes by posts and stops: at
+	                           * most one per sleep */
 };
 
 /* Fills *ret_stats. Loop thread (wake_writes is exact at any time, the

@@ -101,34 +101,45 @@ static void leave(struct weir_loop *loop, struct weir_loop *prev)
 	atomic_store(&loop->running, 0);
 }
 
-/* How long this round may wait: not at all when callbacks are ready or a
- * stop is pending, else until the caller's timeout or the next timer,
- * whichever comes first; briefly when the eventfd read could not be put
- * in the ring, so that a post is not missed for long. */
+/* How long this round may wait: not at all when callbacks are ready,
+ * else until the caller's timeout or the next timer, whichever comes
+ * first; briefly when the eventfd read could not be put in the ring, so
+ * that a post is not missed for long. */
 static int64_t wait_ns(struct weir_loop *loop, int64_t timeout_ns)
 {
-	int64_t t;
+	int64_t t = timeout_ns, due;
 
-	if (!timeout_ns || io_uring_cq_ready(&loop->ring) ||
-	    weir__posts_ready(loop) || atomic_load(&loop->stop))
+	if (!t || io_uring_cq_ready(&loop->ring))
 		return 0;
-	t = loop->timers.n || loop->timers.canceled
-	    ? weir__timers_wait_ns(&loop->timers, weir__mono_ns()) : -1;
+	if (loop->timers.n || loop->timers.canceled) {
+		due = weir__timers_wait_ns(&loop->timers, weir__mono_ns());
+		if (!due)
+			return 0;
+		if (due > 0 && (t < 0 || due < t))
+			t = due;
+	}
 	if (!loop->wake_armed && (t < 0 || t > NS_PER_MS))
 		t = NS_PER_MS;
-	if (timeout_ns > 0 && (t < 0 || t > timeout_ns))
-		t = timeout_ns;
 	return t;
 }
 
 /* One round. Returns the callbacks run for users, or a hard -errno. */
 static int round_once(struct weir_loop *loop, int64_t timeout_ns)
 {
+	int64_t wait;
 	unsigned n;
 	int rc;
 
 	weir__wake_arm(loop);
-	rc = weir__io_submit_wait(loop, wait_ns(loop, timeout_ns));
+	wait = wait_ns(loop, timeout_ns);
+	if (wait) {
+		loop->stats.sleeps++;
+		if (!weir__sleep_begin(loop))
+			wait = 0; /* a post or stop came in */
+	}
+	rc = weir__io_submit_wait(loop, wait);
+	if (wait)
+		weir__sleep_end(loop);
 	if (rc < 0 && rc != -ETIME)
 		return rc;
 	loop->stats.rounds++;

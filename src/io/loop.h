@@ -32,9 +32,9 @@ struct weir_loop {
 	_Alignas(WEIR__CACHELINE)
 	_Atomic(struct weir__post *) posts;  /* LIFO stack, or the closed
 	                                      * mark (see post.c) */
-	atomic_int wake_pending;        /* an eventfd write is unconsumed */
+	atomic_int awake;               /* 1: posters need not write (post.c) */
 	atomic_int stop;
-	atomic_uint_fast64_t wake_writes;
+	atomic_ulong wake_writes;
 	int efd;                        /* eventfd (blocking: see post.c) */
 
 	/* ---- loop thread ---- */
@@ -68,6 +68,8 @@ void weir__posts_exit(struct weir_loop *loop);
 void weir__wake(struct weir_loop *loop);
 void weir__wake_arm(struct weir_loop *loop);
 bool weir__posts_ready(struct weir_loop *loop);
+bool weir__sleep_begin(struct weir_loop *loop);
+void weir__sleep_end(struct weir_loop *loop);
 unsigned weir__posts_run(struct weir_loop *loop);
 unsigned weir__posts_close(struct weir_loop *loop);
 

@@ -9,12 +9,16 @@
  * cancels it, or after, and gets -ESHUTDOWN. No post is lost between.
  *
  * Wake-up. The loop keeps one IORING_OP_READ on an eventfd in its ring,
- * and a write completes it, ending the loop's wait. `wake_pending`
- * coalesces the writes: only the caller that turns it from 0 to 1 writes,
- * and the loop turns it back to 0 when the read completes, before it
- * drains the queue. A poster that found it at 1 pushed before that clear,
- * so its post is in a drain still to come. Posts made on the loop thread
- * write nothing: the loop looks at the queue before it waits.
+ * and a write completes it, ending the loop's wait. `awake` says that no
+ * write is needed: it is 1 while the loop runs callbacks, or once a write
+ * is on its way. A poster writes only when it turns `awake` from 0 to 1.
+ * Before it sleeps, the loop sets `awake` to 0 and then looks at the
+ * queue and the stop flag once more (weir__sleep_begin): a poster that
+ * found `awake` at 1 pushed before that clear, so the loop sees its post
+ * and does not sleep; one that found 0 writes and ends the sleep. Hence
+ * at most one write per sleep, however many posts; a busy loop that never
+ * sleeps costs posters no syscall at all, and posts made on the loop
+ * thread never write.
  *
  * The eventfd is blocking on purpose: io_uring fails a read on an
  * O_NONBLOCK file with -EAGAIN instead of waiting for it to be readable.
@@ -50,14 +54,13 @@ static void wake_done(struct weir__io_op *op, int res, unsigned flags)
 	loop->wake_armed = false;
 	if (res >= 0)
 		loop->stats.wakeups++;
-	atomic_store(&loop->wake_pending, 0);
 	weir__wake_arm(loop);
 }
 
 int weir__posts_init(struct weir_loop *loop)
 {
 	atomic_init(&loop->posts, NULL);
-	atomic_init(&loop->wake_pending, 0);
+	atomic_init(&loop->awake, 1); /* until it first sleeps */
 	atomic_init(&loop->wake_writes, 0);
 	loop->wake_op.done = wake_done;
 	loop->efd = eventfd(0, EFD_CLOEXEC);
@@ -95,7 +98,7 @@ void weir__wake(struct weir_loop *loop)
 	uint64_t one = 1;
 	int saved = errno;
 
-	if (atomic_exchange(&loop->wake_pending, 1))
+	if (atomic_exchange(&loop->awake, 1))
 		return;
 	atomic_fetch_add_explicit(&loop->wake_writes, 1,
 				  memory_order_relaxed);
@@ -128,13 +131,31 @@ int weir_loop_post(struct weir_loop *loop, weir_post_fn fn, void *arg)
 	return 0;
 }
 
-/* Sequentially consistent, like the clear of wake_pending before it:
- * a post whose poster skipped the write is seen here (see above). */
 bool weir__posts_ready(struct weir_loop *loop)
 {
 	struct weir__post *p = atomic_load(&loop->posts);
 
 	return p && p != &closed_mark;
+}
+
+/* The loop is about to sleep: from now on, a post or a stop must write.
+ * Returns false, and stays awake, if one came in meanwhile. The clear and
+ * the loads are sequentially consistent, like the posters' push and
+ * exchange, which is what the argument above needs. */
+bool weir__sleep_begin(struct weir_loop *loop)
+{
+	atomic_store(&loop->awake, 0);
+	if (!weir__posts_ready(loop) && !atomic_load(&loop->stop))
+		return true;
+	atomic_store_explicit(&loop->awake, 1, memory_order_relaxed);
+	return false;
+}
+
+/* Awake again: writes are not needed until the next sleep_begin. Relaxed
+ * is enough, it only spares posters a write. */
+void weir__sleep_end(struct weir_loop *loop)
+{
+	atomic_store_explicit(&loop->awake, 1, memory_order_relaxed);
 }
 
 /* Runs a taken stack oldest first. Each record is freed before its
