@@ -15,20 +15,28 @@
  * Threads. Unless a function says otherwise, call it on the loop's thread:
  * the one running it, or, while no thread runs it, the one that owns it.
  * Any thread may call weir_loop_post() and weir_loop_stop();
- * weir_loop_stop() is also async-signal-safe.
+ * weir_loop_stop() is also async-signal-safe. A loop may be created and
+ * set up on one thread and run on another: it hands nothing to the kernel
+ * before its first round (unless its submission queue fills up). Mind
+ * that the kernel cancels a thread's io_uring requests when that thread
+ * exits, so the thread that submits should outlive what it submitted.
  *
- * Socket and file operations. The application tier will add them here,
- * on top of this loop: weir_sock_recv/send/recvfrom/sendto and
- * weir_file_read/write (at an offset), each with a caller-embedded request
- * and one completion callback of the shape
+ * Socket and file operations (to come). The application tier will add
+ * weir_sock_recv/send/recvfrom/sendto and weir_file_read/write (at an
+ * offset) in a section at the end of this header, implemented in
+ * src/io/sock.c and src/io/file.c on the loop's internal operation records
+ * (src/io/io_internal.h): each request is caller-embedded storage holding
+ * an operation record, and its record's completion becomes one call of
  *
  *   void (*done)(void *user, int status, struct weir_iobuf *buf,
  *                const struct sockaddr *addr, socklen_t addrlen);
  *
  * where status is the byte count (success) or -errno (the error), buf the
  * buffer the operation used, user the caller's data word and addr/addrlen
- * the external address of a datagram (NULL/0 otherwise). They complete
- * through the same dispatch as everything else here, with the same rules.
+ * the external address of a datagram (NULL/0 otherwise). The same rules
+ * hold: exactly once, on the loop thread, never inside the starting call,
+ * -ECANCELED at close; a start that fails returns -errno and never calls
+ * done.
  */
 #ifndef WEIR_IO_H
 #define WEIR_IO_H
