@@ -1,6 +1,6 @@
 /* Internal types of the tuple-space classifier: keys, shapes, entries,
- * shared by tss_expand.c (filters to entries) and classifier.c (tables
- * and lookup). See classifier.c for the scheme.
+ * shared by tss_expand.c (filters to entries), tss_table.c (entries to
+ * tables) and classifier.c (lookup). See classifier.c for the scheme.
  */
 #ifndef WEIR_ENGINE_TSS_H
 #define WEIR_ENGINE_TSS_H
@@ -90,27 +90,25 @@ static inline void key_and(union tkey *k, const union tkey *m)
 		k->w[i] &= m->w[i];
 }
 
-/* Five independent multiplies folded together: short dependency chains,
+/* The hash of key k masked with m, without storing the masked key:
+ * independent multiplies folded together, short dependency chains,
  * which matter more than mixing quality for a table probed a few times
- * per packet. */
-static inline uint64_t key_hash(const union tkey *k, uint64_t seed)
+ * per packet. An IPv4 key has zeros in words 1 and 3, so with alen a
+ * compile-time 4 they are skipped (build and lookup agree: both pass
+ * the family's alen). */
+static inline uint64_t key_hash(const union tkey *k, const union tkey *m,
+				uint64_t seed, const unsigned alen)
 {
-	uint64_t h = (k->w[0] ^ seed) * 0x9e3779b97f4a7c15ull ^
-		     (k->w[1] + seed) * 0xc2b2ae3d27d4eb4full ^
-		     (k->w[2] ^ seed) * 0x165667b19e3779f9ull ^
-		     (k->w[3] + seed) * 0xd6e8feb86659fd93ull ^
-		     (k->w[4] ^ seed) * 0xff51afd7ed558ccdull;
+	uint64_t h = ((k->w[0] & m->w[0]) ^ seed) * 0x9e3779b97f4a7c15ull ^
+		     ((k->w[2] & m->w[2]) ^ seed) * 0x165667b19e3779f9ull ^
+		     ((k->w[4] & m->w[4]) ^ seed) * 0xff51afd7ed558ccdull;
 
+	if (alen != 4)
+		h ^= ((k->w[1] & m->w[1]) + seed) * 0xc2b2ae3d27d4eb4full ^
+		     ((k->w[3] & m->w[3]) + seed) * 0xd6e8feb86659fd93ull;
 	h ^= h >> 32;
 	h *= 0x9e3779b97f4a7c15ull;
-	return (h ^ h >> 29) | 1; /* never 0: that marks an empty slot */
-}
-
-static inline bool key_eq(const union tkey *a, const union tkey *b)
-{
-	return ((a->w[0] ^ b->w[0]) | (a->w[1] ^ b->w[1]) |
-		(a->w[2] ^ b->w[2]) | (a->w[3] ^ b->w[3]) |
-		(a->w[4] ^ b->w[4])) == 0;
+	return h ^ h >> 29;
 }
 
 /* Appends the entries of filter `f` (at `rank`) to `out`. */

@@ -262,13 +262,17 @@ static void make_entry(const struct weir__filter *f, const struct alts *as,
 	}
 	port_range(f, WEIR_FIELD_SRC_PORT, &e->cand.sport_lo, &e->cand.sport_hi);
 	port_range(f, WEIR_FIELD_DST_PORT, &e->cand.dport_lo, &e->cand.dport_hi);
+	/* A keyed port is also the candidate's one-value range: the table
+	 * compares no keys, the candidate's checks imply them. */
 	if (pick[A_SPORT]) {
 		e->sh.kf |= KF_SPORT;
 		e->key.f.sport = pick[A_SPORT]->num;
+		e->cand.sport_lo = e->cand.sport_hi = pick[A_SPORT]->num;
 	}
 	if (pick[A_DPORT]) {
 		e->sh.kf |= KF_DPORT;
 		e->key.f.dport = pick[A_DPORT]->num;
+		e->cand.dport_lo = e->cand.dport_hi = pick[A_DPORT]->num;
 	}
 	shape_mask(&e->sh, alen, &m);
 	key_and(&e->key, &m);
