@@ -134,6 +134,7 @@ struct weir__nfq_sock {
 	struct mmsghdr *msgs;
 	struct iovec *iov;
 	uint64_t early;            /* packets that came before the bind ack */
+	bool no_conntrack;         /* the kernel cannot report conntrack */
 };
 
 /* Opens the socket, sets a receive buffer of `rcvbuf` bytes (forced

@@ -85,11 +85,40 @@ static int wait_ack(struct weir__nfq_sock *s, uint32_t seq)
 	}
 }
 
-int weir__nfq_open(struct weir__nfq_sock *s, const struct weir__nfq_cfg *cfg,
-		   unsigned batch, size_t rcvbuf, char *err, size_t errlen)
+static int bind_once(struct weir__nfq_sock *s, const struct weir__nfq_cfg *cfg)
 {
 	char buf[WEIR__NFQ_CFG_BUF];
 	struct nlmsghdr *nlh = (void *)buf;
+	int rc;
+
+	weir__nfq_cfg_build(buf, cfg);
+	nlh->nlmsg_seq = (uint32_t)time(NULL);
+	rc = weir__nfq_send(s, buf, nlh->nlmsg_len);
+	return rc < 0 ? rc : wait_ack(s, nlh->nlmsg_seq);
+}
+
+/* Binds with cfg; a kernel without NFQUEUE's conntrack glue
+ * (CONFIG_NETFILTER_NETLINK_GLUE_CT) refuses F_CONNTRACK with
+ * EOPNOTSUPP (EAGAIN when it just loaded the module): then without it,
+ * and weir derives the conntrack state from its own flows. */
+static int bind_queue(struct weir__nfq_sock *s, const struct weir__nfq_cfg *cfg)
+{
+	struct weir__nfq_cfg c = *cfg;
+	int rc = bind_once(s, &c);
+
+	if (rc == -EAGAIN)
+		rc = bind_once(s, &c);
+	if ((rc == -EOPNOTSUPP || rc == -EAGAIN) && c.conntrack) {
+		c.conntrack = false;
+		rc = bind_once(s, &c);
+		s->no_conntrack = rc == 0;
+	}
+	return rc;
+}
+
+int weir__nfq_open(struct weir__nfq_sock *s, const struct weir__nfq_cfg *cfg,
+		   unsigned batch, size_t rcvbuf, char *err, size_t errlen)
+{
 	int one = 1, rc;
 
 	memset(s, 0, sizeof(*s));
@@ -111,11 +140,7 @@ int weir__nfq_open(struct weir__nfq_sock *s, const struct weir__nfq_cfg *cfg,
 		weir__nfq_close(s);
 		return fail(err, errlen, rc, "nfqueue: receive buffer");
 	}
-	weir__nfq_cfg_build(buf, cfg);
-	nlh->nlmsg_seq = (uint32_t)time(NULL);
-	rc = weir__nfq_send(s, buf, nlh->nlmsg_len);
-	if (rc == 0)
-		rc = wait_ack(s, nlh->nlmsg_seq);
+	rc = bind_queue(s, cfg);
 	if (rc < 0) {
 		weir__nfq_close(s);
 		snprintf(err, errlen, "nfqueue: cannot bind queue %u: %s%s",

@@ -24,6 +24,11 @@ static const struct command commands[] = {
 	{ "replay", "[OPTIONS]", "run a capture through the engine and plug-ins\n"
 	  "                   offline: verdicts, per-filter hits (--help)",
 	  weir_cmd_replay },
+	{ "run", "-c POLICY", "filter live traffic: the daemon over NFQUEUE\n"
+	  "                   (--help); SIGHUP reloads, SIGTERM stops",
+	  weir_cmd_run },
+	{ "stats", "[--json]", "counters of the running daemon",
+	  weir_cmd_stats },
 };
 
 static void usage(FILE *f)

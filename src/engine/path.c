@@ -39,6 +39,33 @@ int weir__path_flow(struct weir_flow_table *ft, const struct weir_pdesc *pd,
 	return 0;
 }
 
+/* Linux's enum ip_conntrack_info, which weir_fields_from_pkt() turns
+ * into ct.state bits. */
+enum { CT_ESTABLISHED = 0, CT_RELATED = 1, CT_NEW = 2,
+       CT_ESTABLISHED_REPLY = 3, CT_RELATED_REPLY = 4 };
+
+void weir__path_ct(struct weir_flow_table *ft,
+		   const struct weir__flow_view *fv, struct weir_pkt *pkt)
+{
+	struct weir_flow_info info;
+	bool reply = fv->info & WEIR_FLOWI_REPLY;
+	uint32_t ct;
+
+	if (!fv->id)
+		return;
+	if (fv->related)
+		ct = reply ? CT_RELATED_REPLY : CT_RELATED;
+	else if (reply)
+		ct = CT_ESTABLISHED_REPLY;
+	else if (weir_flow_info_get(ft, fv->id, &info) == 0 &&
+		 info.seen_reply)
+		ct = CT_ESTABLISHED;
+	else
+		ct = CT_NEW;
+	pkt->meta.ct_state = ct;
+	pkt->meta.flags |= WEIR_META_CT;
+}
+
 struct path {
 	struct weir_flow_table *ft;
 	const struct weir_pdesc *pd;

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include <weir/flow.h>
+#include <weir/packet.h>
 #include <weir/pdesc.h>
 
 /* Where a packet goes relative to the classifying host. */
@@ -51,6 +52,13 @@ struct weir__flow_view {
  * then "no flow"). */
 int weir__path_flow(struct weir_flow_table *ft, const struct weir_pdesc *pd,
 		    uint64_t now, struct weir__flow_view *fv);
+
+/* Sets the packet's conntrack state (meta.ct_state, WEIR_META_CT) to
+ * what Linux would report, from weir's own flow: for replay, and for a
+ * kernel whose NFQUEUE cannot report conntrack (no
+ * CONFIG_NETFILTER_NETLINK_GLUE_CT). No flow: left unset. */
+void weir__path_ct(struct weir_flow_table *ft,
+		   const struct weir__flow_view *fv, struct weir_pkt *pkt);
 
 /* Fills steps[0..WEIR__PATH_MAX) with the layers of the packet's path
  * and returns how many. */

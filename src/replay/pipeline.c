@@ -15,11 +15,6 @@
 #include "engine/path.h"
 #include "replay/replay.h"
 
-/* Linux's enum ip_conntrack_info, which weir_fields_from_pkt() turns
- * into ct.state bits. */
-enum { CT_ESTABLISHED = 0, CT_RELATED = 1, CT_NEW = 2,
-       CT_ESTABLISHED_REPLY = 3, CT_RELATED_REPLY = 4 };
-
 static uint8_t dir_of(const struct replay *r, const struct weir_pdesc *pd)
 {
 	bool src = replay_in_set(r->o->local, r->o->nlocal, pd->family, pd->src);
@@ -29,29 +24,6 @@ static uint8_t dir_of(const struct replay *r, const struct weir_pdesc *pd)
 		return REPLAY_DIR_LOOPBACK;
 	return src ? REPLAY_DIR_OUTBOUND : dst ? REPLAY_DIR_INBOUND
 					       : REPLAY_DIR_FORWARD;
-}
-
-/* The conntrack state Linux would report, from the flow. */
-static void set_ct(struct replay *r, struct weir_pkt *pkt,
-		   const struct weir__flow_view *fv)
-{
-	struct weir_flow_info info;
-	bool reply = fv->info & WEIR_FLOWI_REPLY;
-	uint32_t ct;
-
-	if (!fv->id)
-		return;
-	if (fv->related)
-		ct = reply ? CT_RELATED_REPLY : CT_RELATED;
-	else if (reply)
-		ct = CT_ESTABLISHED_REPLY;
-	else if (weir_flow_info_get(r->flows, fv->id, &info) == 0 &&
-		 info.seen_reply)
-		ct = CT_ESTABLISHED;
-	else
-		ct = CT_NEW;
-	pkt->meta.ct_state = ct;
-	pkt->meta.flags |= WEIR_META_CT;
 }
 
 /* Interface names and indexes from the -i map: arriving by the source's
@@ -148,7 +120,7 @@ void replay_packet_run(struct replay *r, struct replay_packet *p)
 	if (fv.id)
 		p->flow_no = replay_flow_no(&r->fm, r->flows, fv.id,
 					    fv.info & WEIR_FLOWI_NEW);
-	set_ct(r, p->pkt, &fv);
+	weir__path_ct(r->flows, &fv, p->pkt);
 	p->nsteps = (uint8_t)weir__path_steps(r->flows, pd, p->dir, &fv,
 					      p->steps);
 	v = run_steps(r, p);

@@ -5,7 +5,6 @@
  * summary and frees everything.
  */
 #include <errno.h>
-#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +12,7 @@
 
 #include <weir/flow.h>
 
+#include "cli/cli.h"
 #include "replay/replay.h"
 
 static void policy_error(const struct weir_policy_error *err)
@@ -23,35 +23,13 @@ static void policy_error(const struct weir_policy_error *err)
 	fputs(buf, stderr);
 }
 
-/* The plug-in directory: -plugins, else the policy's (relative to the
- * policy file), else the install directory. *ret_own is freed by the
- * caller. */
-static const char *plugin_dir(const struct replay *r, char **ret_own)
-{
-	const char *d = weir_policy_plugin_dir(r->policy);
-	char *copy, *out = NULL;
-
-	*ret_own = NULL;
-	if (r->o->plugin_dir)
-		return r->o->plugin_dir;
-	if (!d)
-		return WEIR_PLUGIN_INSTALL_DIR;
-	if (d[0] == '/')
-		return d;
-	copy = strdup(r->o->policy);
-	if (copy && asprintf(&out, "%s/%s", dirname(copy), d) < 0)
-		out = NULL;
-	free(copy);
-	*ret_own = out;
-	return out ? out : d;
-}
-
 static int load_plugins(struct replay *r)
 {
 	size_t n = weir_policy_plugin_count(r->policy);
-	char *own, err[512];
-	const char *dir = plugin_dir(r, &own);
-	int rc = 0;
+	char err[512];
+	char *dir = weir_cli_plugin_dir(r->o->policy, r->policy,
+					r->o->plugin_dir);
+	int rc = dir ? 0 : -ENOMEM;
 
 	r->plugins = calloc(n + 1, sizeof(*r->plugins));
 	if (!r->plugins)
@@ -72,7 +50,7 @@ static int load_plugins(struct replay *r)
 		else
 			r->nplugins++;
 	}
-	free(own);
+	free(dir);
 	return rc;
 }
 

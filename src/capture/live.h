@@ -1,0 +1,86 @@
+/* The live packet tier: worker threads, each with its own io_uring loop
+ * and its own NFQUEUE queue, running every queued packet through the
+ * engine's layers and answering the kernel with exactly one verdict per
+ * packet. Internal to libweir; the weir daemon (`weir run`) reaches it
+ * through WEIR_PRIVATE.
+ *
+ *   live.c         start, stop, statistics, connmark-bypass settings
+ *   live_worker.c  one worker: the loop, receiving batches, timers
+ *   live_path.c    one packet: decode, flow, layers, verdict; pends
+ *   ifname.c       interface index → name, cached per worker
+ *
+ * Threads. Each worker thread owns its loop, socket, held packets and
+ * counters. The engine is shared (classification is lock-free); a pend
+ * may end on any thread, and its end is posted to the owning worker.
+ */
+#ifndef WEIR_CAPTURE_LIVE_H
+#define WEIR_CAPTURE_LIVE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <weir/engine.h>
+
+struct weir__live;
+
+struct weir__live_opts {
+	struct weir_engine *engine;   /* borrowed; outlives the live tier */
+	unsigned nqueues;             /* workers (one queue each), >= 1 */
+	uint16_t queue_base;          /* queues base .. base + nqueues - 1 */
+	uint32_t copy_range;          /* 0: 0xffff */
+	uint32_t maxlen;              /* 0: 65536 */
+	size_t rcvbuf;                /* 0: 64 MiB */
+	bool fail_open;               /* overload and shutdown: accept */
+	uint32_t ctmark_mask;         /* connmark bits of the bypass; 0: off */
+	const char *netns;            /* namespace path; NULL: weir's own */
+	uint32_t compartment;         /* stamped on every packet's metadata */
+	uint64_t pend_timeout_ns;     /* 0: 5 s */
+	uint32_t pend_max;            /* 0: 4096 */
+};
+
+/* Counters of one queue (all workers summed by weir__live_stats). Every
+ * packet received is eventually accepted or dropped exactly once:
+ * received == accepted + dropped + held. */
+struct weir__live_stats {
+	uint64_t received;            /* packet messages from the kernel */
+	uint64_t accepted;            /* verdicts: accept (all kinds) */
+	uint64_t dropped;             /* verdicts: drop (block, absorb) */
+	uint64_t replaced;            /* accepts with a new payload */
+	uint64_t bypassed;            /* accepts that set the bypass mark */
+	uint64_t pended;              /* pends begun */
+	uint64_t pend_timeouts;       /* pends the engine timed out */
+	uint64_t held;                /* packets waiting for a pend now */
+	uint64_t by_default;          /* verdicts no filter made */
+	uint64_t unparsed;            /* packets without a usable IP header */
+	uint64_t bad_msgs;            /* messages that were not packets */
+	uint64_t verdict_batches;     /* sends of verdict messages */
+	uint64_t send_errors;         /* failed sends (packets stay queued) */
+	uint64_t early;               /* packets seen before the bind ack */
+};
+
+/* Binds the queues (inside opts->netns when given), installs the
+ * engine's pend handler and starts the workers. Returns 0, or -errno
+ * with a reason in err; nothing is left running on failure. Bind before
+ * steering packets to the queues. */
+int weir__live_start(const struct weir__live_opts *opts,
+		     struct weir__live **ret, char *err, size_t errlen);
+
+/* The connmark value that marks a flow as needing no more user-space
+ * inspection (under opts->ctmark_mask), and per address family whether
+ * the loaded policy allows it (it has filters only at the connect and
+ * accept layers). 0 turns it off. Any thread; takes effect at once. */
+void weir__live_set_bypass(struct weir__live *l, uint32_t ctmark,
+			   bool ok_v4, bool ok_v6);
+
+/* Sums the workers' counters. Any thread. */
+void weir__live_stats(struct weir__live *l, struct weir__live_stats *ret);
+
+/* Stops: each worker reads what is still queued, gives every held
+ * packet the fail mode's verdict, unbinds its queue and ends. The
+ * caller removes its steering rules first so that nothing new arrives.
+ * The final counters go to *ret_final when given. Frees l. NULL is
+ * fine. */
+void weir__live_stop(struct weir__live *l, struct weir__live_stats *ret_final);
+
+#endif /* WEIR_CAPTURE_LIVE_H */

@@ -1,0 +1,301 @@
+/* One queued packet's way: decode, flow, the layers of its path (the
+ * engine's path module, as in replay), and exactly one verdict. A
+ * packet whose classification a callout pends waits in its worker's
+ * held list, in id order (the verdict batcher needs the lowest held id),
+ * until the pend's end is posted back to the worker.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <weir/flow.h>
+
+#include "capture/live_internal.h"
+
+enum outcome { OUT_HELD, OUT_PERMIT, OUT_DROP };
+
+static uint8_t where_of(uint8_t hook)
+{
+	switch (hook) {
+	case WEIR__HOOK_OUTPUT:
+	case WEIR__HOOK_POSTROUTING:
+		return WEIR__PATH_OUTBOUND;
+	case WEIR__HOOK_FORWARD:
+		return WEIR__PATH_FORWARD;
+	default:
+		return WEIR__PATH_INBOUND;
+	}
+}
+
+static bool is_ale(int layer)
+{
+	return layer == WEIR_LAYER_ALE_CONNECT_V4 ||
+	       layer == WEIR_LAYER_ALE_CONNECT_V6 ||
+	       layer == WEIR_LAYER_ALE_ACCEPT_V4 ||
+	       layer == WEIR_LAYER_ALE_ACCEPT_V6;
+}
+
+/* ---- held list --------------------------------------------------------- */
+
+static void hold(struct weir__live_worker *w, struct weir__held *h)
+{
+	struct weir__held *after = w->held_tail;
+
+	/* Almost always appended: ids grow. A packet that pends again
+	 * after a resume goes back to its place. */
+	while (after && after->id > h->id)
+		after = after->prev;
+	h->prev = after;
+	h->next = after ? after->next : w->held_head;
+	if (h->next)
+		h->next->prev = h;
+	else
+		w->held_tail = h;
+	if (after)
+		after->next = h;
+	else
+		w->held_head = h;
+	LIVE_INC(w, held);
+}
+
+static void unhold(struct weir__live_worker *w, struct weir__held *h)
+{
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		w->held_head = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	else
+		w->held_tail = h->prev;
+	h->prev = h->next = NULL;
+	atomic_fetch_sub_explicit(&w->n.held, 1, memory_order_relaxed);
+}
+
+/* ---- verdicts ---------------------------------------------------------- */
+
+static bool bypass_of(struct weir__live_worker *w, const struct weir__held *h,
+		      struct weir__verdict *d)
+{
+	struct weir__live *l = w->l;
+	uint32_t mark = atomic_load_explicit(&l->bypass_mark,
+					     memory_order_relaxed);
+	int v6 = h->pkt->pd.family == AF_INET6;
+
+	if (!mark || !h->ale_permit || h->replaced ||
+	    h->where == WEIR__PATH_FORWARD ||
+	    !(h->pkt->meta.flags & WEIR_META_CT) ||
+	    !atomic_load_explicit(&l->bypass_ok[v6], memory_order_relaxed))
+		return false;
+	d->set_ctmark = true;
+	d->ctmark = mark;
+	d->ctmark_mask = l->o.ctmark_mask;
+	return true;
+}
+
+static void give_verdict(struct weir__live_worker *w, struct weir__held *h,
+			 bool accept)
+{
+	struct weir__verdict d = { .id = h->id, .accept = accept };
+	uint32_t low = w->held_head ? w->held_head->id : UINT32_MAX;
+	bool bypass = accept && bypass_of(w, h, &d);
+
+	if (accept && h->replaced) {
+		d.payload = h->pkt->data;
+		d.payload_len = h->pkt->len;
+	}
+	if (weir__verdicts_add(&w->v, &d, low, false) < 0) {
+		/* Out of memory for the buffer: send what is there and
+		 * retry in the emptied buffer, which always has room. */
+		weir__live_flush(w);
+		weir__verdicts_add(&w->v, &d, low, false);
+	}
+	if (accept)
+		LIVE_INC(w, accepted);
+	else
+		LIVE_INC(w, dropped);
+	if (accept && h->replaced)
+		LIVE_INC(w, replaced);
+	if (bypass)
+		LIVE_INC(w, bypassed);
+}
+
+static void release(struct weir__held *h)
+{
+	weir_pkt_free(h->pkt);
+	free(h);
+}
+
+/* ---- the layers ------------------------------------------------------- */
+
+static void set_ifnames(struct weir__live_worker *w, struct weir_fields *f,
+			const struct weir_pkt *pkt)
+{
+	const char *n;
+
+	if (pkt->meta.ifindex_in) {
+		n = weir__ifname(&w->ifn, pkt->meta.ifindex_in, w->now);
+		strncpy(f->if_in_name, n, sizeof(f->if_in_name) - 1);
+		f->present |= 1ull << WEIR_FIELD_IF_IN_NAME;
+	}
+	if (pkt->meta.ifindex_out) {
+		n = weir__ifname(&w->ifn, pkt->meta.ifindex_out, w->now);
+		strncpy(f->if_out_name, n, sizeof(f->if_out_name) - 1);
+		f->present |= 1ull << WEIR_FIELD_IF_OUT_NAME;
+	}
+}
+
+/* Classifies from the next step on until a layer blocks, absorbs or
+ * pends, or all permitted. */
+static enum outcome run_steps(struct weir__live_worker *w,
+			      struct weir__held *h)
+{
+	struct weir_engine *e = w->l->engine;
+
+	while (h->next_step < h->nsteps) {
+		const struct weir__step *s = &h->steps[h->next_step++];
+		struct weir_decision d;
+		struct weir_fields f;
+		struct weir_classify_in in = {
+			.layer = s->layer, .fields = &f, .pkt = h->pkt,
+			.flow_id = h->flow_id, .now_ns = w->now,
+			.cookie = (uint64_t)(uintptr_t)h };
+
+		h->pkt->meta.direction = s->dir;
+		if (weir_fields_from_pkt(&f, h->pkt, s->layer, 0) < 0) {
+			LIVE_INC(w, unparsed);
+			return OUT_DROP;
+		}
+		set_ifnames(w, &f, h->pkt);
+		if (weir_classify(e, &in, &d) < 0)
+			return OUT_DROP;
+		if (d.pended) {
+			if (w->draining)
+				return w->l->o.fail_open ? OUT_PERMIT
+							 : OUT_DROP;
+			h->pend_id = d.pend_id;
+			LIVE_INC(w, pended);
+			return OUT_HELD;
+		}
+		if (d.absorb || d.action != WEIR_ACTION_PERMIT)
+			return OUT_DROP;
+		if (d.by_default && h->next_step == h->nsteps)
+			LIVE_INC(w, by_default);
+		h->ale_permit |= is_ale(s->layer);
+	}
+	return OUT_PERMIT;
+}
+
+static void finish(struct weir__live_worker *w, struct weir__held *h,
+		   enum outcome o)
+{
+	if (o == OUT_HELD) {
+		hold(w, h);
+		return;
+	}
+	give_verdict(w, h, o == OUT_PERMIT);
+	release(h);
+}
+
+/* A packet the engine cannot take (no memory): fail mode decides. */
+static void fail_verdict(struct weir__live_worker *w, uint32_t id)
+{
+	struct weir__held h = { .id = id };
+
+	give_verdict(w, &h, w->l->o.fail_open);
+}
+
+void weir__live_message(struct weir__live_worker *w,
+			const struct nlmsghdr *nlh)
+{
+	struct weir__flow_view fv;
+	struct weir__nfq_msg m;
+	struct weir__held *h;
+
+	if (weir__nfq_decode(nlh, w->sock.queue, &m) < 0) {
+		LIVE_INC(w, bad_msgs);
+		return;
+	}
+	LIVE_INC(w, received);
+	h = calloc(1, sizeof(*h));
+	if (h)
+		h->pkt = weir_pkt_from_bytes(m.payload, m.cap_len);
+	if (!h || !h->pkt) {
+		free(h);
+		fail_verdict(w, m.id);
+		return;
+	}
+	h->w = w;
+	h->id = m.id;
+	h->where = where_of(m.hook);
+	h->pkt->meta = m.meta;
+	h->pkt->meta.compartment = w->l->o.compartment;
+	weir_pkt_parse(h->pkt);
+	weir__path_flow(w->l->flows, &h->pkt->pd, w->now, &fv);
+	if (!(h->pkt->meta.flags & WEIR_META_CT))
+		weir__path_ct(w->l->flows, &fv, h->pkt);
+	h->flow_id = fv.id;
+	h->nsteps = (uint8_t)weir__path_steps(w->l->flows, &h->pkt->pd,
+					      h->where, &fv, h->steps);
+	finish(w, h, run_steps(w, h));
+}
+
+/* ---- pends -------------------------------------------------------------- */
+
+/* On the worker: the pend ended; a permit goes on with the next layer. */
+static void resume(void *arg, int status)
+{
+	struct weir__held *h = arg;
+	struct weir__live_worker *w = h->w;
+	enum outcome o;
+
+	(void)status; /* cancelled only after every worker drained */
+	unhold(w, h);
+	if (h->end_how == WEIR_PEND_TIMED_OUT)
+		LIVE_INC(w, pend_timeouts);
+	if (h->end_replacement) {
+		h->end_replacement->meta = h->pkt->meta;
+		weir_pkt_free(h->pkt);
+		h->pkt = h->end_replacement;
+		h->end_replacement = NULL;
+		h->replaced = true;
+		weir_pkt_parse(h->pkt);
+	}
+	if (h->end_action != WEIR_ACTION_PERMIT)
+		o = OUT_DROP;
+	else
+		o = run_steps(w, h);
+	finish(w, h, o);
+	weir__live_flush(w);
+	weir__live_maybe_done(w);
+}
+
+void weir__live_pend_end(void *arg, uint64_t cookie, uint64_t pend_id,
+			 enum weir_pend_end how, uint8_t action,
+			 struct weir_pkt *replacement)
+{
+	struct weir__held *h = (struct weir__held *)(uintptr_t)cookie;
+
+	(void)arg;
+	(void)pend_id;
+	h->end_how = (uint8_t)how;
+	h->end_action = action;
+	h->end_replacement = replacement;
+	/* May run inside weir_classify or on any thread: the worker
+	 * continues the packet on its own loop, later. The loops live
+	 * until every held packet ended (weir__live_stop). */
+	weir_loop_post(h->w->loop, resume, h);
+}
+
+void weir__live_release_held(struct weir__live_worker *w)
+{
+	uint8_t action = w->l->o.fail_open ? WEIR_ACTION_PERMIT
+					   : WEIR_ACTION_BLOCK;
+
+	/* Ending the pend runs the handler, which posts the resume; a pend
+	 * that already ended has its resume queued. Either way the held
+	 * list empties as the loop runs. */
+	for (struct weir__held *h = w->held_head; h; h = h->next)
+		weir_pend_complete(w->l->engine, h->pend_id, action, NULL);
+}

@@ -1,0 +1,244 @@
+/* One worker: a thread in the queue's network namespace with its own
+ * io_uring loop. A multishot poll says when the socket has messages;
+ * the worker then reads them in recvmmsg batches, classifies each, and
+ * sends the batch's verdicts in one message buffer. Worker 0 also runs
+ * the engine's housekeeping (pend timeouts, flow expiry) on a timer.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libmnl/libmnl.h>
+#include <liburing.h>
+
+#include "capture/live_internal.h"
+
+#define TICK_NS 50000000ull          /* housekeeping period */
+#define BATCH 64                     /* datagrams per recvmmsg */
+#define BATCHES_PER_WAKE 16          /* then let posts and timers run */
+#define FLOW_EXPIRE_MAX 4096         /* flows ended per tick */
+
+static uint64_t mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void weir__live_flush(struct weir__live_worker *w)
+{
+	int rc;
+
+	weir__verdicts_seal(&w->v);
+	if (!w->v.len)
+		return;
+	rc = weir__nfq_send(&w->sock, w->v.buf, w->v.len);
+	LIVE_INC(w, verdict_batches);
+	if (rc < 0)
+		LIVE_INC(w, send_errors);
+	weir__verdicts_reset(&w->v);
+}
+
+static void handle_dgram(struct weir__live_worker *w, const void *buf,
+			 size_t len)
+{
+	const struct nlmsghdr *nlh = buf;
+	int left = (int)len;
+
+	for (; mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left))
+		if (nlh->nlmsg_type != NLMSG_ERROR &&
+		    nlh->nlmsg_type != NLMSG_DONE)
+			weir__live_message(w, nlh);
+}
+
+static void drain_later(void *arg, int status);
+
+/* Reads and classifies until the socket is empty or the budget is
+ * spent; a short read means empty, and the poll fires again for what
+ * comes after it. */
+static void drain(struct weir__live_worker *w)
+{
+	/* Stopping reads everything: a packet left in the socket would be
+	 * dropped by the kernel when it closes. */
+	for (int b = 0; b < BATCHES_PER_WAKE || w->draining; b++) {
+		int n = weir__nfq_recv(&w->sock);
+
+		w->now = mono_now();
+		for (int i = 0; i < n; i++) {
+			size_t len;
+			const void *d = weir__nfq_dgram(&w->sock, (unsigned)i,
+							&len);
+
+			handle_dgram(w, d, len);
+		}
+		weir__live_flush(w);
+		if (n < (int)w->sock.batch)
+			return;
+	}
+	/* More is waiting: continue after the loop's other work. */
+	weir_loop_post(w->loop, drain_later, w);
+}
+
+static void drain_later(void *arg, int status)
+{
+	if (status == 0)
+		drain(arg);
+}
+
+static void arm_poll(struct weir__live_worker *w);
+
+static void on_readable(struct weir__io_op *op, int res, unsigned flags)
+{
+	struct weir__live_worker *w = (struct weir__live_worker *)
+		((char *)op - offsetof(struct weir__live_worker, poll_op));
+
+	if (!(flags & IORING_CQE_F_MORE))
+		w->poll_armed = false;
+	if (res == -ECANCELED)
+		return;
+	drain(w);
+	if (!w->poll_armed && !w->stopped)
+		arm_poll(w);
+}
+
+static void arm_poll(struct weir__live_worker *w)
+{
+	struct io_uring_sqe *sqe;
+
+	w->poll_op.done = on_readable;
+	sqe = weir__io_sqe(w->loop, &w->poll_op);
+	if (!sqe)
+		return;
+	io_uring_prep_poll_multishot(sqe, w->sock.fd, POLLIN);
+	w->poll_armed = true;
+}
+
+static void on_tick(struct weir_timer *t, void *arg, int status)
+{
+	struct weir__live_worker *w = arg;
+
+	(void)t;
+	if (status)
+		return;
+	weir_pend_expire(w->l->engine, 0);
+	weir_flow_expire(w->l->flows, mono_now(), FLOW_EXPIRE_MAX);
+	if (!w->stopped)
+		weir_timer_start(w->loop, &w->tick, TICK_NS, on_tick, w);
+}
+
+static int enter_netns(const char *path, char *err, size_t errlen)
+{
+	int fd, rc = 0;
+
+	if (!path)
+		return 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || setns(fd, CLONE_NEWNET) < 0)
+		rc = -errno;
+	if (fd >= 0)
+		close(fd);
+	if (rc < 0)
+		snprintf(err, errlen, "network namespace %s: %s", path,
+			 strerror(-rc));
+	return rc;
+}
+
+static int worker_open(struct weir__live_worker *w)
+{
+	const struct weir__live_opts *o = &w->l->o;
+	struct weir__nfq_cfg cfg = {
+		.queue = (uint16_t)(o->queue_base + w->index),
+		.copy_range = o->copy_range, .maxlen = o->maxlen,
+		.fail_open = o->fail_open, .gso = true, .conntrack = true,
+		.uid_gid = true };
+	int rc;
+
+	rc = enter_netns(o->netns, w->start_err, sizeof(w->start_err));
+	if (rc == 0)
+		rc = weir__nfq_open(&w->sock, &cfg, BATCH, o->rcvbuf,
+				    w->start_err, sizeof(w->start_err));
+	if (rc < 0)
+		return rc;
+	w->n.early = w->sock.early;
+	rc = weir__verdicts_init(&w->v, cfg.queue);
+	if (rc == 0)
+		rc = weir_loop_new(NULL, &w->loop);
+	if (rc < 0)
+		snprintf(w->start_err, sizeof(w->start_err),
+			 "queue %u: %s", cfg.queue, strerror(-rc));
+	return rc;
+}
+
+static void report_start(struct weir__live_worker *w, int rc)
+{
+	struct weir__live *l = w->l;
+
+	pthread_mutex_lock(&l->start_lock);
+	w->start_rc = rc;
+	l->started++;
+	pthread_cond_broadcast(&l->start_cond);
+	pthread_mutex_unlock(&l->start_lock);
+}
+
+static void worker_close(struct weir__live_worker *w)
+{
+	if (w->loop)
+		weir_loop_free(w->loop); /* cancels the poll and the timer */
+	w->loop = NULL;
+	weir__verdicts_fini(&w->v);
+	if (w->sock.nl)
+		weir__nfq_close(&w->sock);
+}
+
+void *weir__live_worker_main(void *arg)
+{
+	struct weir__live_worker *w = arg;
+	int rc = worker_open(w);
+
+	report_start(w, rc);
+	if (rc < 0) {
+		worker_close(w);
+		return NULL;
+	}
+	arm_poll(w);
+	if (w->index == 0)
+		weir_timer_start(w->loop, &w->tick, TICK_NS, on_tick, w);
+	weir_loop_run(w->loop);
+	worker_close(w);
+	return NULL;
+}
+
+/* ---- stopping ----------------------------------------------------------- */
+
+void weir__live_maybe_done(struct weir__live_worker *w)
+{
+	if (!w->draining || w->held_head || w->stopped)
+		return;
+	w->stopped = true;
+	weir__live_flush(w);
+	weir_loop_stop(w->loop);
+}
+
+static void stop_begin(void *arg, int status)
+{
+	struct weir__live_worker *w = arg;
+
+	(void)status;
+	w->draining = true;
+	w->now = mono_now();
+	drain(w);
+	weir__live_release_held(w);
+	weir__live_flush(w);
+	weir__live_maybe_done(w);
+}
+
+void weir__live_worker_stop(struct weir__live_worker *w)
+{
+	weir_loop_post(w->loop, stop_begin, w);
+}

@@ -1,0 +1,354 @@
+/* The daemon's life: start (policy, plug-ins, queues, then rules: a
+ * queue must be bound before packets are steered to it), reload (the
+ * engine and its flows and pends stay; one transaction swaps the
+ * filters; the steering follows the new needs and moves to a new
+ * connmark generation so that bypassed flows are authorised again), and
+ * stop (rules first, then the queues drain).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <weir/flow.h>
+
+#include "cli/cli.h"
+#include "control/daemon.h"
+
+static void say(struct daemon *d, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void say(struct daemon *d, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(d->last_error, sizeof(d->last_error), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "weir: %s\n", d->last_error);
+}
+
+/* ---- plug-ins ------------------------------------------------------------ */
+
+static bool plugin_loaded(const struct daemon *d, const char *name)
+{
+	for (size_t i = 0; i < d->nplugins; i++)
+		if (!strcmp(d->plugins[i].name, name))
+			return true;
+	return false;
+}
+
+/* Loads the policy's plug-ins that are not loaded yet. A plug-in stays
+ * loaded across reloads (its callouts may hold pends and flow
+ * contexts); its parameters are those of the policy that loaded it. */
+static int load_plugins(struct daemon *d, const struct weir_policy *p)
+{
+	size_t n = weir_policy_plugin_count(p);
+	char *dir = weir_cli_plugin_dir(d->o.policy_path, p, d->o.plugin_dir);
+	struct loaded_plugin *np;
+	char err[400];
+	int rc = 0;
+
+	np = realloc(d->plugins, (d->nplugins + n + 1) * sizeof(*np));
+	if (!dir || !np) {
+		free(dir);
+		d->plugins = np ? np : d->plugins;
+		return say(d, "out of memory"), -ENOMEM;
+	}
+	d->plugins = np;
+	for (size_t i = 0; i < n && !rc; i++) {
+		const struct weir_policy_plugin *pl = weir_policy_plugin_at(p, i);
+		struct loaded_plugin *lp = &d->plugins[d->nplugins];
+
+		if (plugin_loaded(d, pl->name))
+			continue;
+		err[0] = '\0';
+		rc = weir_plugin_load(d->engine, dir, pl->name, pl->params,
+				      &lp->p, err, sizeof(err));
+		if (rc < 0) {
+			say(d, "%s:%u: %s", d->o.policy_path, pl->line,
+			    err[0] ? err : strerror(-rc));
+			break;
+		}
+		lp->name = strdup(pl->name);
+		d->nplugins++;
+	}
+	free(dir);
+	return rc;
+}
+
+static void unload_plugins(struct daemon *d)
+{
+	for (size_t i = d->nplugins; i-- > 0;) {
+		weir_plugin_unload(d->plugins[i].p);
+		free(d->plugins[i].name);
+	}
+	free(d->plugins);
+	d->plugins = NULL;
+	d->nplugins = 0;
+}
+
+/* ---- policy -------------------------------------------------------------- */
+
+static int load_policy(struct daemon *d, struct weir_policy **ret)
+{
+	struct weir_policy_error perr;
+	char buf[1024];
+	int rc = weir_policy_load(d->o.policy_path, ret, &perr);
+
+	if (rc < 0) {
+		weir_policy_error_format(&perr, buf, sizeof(buf));
+		buf[strcspn(buf, "\n")] = '\0'; /* first line for the log */
+		say(d, "policy rejected: %s", buf);
+		weir_policy_error_format(&perr, buf, sizeof(buf));
+		fputs(buf, stderr);
+	}
+	return rc;
+}
+
+/* Applies p to the engine; on success it becomes the running policy. */
+static int apply_policy(struct daemon *d, struct weir_policy *p)
+{
+	struct weir_policy_error perr;
+	size_t n = weir_policy_filter_count(p);
+	uint64_t *ids = calloc(n + 1, sizeof(*ids));
+	char buf[1024];
+	int rc;
+
+	if (!ids)
+		return say(d, "out of memory"), -ENOMEM;
+	rc = load_plugins(d, p);
+	if (rc == 0)
+		rc = weir_policy_apply_ids(p, d->engine, ids, &perr);
+	if (rc < 0) {
+		if (rc != -ENOMEM && d->last_error[0] == '\0') {
+			weir_policy_error_format(&perr, buf, sizeof(buf));
+			buf[strcspn(buf, "\n")] = '\0';
+			say(d, "policy rejected: %s", buf);
+		}
+		free(ids);
+		return rc;
+	}
+	weir_policy_free(d->policy);
+	free(d->ids);
+	d->policy = p;
+	d->ids = ids;
+	d->nids = n;
+	daemon_needs_of(p, &d->needs);
+	return 0;
+}
+
+/* ---- steering -------------------------------------------------------- */
+
+static void plan_of(const struct daemon *d, const struct compartment *c,
+		    struct weir__steer_plan *plan)
+{
+	weir__steer_plan_init(plan);
+	plan->tag = d->o.tag;
+	plan->netns_path = c->netns;
+	plan->generation = d->generation;
+	for (int v6 = 0; v6 < 2; v6++)
+		for (int h = 0; h < WEIR__STEER_NHOOK; h++) {
+			struct weir__steer_hook_plan *hp = &plan->hook[v6][h];
+
+			hp->queue = d->needs.hook[v6][h];
+			hp->new_only = d->needs.new_only[v6][h];
+			hp->bypass = d->o.queue_bypass;
+			hp->qfirst = d->o.queue_base;
+			hp->qlast = (uint16_t)(d->o.queue_base +
+					       d->o.nqueues - 1);
+		}
+}
+
+static int steer(struct daemon *d, struct compartment *c)
+{
+	struct weir__steer_plan plan;
+	struct weir__steer_err err = { 0 };
+	int rc;
+
+	if (!d->o.steer)
+		return 0;
+	plan_of(d, c, &plan);
+	rc = weir__steer_apply(&plan, &err);
+	if (rc < 0)
+		say(d, "steering%s%s: %s", c->netns ? " in " : "",
+		    c->netns ? c->netns : "", err.msg);
+	else
+		c->steered = true;
+	return rc;
+}
+
+static void unsteer(struct daemon *d, struct compartment *c)
+{
+	struct weir__steer_plan plan;
+	struct weir__steer_err err = { 0 };
+
+	if (!c->steered)
+		return;
+	plan_of(d, c, &plan);
+	if (weir__steer_remove(&plan, &err) < 0)
+		say(d, "removing rules: %s", err.msg);
+	c->steered = false;
+}
+
+/* Stale rules of this tag, left by a daemon that died: they would
+ * steer packets to queues nobody reads (or, without bypass, drop
+ * them). The generation found continues, so that flows bypassed then
+ * are authorised again. */
+static void clean_stale(struct daemon *d, struct compartment *c)
+{
+	struct weir__steer_plan plan;
+	struct weir__steer_err err = { 0 };
+	uint8_t gen = 0;
+
+	if (!d->o.steer)
+		return;
+	plan_of(d, c, &plan);
+	if (weir__steer_clean_stale(&plan, &gen, &err) < 0)
+		say(d, "cleaning stale rules: %s", err.msg);
+	if (gen)
+		d->generation = weir__steer_generation_next(
+			gen, WEIR__STEER_CT_MASK_DEFAULT);
+}
+
+static void set_bypass(struct daemon *d)
+{
+	uint32_t mark = d->o.connmark_bypass
+		? weir__steer_ctmark(d->generation,
+				     WEIR__STEER_CT_MASK_DEFAULT) : 0;
+
+	for (unsigned i = 0; i < d->ncomp; i++)
+		weir__live_set_bypass(d->comp[i].live, mark,
+				      d->needs.bypass_ok[0],
+				      d->needs.bypass_ok[1]);
+}
+
+/* ---- life cycle ------------------------------------------------------- */
+
+static int start_live(struct daemon *d, struct compartment *c)
+{
+	struct weir__live_opts lo = {
+		.engine = d->engine, .nqueues = d->o.nqueues,
+		.queue_base = d->o.queue_base, .fail_open = !d->o.fail_closed,
+		.ctmark_mask = WEIR__STEER_CT_MASK_DEFAULT,
+		.netns = c->netns, .compartment = c->id,
+		.pend_timeout_ns = d->o.pend_timeout_ns };
+	char err[256];
+	int rc = weir__live_start(&lo, &c->live, err, sizeof(err));
+
+	if (rc < 0)
+		say(d, "%s", err);
+	return rc;
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void compartments(struct daemon *d)
+{
+	d->ncomp = d->o.nnetns ? d->o.nnetns : 1;
+	for (unsigned i = 0; i < d->ncomp; i++)
+		d->comp[i] = (struct compartment){
+			.id = d->o.nnetns ? i + 1 : 0,
+			.netns = d->o.nnetns ? d->o.netns[i] : NULL };
+}
+
+int daemon_start(struct daemon *d, const struct daemon_opts *o)
+{
+	struct weir_policy *p;
+	int rc;
+
+	memset(d, 0, sizeof(*d));
+	d->o = *o;
+	d->o.nqueues = o->nqueues ? o->nqueues : 1;
+	d->generation = 1;
+	d->started_ns = mono_ns();
+	compartments(d);
+	if (load_policy(d, &p) < 0)
+		return -EINVAL;
+	d->engine = weir_engine_new();
+	if (!d->engine)
+		return weir_policy_free(p), say(d, "out of memory"), -ENOMEM;
+	rc = apply_policy(d, p);
+	if (rc < 0) {
+		weir_policy_free(p);
+		daemon_stop(d);
+		return rc;
+	}
+	for (unsigned i = 0; i < d->ncomp && rc == 0; i++)
+		clean_stale(d, &d->comp[i]);
+	for (unsigned i = 0; i < d->ncomp && rc == 0; i++)
+		rc = start_live(d, &d->comp[i]);
+	if (rc == 0)
+		set_bypass(d);
+	for (unsigned i = 0; i < d->ncomp && rc == 0; i++)
+		rc = steer(d, &d->comp[i]);
+	if (rc < 0)
+		daemon_stop(d);
+	return rc;
+}
+
+int daemon_reload(struct daemon *d)
+{
+	struct weir_policy *p;
+	int rc;
+
+	d->last_error[0] = '\0';
+	rc = load_policy(d, &p);
+	if (rc == 0) {
+		rc = apply_policy(d, p);
+		if (rc < 0)
+			weir_policy_free(p);
+	}
+	if (rc < 0) {
+		d->reload_failures++;
+		fprintf(stderr, "weir: reload failed; the running policy "
+				"stays\n");
+		return rc;
+	}
+	d->generation = weir__steer_generation_next(
+		d->generation, WEIR__STEER_CT_MASK_DEFAULT);
+	set_bypass(d);
+	for (unsigned i = 0; i < d->ncomp; i++)
+		if (steer(d, &d->comp[i]) < 0)
+			rc = -EIO;
+	d->reloads++;
+	fprintf(stderr, "weir: policy reloaded (%zu filters)\n", d->nids);
+	return rc;
+}
+
+void daemon_stop(struct daemon *d)
+{
+	for (unsigned i = 0; i < d->ncomp; i++)
+		unsteer(d, &d->comp[i]);
+	for (unsigned i = 0; i < d->ncomp; i++) {
+		struct weir__live_stats s;
+
+		if (!d->comp[i].live)
+			continue;
+		weir__live_stop(d->comp[i].live, &s);
+		d->comp[i].live = NULL;
+		fprintf(stderr, "weir: stopped: compartment %u: received %"
+			PRIu64 " accepted %" PRIu64 " dropped %" PRIu64
+			" held %" PRIu64 " balance %s\n", d->comp[i].id,
+			s.received, s.accepted, s.dropped, s.held,
+			s.received == s.accepted + s.dropped + s.held
+				? "ok" : "MISMATCH");
+	}
+	/* Unloading unregisters the callouts, which ends their flow
+	 * contexts (flow_delete runs); the engine must outlive it. */
+	unload_plugins(d);
+	weir_engine_free(d->engine);
+	d->engine = NULL;
+	weir_policy_free(d->policy);
+	d->policy = NULL;
+	free(d->ids);
+	d->ids = NULL;
+}

@@ -1,0 +1,185 @@
+/* `weir stats`: the daemon's counters. Per queue set (compartment): what
+ * weir received and how each packet ended; per kernel queue: the
+ * kernel's own counters (packets waiting, dropped because the queue was
+ * full or the socket overran); per layer and per filter: hits. The
+ * balance line checks the promise that every packet gets exactly one
+ * verdict: received = accepted + dropped + held.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "control/daemon.h"
+
+#define MAX_PROC_QUEUES 64
+
+static uint64_t uptime_s(const struct daemon *d)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec -
+		d->started_ns) / 1000000000u;
+}
+
+static void text_live(FILE *f, const struct compartment *c)
+{
+	struct weir__live_stats s;
+	struct weir__nfq_proc q[MAX_PROC_QUEUES];
+	int nq;
+
+	weir__live_stats(c->live, &s);
+	fprintf(f, "compartment %u (%s)\n", c->id,
+		c->netns ? c->netns : "weir's own namespace");
+	fprintf(f, "  packets   received %" PRIu64 "  accepted %" PRIu64
+		   "  dropped %" PRIu64 "  held %" PRIu64 "  balance %s\n",
+		s.received, s.accepted, s.dropped, s.held,
+		s.received == s.accepted + s.dropped + s.held ? "ok"
+							      : "MISMATCH");
+	fprintf(f, "  verdicts  by-default %" PRIu64 "  replaced %" PRIu64
+		   "  bypassed %" PRIu64 "  batches %" PRIu64
+		   "  send-errors %" PRIu64 "\n", s.by_default, s.replaced,
+		s.bypassed, s.verdict_batches, s.send_errors);
+	fprintf(f, "  pends     begun %" PRIu64 "  timed-out %" PRIu64
+		   "  unparsed %" PRIu64 "  bad-messages %" PRIu64 "\n",
+		s.pended, s.pend_timeouts, s.unparsed, s.bad_msgs);
+	nq = weir__nfq_proc_read(c->netns, q, MAX_PROC_QUEUES);
+	for (int i = 0; i < nq && i < MAX_PROC_QUEUES; i++)
+		fprintf(f, "  kernel queue %u: waiting %u  queue-dropped %u  "
+			   "user-dropped %u  last-id %u\n", q[i].queue,
+			q[i].queue_total, q[i].queue_dropped,
+			q[i].user_dropped, q[i].id_sequence);
+}
+
+/* Hits per layer: the sum over its filters. */
+static void layer_hits(const struct daemon *d, uint64_t hits[])
+{
+	for (size_t i = 0; i < d->nids; i++) {
+		struct weir_filter_info fi;
+
+		if (weir_filter_get(d->engine, d->ids[i], &fi) == 0)
+			hits[fi.layer] += fi.hits;
+	}
+}
+
+static const char *action_name(const struct weir_filter_info *fi)
+{
+	switch (fi->action) {
+	case WEIR_ACTION_PERMIT: return "permit";
+	case WEIR_ACTION_BLOCK: return "block";
+	default: return fi->callout;
+	}
+}
+
+static void text_filters(FILE *f, const struct daemon *d)
+{
+	uint64_t hits[WEIR_LAYER__COUNT] = { 0 };
+
+	layer_hits(d, hits);
+	fputs("layers\n", f);
+	for (int l = 1; l < WEIR_LAYER__COUNT; l++)
+		if (hits[l])
+			fprintf(f, "  %-30s hits %" PRIu64 "\n",
+				weir_layer_name(l), hits[l]);
+	fputs("filters\n", f);
+	for (size_t i = 0; i < d->nids; i++) {
+		struct weir_filter_info fi;
+
+		if (weir_filter_get(d->engine, d->ids[i], &fi) < 0)
+			continue;
+		fprintf(f, "  %6" PRIu64 "  %-24s %-26s %-10s hits %" PRIu64
+			   "\n", fi.id, fi.name, weir_layer_name(fi.layer),
+			action_name(&fi), fi.hits);
+	}
+}
+
+static void text_report(struct daemon *d, FILE *f)
+{
+	fprintf(f, "weir pid %d, up %" PRIu64 " s, policy %s\n", (int)getpid(),
+		uptime_s(d), d->o.policy_path);
+	fprintf(f, "  filters %zu  generation %u  reloads %" PRIu64
+		   " (failed %" PRIu64 ")  fail-%s\n", d->nids, d->generation,
+		d->reloads, d->reload_failures,
+		d->o.fail_closed ? "closed" : "open");
+	if (d->last_error[0])
+		fprintf(f, "  last error: %s\n", d->last_error);
+	for (unsigned i = 0; i < d->ncomp; i++)
+		text_live(f, &d->comp[i]);
+	text_filters(f, d);
+}
+
+/* ---- JSON ---------------------------------------------------------------- */
+
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fprintf(f, "\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			fprintf(f, "\\u%04x", *s);
+		else
+			fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+static void json_live(FILE *f, const struct compartment *c)
+{
+	struct weir__live_stats s;
+	struct weir__nfq_proc q[MAX_PROC_QUEUES];
+	int nq = weir__nfq_proc_read(c->netns, q, MAX_PROC_QUEUES);
+
+	weir__live_stats(c->live, &s);
+	fprintf(f, "{\"id\":%u,\"received\":%" PRIu64 ",\"accepted\":%" PRIu64
+		   ",\"dropped\":%" PRIu64 ",\"held\":%" PRIu64 ",\"pended\":%"
+		   PRIu64 ",\"pend_timeouts\":%" PRIu64 ",\"replaced\":%" PRIu64
+		   ",\"bypassed\":%" PRIu64 ",\"by_default\":%" PRIu64
+		   ",\"unparsed\":%" PRIu64 ",\"send_errors\":%" PRIu64
+		   ",\"batches\":%" PRIu64 ",\"queues\":[", c->id, s.received,
+		s.accepted, s.dropped, s.held, s.pended, s.pend_timeouts,
+		s.replaced, s.bypassed, s.by_default, s.unparsed,
+		s.send_errors, s.verdict_batches);
+	for (int i = 0; i < nq && i < MAX_PROC_QUEUES; i++)
+		fprintf(f, "%s{\"queue\":%u,\"waiting\":%u,\"queue_dropped\":%u,"
+			   "\"user_dropped\":%u,\"id_sequence\":%u}",
+			i ? "," : "", q[i].queue, q[i].queue_total,
+			q[i].queue_dropped, q[i].user_dropped,
+			q[i].id_sequence);
+	fputs("]}", f);
+}
+
+static void json_report(struct daemon *d, FILE *f)
+{
+	fprintf(f, "{\"pid\":%d,\"uptime_s\":%" PRIu64 ",\"generation\":%u,"
+		   "\"reloads\":%" PRIu64 ",\"reload_failures\":%" PRIu64
+		   ",\"compartments\":[", (int)getpid(), uptime_s(d),
+		d->generation, d->reloads, d->reload_failures);
+	for (unsigned i = 0; i < d->ncomp; i++) {
+		fputs(i ? "," : "", f);
+		json_live(f, &d->comp[i]);
+	}
+	fputs("],\"filters\":[", f);
+	for (size_t i = 0, n = 0; i < d->nids; i++) {
+		struct weir_filter_info fi;
+
+		if (weir_filter_get(d->engine, d->ids[i], &fi) < 0)
+			continue;
+		fprintf(f, "%s{\"id\":%" PRIu64 ",\"name\":", n++ ? "," : "",
+			fi.id);
+		json_str(f, fi.name);
+		fprintf(f, ",\"layer\":\"%s\",\"hits\":%" PRIu64 "}",
+			weir_layer_name(fi.layer), fi.hits);
+	}
+	fputs("]}\n", f);
+}
+
+void daemon_report(struct daemon *d, FILE *f, bool json)
+{
+	if (json)
+		json_report(d, f);
+	else
+		text_report(d, f);
+}
