@@ -343,34 +343,50 @@ static void on_tagged(struct weir_timer *t, void *arg, int status)
 		atomic_store(&x->f->done, 1);
 }
 
+/* Fire order is deadline order. The delays are 10 ms apart, so unless
+ * starting them took 5 ms (a preempted test), that is also the order of
+ * the delays. Zero delays (equal or nearly equal deadlines) fire in the
+ * order started. */
 static void timers_fire_in_order(void **state)
 {
-	static const uint64_t after[] = { 5, 1, 3, 2, 4, 2, 0 };
-	static const int expect[] = { 6, 1, 3, 5, 2, 4, 0 };
+	static const uint64_t after[] = { 50, 10, 30, 20, 40, 0, 0, 0 };
+	static const int expect[] = { 5, 6, 7, 1, 3, 2, 4, 0 };
 	struct weir_loop *loop = new_loop();
-	struct tagged x[7];
-	struct fired f = { .want = 7 };
+	struct tagged x[8];
+	struct fired f = { .want = 8 };
+	uint64_t t0 = mono_ns(), took;
 
 	(void)state;
 	memset(x, 0, sizeof(x));
-	for (int i = 0; i < 7; i++) {
+	for (int i = 0; i < 8; i++) {
 		x[i].tag = i;
 		x[i].f = &f;
 		assert_int_equal(weir_timer_start(loop, &x[i].t, after[i] * MS,
 						  on_tagged, &x[i]), 0);
 	}
+	took = mono_ns() - t0;
 	/* Zero delay still waits for the loop. */
 	assert_int_equal(f.n, 0);
 	assert_int_equal(weir_timer_start(loop, &x[0].t, 1, on_tagged, &x[0]),
 			 -EBUSY);
-	assert_int_equal(stats_of(loop).timers_active, 7);
+	assert_int_equal(stats_of(loop).timers_active, 8);
 	run_until(loop, &f.done);
-	for (int i = 0; i < 7; i++) {
-		assert_int_equal(f.order[i], expect[i]);
+	for (int i = 0; i < 8; i++) {
+		const struct weir_timer *a = &x[f.order[i]].t;
+
 		assert_int_equal(f.status[i], 0);
+		if (i) {
+			const struct weir_timer *b = &x[f.order[i - 1]].t;
+
+			assert_true(b->deadline_ < a->deadline_ ||
+				    (b->deadline_ == a->deadline_ &&
+				     b->seq_ < a->seq_));
+		}
+		if (took < 5 * MS)
+			assert_int_equal(f.order[i], expect[i]);
 	}
 	assert_int_equal(weir_loop_run_once(loop, 0), 0);
-	assert_int_equal(stats_of(loop).timers_fired, 7);
+	assert_int_equal(stats_of(loop).timers_fired, 8);
 	assert_int_equal(stats_of(loop).timers_active, 0);
 	weir_loop_free(loop);
 }
