@@ -118,6 +118,22 @@ typedef void (*weir_post_fn)(void *arg, int status);
  * closing: then fn will not run. */
 int weir_loop_post(struct weir_loop *loop, weir_post_fn fn, void *arg);
 
+/* A post in the caller's storage, for paths that must neither allocate
+ * nor fail (a held packet's resumption). Fields are private. */
+struct weir_post {
+	struct weir_post *next_;
+	weir_post_fn fn_;
+	void *arg_;
+	int owned_;                 /* allocated by weir_loop_post() */
+};
+
+/* weir_loop_post() without allocating: `req` carries the post. Returns
+ * 0, -EINVAL or -ESHUTDOWN (loop closing: fn will not run). `req` must
+ * stay valid and must not be posted again until fn has started; fn may
+ * then post it again or free it. Any thread. */
+int weir_loop_post_req(struct weir_loop *loop, struct weir_post *req,
+		       weir_post_fn fn, void *arg);
+
 /* ---- timers --------------------------------------------------------- */
 
 struct weir_timer;

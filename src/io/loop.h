@@ -16,8 +16,6 @@
 
 #define WEIR__CACHELINE 64
 
-struct weir__post;
-
 /* Armed timers: a binary min-heap on (deadline, seq) of pointers into the
  * callers' storage; each timer knows its slot, so cancel is O(log n). */
 struct weir__timers {
@@ -30,7 +28,7 @@ struct weir__timers {
 struct weir_loop {
 	/* ---- any thread ---- */
 	_Alignas(WEIR__CACHELINE)
-	_Atomic(struct weir__post *) posts;  /* LIFO stack, or the closed
+	_Atomic(struct weir_post *) posts;   /* LIFO stack, or the closed
 	                                      * mark (see post.c) */
 	atomic_int awake;               /* 1: posters need not write (post.c) */
 	atomic_int stop;

@@ -1,7 +1,8 @@
 /* Cross-thread hand-off: the post queue and the eventfd that wakes the
  * loop.
  *
- * Queue. A lock-free stack of records: posters push with a CAS, the loop
+ * Queue. A lock-free stack of records (allocated by weir_loop_post, or the
+ * caller's with weir_loop_post_req): posters push with a CAS, the loop
  * takes the whole stack with one exchange and reverses it, so posts run in
  * the order they were pushed. Nobody pops a single record, so the ABA
  * problem of Treiber stacks cannot arise. Closing swaps in a mark that
@@ -36,14 +37,8 @@
 _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "lock-free int atomics");
 _Static_assert(ATOMIC_LONG_LOCK_FREE == 2, "lock-free long atomics");
 
-struct weir__post {
-	struct weir__post *next;
-	weir_post_fn fn;
-	void *arg;
-};
-
 /* The head of a closed loop's queue; never dereferenced. */
-static struct weir__post closed_mark;
+static struct weir_post closed_mark;
 
 static void wake_done(struct weir__io_op *op, int res, unsigned flags)
 {
@@ -107,33 +102,55 @@ void weir__wake(struct weir_loop *loop)
 	errno = saved;
 }
 
-int weir_loop_post(struct weir_loop *loop, weir_post_fn fn, void *arg)
+/* Pushes p, unless the loop is closing. */
+static int push(struct weir_loop *loop, struct weir_post *p)
 {
-	struct weir__post *p, *head;
+	struct weir_post *head = atomic_load_explicit(&loop->posts,
+						      memory_order_relaxed);
 
-	if (!loop || !fn)
-		return -EINVAL;
-	p = malloc(sizeof(*p));
-	if (!p)
-		return -ENOMEM;
-	p->fn = fn;
-	p->arg = arg;
-	head = atomic_load_explicit(&loop->posts, memory_order_relaxed);
 	do {
-		if (head == &closed_mark) {
-			free(p);
+		if (head == &closed_mark)
 			return -ESHUTDOWN;
-		}
-		p->next = head;
+		p->next_ = head;
 	} while (!atomic_compare_exchange_weak(&loop->posts, &head, p));
 	if (weir__loop_current() != loop)
 		weir__wake(loop);
 	return 0;
 }
 
+int weir_loop_post_req(struct weir_loop *loop, struct weir_post *req,
+		       weir_post_fn fn, void *arg)
+{
+	if (!loop || !req || !fn)
+		return -EINVAL;
+	req->fn_ = fn;
+	req->arg_ = arg;
+	req->owned_ = 0;
+	return push(loop, req);
+}
+
+int weir_loop_post(struct weir_loop *loop, weir_post_fn fn, void *arg)
+{
+	struct weir_post *p;
+	int rc;
+
+	if (!loop || !fn)
+		return -EINVAL;
+	p = malloc(sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->fn_ = fn;
+	p->arg_ = arg;
+	p->owned_ = 1;
+	rc = push(loop, p);
+	if (rc)
+		free(p);
+	return rc;
+}
+
 bool weir__posts_ready(struct weir_loop *loop)
 {
-	struct weir__post *p = atomic_load(&loop->posts);
+	struct weir_post *p = atomic_load(&loop->posts);
 
 	return p && p != &closed_mark;
 }
@@ -158,24 +175,26 @@ void weir__sleep_end(struct weir_loop *loop)
 	atomic_store_explicit(&loop->awake, 1, memory_order_relaxed);
 }
 
-/* Runs a taken stack oldest first. Each record is freed before its
- * function runs, which may post again (to a later drain). */
-static unsigned run(struct weir__post *p, int status, uint64_t *counter)
+/* Runs a taken stack oldest first. Each record is done with before its
+ * function runs (freed, if the loop allocated it), so that the function
+ * may post it again or free it. */
+static unsigned run(struct weir_post *p, int status, uint64_t *counter)
 {
-	struct weir__post *fifo = NULL, *next;
+	struct weir_post *fifo = NULL, *next;
 	unsigned n = 0;
 
 	for (; p; p = next) {
-		next = p->next;
-		p->next = fifo;
+		next = p->next_;
+		p->next_ = fifo;
 		fifo = p;
 	}
 	for (p = fifo; p; p = next) {
-		weir_post_fn fn = p->fn;
-		void *arg = p->arg;
+		weir_post_fn fn = p->fn_;
+		void *arg = p->arg_;
 
-		next = p->next;
-		free(p);
+		next = p->next_;
+		if (p->owned_)
+			free(p);
 		(*counter)++;
 		fn(arg, status);
 		n++;
@@ -194,7 +213,7 @@ unsigned weir__posts_run(struct weir_loop *loop)
 /* From now on posts get -ESHUTDOWN; those queued are cancelled. */
 unsigned weir__posts_close(struct weir_loop *loop)
 {
-	struct weir__post *p = atomic_exchange(&loop->posts, &closed_mark);
+	struct weir_post *p = atomic_exchange(&loop->posts, &closed_mark);
 
 	if (p == &closed_mark)
 		return 0;

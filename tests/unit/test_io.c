@@ -264,6 +264,72 @@ static void posts_race_close(void **state)
 	weir_loop_free(r.loop);
 }
 
+struct reqs {
+	struct weir_loop *loop;
+	struct weir_post req[64];
+	int runs[64], status[64];
+	int again;                    /* reposts of req[0] left */
+	atomic_int done;
+};
+
+static struct reqs R;
+
+static void on_req(void *arg, int status)
+{
+	int i = (int)(intptr_t)arg;
+
+	R.runs[i]++;
+	R.status[i] = status;
+	/* The record is free again: it may be posted from its own call. */
+	if (i == 0 && status == 0 && R.again-- > 0)
+		assert_int_equal(weir_loop_post_req(R.loop, &R.req[0], on_req,
+						    arg), 0);
+	else if (i == 0)
+		atomic_store(&R.done, 1);
+}
+
+static void *post_reqs(void *arg)
+{
+	(void)arg;
+	for (intptr_t i = 1; i < 64; i++)
+		if (weir_loop_post_req(R.loop, &R.req[i], on_req, (void *)i))
+			abort();
+	return NULL;
+}
+
+/* Posts in caller storage: no allocation, reusable from their callback,
+ * cancelled by close like the others. */
+static void post_req_in_caller_storage(void **state)
+{
+	pthread_t th;
+
+	(void)state;
+	memset(&R, 0, sizeof(R));
+	R.loop = new_loop();
+	R.again = 3;
+	pthread_create(&th, NULL, post_reqs, NULL);
+	pthread_join(th, NULL);
+	assert_int_equal(weir_loop_post_req(R.loop, &R.req[0], on_req, 0), 0);
+	assert_int_equal(weir_loop_post_req(R.loop, NULL, on_req, 0), -EINVAL);
+	run_until(R.loop, &R.done);
+	assert_int_equal(R.runs[0], 4);
+	for (int i = 1; i < 64; i++) {
+		assert_int_equal(R.runs[i], 1);
+		assert_int_equal(R.status[i], 0);
+		/* Queued again, then cancelled by the close. */
+		assert_int_equal(weir_loop_post_req(R.loop, &R.req[i], on_req,
+						    (void *)(intptr_t)i), 0);
+	}
+	assert_int_equal(weir_loop_close(R.loop), 0);
+	for (int i = 1; i < 64; i++) {
+		assert_int_equal(R.runs[i], 2);
+		assert_int_equal(R.status[i], -ECANCELED);
+	}
+	assert_int_equal(weir_loop_post_req(R.loop, &R.req[1], on_req, 0),
+			 -ESHUTDOWN);
+	weir_loop_free(R.loop);
+}
+
 struct nested {
 	struct weir_loop *loop;
 	int outer, inner;
@@ -953,6 +1019,7 @@ int main(void)
 		cmocka_unit_test(posts_from_many_threads),
 		cmocka_unit_test(posts_coalesce),
 		cmocka_unit_test(posts_race_close),
+		cmocka_unit_test(post_req_in_caller_storage),
 		cmocka_unit_test(post_from_loop_thread),
 		cmocka_unit_test(timers_fire_in_order),
 		cmocka_unit_test(timer_cancel_once),
