@@ -46,7 +46,8 @@ static int by_shape_rank(const void *a, const void *b)
 	int c = memcmp(&x->sh, &y->sh, sizeof(x->sh));
 
 	if (!c)
-		c = (x->cand.rank > y->cand.rank) - (x->cand.rank < y->cand.rank);
+		c = (x->cand.rank > y->cand.rank) -
+		    (x->cand.rank < y->cand.rank);
 	return c;
 }
 
@@ -203,8 +204,10 @@ struct best {
 };
 
 /* Walks the run of one probe: the first record that matches and beats
- * the best so far. A record that passes its checks but ranks at or
- * after the best ends the walk: the key's later records rank after it. */
+ * the best so far. Records were inserted in rank order, so every record
+ * between a key's home and one of its records ranks before that record:
+ * the first record (of any key) that ranks at or after the best ends the
+ * walk, checked or not. */
 static inline void probe4(const struct pending *pd, const struct pkt *p,
 			  const struct weir_fields *fl, uint32_t from,
 			  struct best *b)
@@ -214,10 +217,10 @@ static inline void probe4(const struct pending *pd, const struct pkt *p,
 
 	for (; r->rank != REC_EMPTY;
 	     r = r + 1 == base + t->nslot ? base : r + 1) {
-		if (r->rank < from || !rec4_ok(r, p))
-			continue;
 		if (r->rank >= b->rank)
 			return;
+		if (r->rank < from || !rec4_ok(r, p))
+			continue;
 		if (r->need & REC_COMPLETE || weir__filter_matches(r->f, fl)) {
 			b->rank = r->rank;
 			b->f = r->f;
@@ -235,10 +238,10 @@ static inline void probe6(const struct pending *pd, const struct pkt *p,
 
 	for (; r->rank != REC_EMPTY;
 	     r = r + 1 == base + t->nslot ? base : r + 1) {
-		if (r->rank < from || !rec6_ok(r, p))
-			continue;
 		if (r->rank >= b->rank)
 			return;
+		if (r->rank < from || !rec6_ok(r, p))
+			continue;
 		if (r->need & REC_COMPLETE || weir__filter_matches(r->f, fl)) {
 			b->rank = r->rank;
 			b->f = r->f;

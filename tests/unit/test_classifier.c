@@ -265,12 +265,182 @@ static void compiled_equals_linear_large(void **state)
 		one_round(WEIR_LAYER_IPFORWARD_V4, 3000, 3000);
 }
 
+/* ---- one key, many filters ------------------------------------------ */
+
+static void cond_num(struct weir_cond *c, uint16_t field, uint8_t match,
+		     uint64_t lo, uint64_t hi)
+{
+	memset(c, 0, sizeof(*c));
+	c->field = field;
+	c->match = match;
+	c->v.lo = lo;
+	c->v.hi = hi;
+}
+
+/* 10.<salt>...<last>: the salt moves the key, and so its home slot. */
+static void cond_addr(struct weir_cond *c, uint16_t field, unsigned alen,
+		      uint8_t salt, uint8_t last, unsigned plen)
+{
+	memset(c, 0, sizeof(*c));
+	c->field = field;
+	c->match = plen == alen * 8 ? WEIR_MATCH_EQ : WEIR_MATCH_PREFIX;
+	c->v.addr[0] = 10;
+	c->v.addr[1] = salt;
+	c->v.addr[alen - 1] = last;
+	c->v.plen = (uint8_t)plen;
+}
+
+/* Filter i of a family that hashes to a few keys (dst in one /24 or
+ * /64, tcp, ports 80-83, 0 and 65535) in two tables, with interleaved
+ * ranks: long runs in which the records of several keys mix, whose
+ * homes move with the salt and the table size, so that for some they
+ * wrap around the table's end.
+ * Most filters are inspection callouts (continue), so lookups resume
+ * after each match and walk whole runs; residue conditions (ttl) make
+ * them skip records. */
+static void one_key_spec(struct weir_filter_spec *s, int layer, uint32_t i,
+			 uint8_t salt, struct weir_cond *c,
+			 struct weir_val *set)
+{
+	unsigned alen = weir_layer_family(layer) == AF_INET6 ? 16 : 4;
+	uint32_t n = 0;
+
+	memset(s, 0, sizeof(*s));
+	s->layer = (uint16_t)layer;
+	s->action = i % 5 == 4 ? WEIR_ACTION_PERMIT
+		    : i % 5 == 2 ? WEIR_ACTION_BLOCK
+				 : WEIR_ACTION_CALLOUT_INSPECTION;
+	s->weight_kind = WEIR_WEIGHT_EXACT;
+	s->weight = (i * 7) % 5; /* ties: rank is not insertion order */
+	strcpy(s->callout, "ctx");
+	cond_addr(&c[n++], WEIR_FIELD_IP_DST, alen, salt, (uint8_t)(i % 3),
+		  i % 4 == 3 ? alen * 8 - 2 : alen * 8);
+	cond_num(&c[n++], WEIR_FIELD_IP_PROTO, WEIR_MATCH_EQ, 6, 0);
+	if (i % 4 == 2) { /* keyed thrice: 80 and the edges of the range */
+		c[n].field = WEIR_FIELD_DST_PORT;
+		c[n].match = WEIR_MATCH_IN_SET;
+		c[n].set = set;
+		c[n++].set_len = 3;
+		set[0] = (struct weir_val){ .lo = 80 };
+		set[1] = (struct weir_val){ .lo = 0 };
+		set[2] = (struct weir_val){ .lo = 65535 };
+	} else if (i % 4 != 1) { /* 1: no port, another table */
+		cond_num(&c[n++], WEIR_FIELD_DST_PORT, WEIR_MATCH_EQ,
+			 80 + i / 4 % 4, 0);
+	}
+	if (i % 3 == 1)
+		cond_num(&c[n++], WEIR_FIELD_TTL, WEIR_MATCH_EQ, i % 4, 0);
+	if (i % 7 == 2) /* the whole range: only "the port is there" */
+		cond_num(&c[n++], WEIR_FIELD_SRC_PORT, WEIR_MATCH_RANGE, 0,
+			 65535);
+	if (i % 11 == 3) /* a /0 source: no check but presence */
+		cond_addr(&c[n++], WEIR_FIELD_IP_SRC, alen, 0, 0, 0);
+	s->conds = c;
+	s->ncond = n;
+}
+
+static void same_decision(struct weir_engine *const *e, int layer,
+			  const struct weir_fields *f)
+{
+	struct weir_classify_in in = { .layer = layer, .fields = f };
+	struct weir_decision d[2];
+
+	weir_classify(e[0], &in, &d[0]);
+	weir_classify(e[1], &in, &d[1]);
+	assert_int_equal(d[1].action, d[0].action);
+	assert_int_equal(d[1].filter_id, d[0].filter_id);
+	assert_int_equal(d[1].by_default, d[0].by_default);
+	decided += !d[0].by_default;
+}
+
+/* Packets around the key: in and out of the prefixes, ports at 0, 80,
+ * 65535, ttl values, and fields left out. */
+static void one_key_packets(struct weir_engine *const *e, int layer,
+			    uint8_t salt)
+{
+	static const uint16_t dports[] = { 0, 80, 81, 82, 83, 65535 };
+	unsigned alen = weir_layer_family(layer) == AF_INET6 ? 16 : 4;
+	struct weir_fields f;
+
+	for (uint32_t k = 0; k < 4 * 2 * 6 * 5 * 5; k++) {
+		uint32_t x = k;
+
+		memset(&f, 0, sizeof(f));
+		f.family = (uint8_t)weir_layer_family(layer);
+		f.src[0] = f.dst[0] = 10;
+		f.dst[1] = salt;
+		f.dst[alen - 1] = (uint8_t)(x % 4);
+		x /= 4;
+		f.num[WEIR_FIELD_IP_PROTO] = x % 2 ? 6 : 17;
+		x /= 2;
+		f.num[WEIR_FIELD_DST_PORT] = dports[x % 6];
+		f.num[WEIR_FIELD_SRC_PORT] = 1234;
+		x /= 6;
+		f.num[WEIR_FIELD_TTL] = x % 5;
+		x /= 5;
+		f.present = 1ull << WEIR_FIELD_IP_SRC |
+			    1ull << WEIR_FIELD_IP_DST |
+			    1ull << WEIR_FIELD_IP_PROTO |
+			    1ull << WEIR_FIELD_SRC_PORT |
+			    1ull << WEIR_FIELD_DST_PORT |
+			    1ull << WEIR_FIELD_TTL;
+		if (x == 1)
+			f.present &= ~(1ull << WEIR_FIELD_SRC_PORT |
+				       1ull << WEIR_FIELD_DST_PORT);
+		else if (x == 2)
+			f.present &= ~(1ull << WEIR_FIELD_IP_PROTO);
+		else if (x == 3)
+			f.present &= ~(1ull << WEIR_FIELD_IP_SRC);
+		else if (x == 4)
+			f.present &= ~(1ull << WEIR_FIELD_SRC_PORT);
+		same_decision(e, layer, &f);
+	}
+}
+
+static void one_key_round(int layer, uint32_t nfilters, uint8_t salt)
+{
+	struct weir_engine *e[2];
+
+	for (int k = 0; k < 2; k++) {
+		struct weir_txn *t;
+
+		e[k] = engine(k == 0, 1);
+		t = weir_txn_begin(e[k]);
+		for (uint32_t i = 0; i < nfilters; i++) {
+			struct weir_cond c[6];
+			struct weir_val set[3];
+			struct weir_filter_spec s;
+
+			one_key_spec(&s, layer, i, salt, c, set);
+			assert_int_equal(weir_txn_add(t, &s, NULL, NULL), 0);
+		}
+		assert_int_equal(weir_txn_commit(t), 0);
+	}
+	one_key_packets(e, layer, salt);
+	weir_engine_free(e[0]);
+	weir_engine_free(e[1]);
+}
+
+static void compiled_equals_linear_one_key(void **state)
+{
+	(void)state;
+	decided = 0;
+	for (uint32_t n = 1; n <= 64; n++) {
+		for (uint8_t salt = 0; salt < 4; salt++) {
+			one_key_round(WEIR_LAYER_IPFORWARD_V4, n, salt);
+			one_key_round(WEIR_LAYER_ALE_CONNECT_V6, n, salt);
+		}
+	}
+	assert_true(decided > 10000); /* the filters do decide */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(compiled_equals_linear_v4),
 		cmocka_unit_test(compiled_equals_linear_v6),
 		cmocka_unit_test(compiled_equals_linear_large),
+		cmocka_unit_test(compiled_equals_linear_one_key),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
