@@ -215,6 +215,22 @@ check "no bump: the bypassed flow is not queued again" \
 wait
 pids=()
 
+# What this kernel does with a verdict's NFQA_CT connmark (needs
+# NETFILTER_NETLINK_GLUE_CT): a note, not a check; the NF_REPEAT path
+# above is what weir relies on.
+steer --gen 1 apply
+serve_for 1 2 "$tmp/s4" --ct
+talk 1
+wait "${pids[-3]}"
+if [ "$(queued "$tmp/s4")" = 1 ]; then
+	echo "# note: this kernel honours NFQA_CT connmarks in verdicts"
+else
+	echo "# note: this kernel ignores NFQA_CT connmarks in verdicts" \
+	     "($(queued "$tmp/s4") packets queued for one flow)"
+fi
+wait
+pids=()
+
 # ---- queue statistics per namespace -------------------------------
 
 serve_for 1 2 "$tmp/s3" --repeat
