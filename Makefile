@@ -7,7 +7,8 @@ FUZZ_BUILD ?= build-fuzz
 PREFIX     ?= /usr/local
 FUZZ_TIME  ?= 300
 
-.PHONY: all deps check demo bench bench-packet-core bench-classify fuzz install clean
+.PHONY: all deps check demo bench bench-packet-core bench-classify bench-packet fuzz \
+	install clean
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -26,13 +27,17 @@ check: deps
 demo: deps all
 	@BUILD=$(BUILD) bash scripts/demo.sh
 
-bench: bench-packet-core bench-classify
+bench: bench-packet-core bench-classify bench-packet
 
 bench-packet-core: all
 	@$(BUILD)/bench/packet_core/bench_packet_core
 
 bench-classify: all
 	@$(BUILD)/bench/classify/bench_classify
+
+# Needs root: network namespaces, veth, iptables (bench/packet/README.md).
+bench-packet: all
+	@BUILD=$(BUILD) bash bench/packet/run.sh
 
 # Runs the libFuzzer harnesses for FUZZ_TIME seconds each.
 fuzz:
