@@ -1,19 +1,17 @@
 #!/usr/bin/env bash
-# `make demo`. The network demo (namespaces, `weir run`, real traffic)
-# arrives with the daemon; until then this shows what the packet core does
-# on packets built here, offline, touching no network.
+# `make demo`: first offline (the packet core on packets built here, and
+# `weir replay` of a gateway capture), then live (scripts/demo_net.sh:
+# namespaces made here, `weir run` on a gateway, real traffic).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 weir=${BUILD:-build}/src/weir
 
 cat <<TXT
-weir demo (offline)
--------------------
-The live demo - client, gateway and server namespaces, weir filtering real
-curl/ping/nc traffic - comes with the daemon (issue "Live packet tier").
-Today: the packet core decodes a few packets, then the filter engine runs
-the demo policy over a capture of gateway traffic made here (no packet is
-sent anywhere).
+weir demo, part 1 (offline)
+---------------------------
+The packet core decodes a few packets, then the filter engine runs the
+demo policy over a capture of gateway traffic made here (no packet is
+sent anywhere). Part 2 runs the same policy live.
 
 TXT
 show() {
@@ -39,7 +37,7 @@ echo
 if ! /usr/bin/python3 -c 'import scapy.all' 2>/dev/null; then
 	echo "(scapy is missing: scripts/deps.sh installs python3-scapy;"
 	echo " the replay part of the demo is skipped)"
-	exit 0
+	exec bash scripts/demo_net.sh
 fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -63,3 +61,5 @@ grep -m1 '"dport":80,.*"verdict":"permit"' "$work/verdicts.jsonl" |
 	sed 's/^/  web:    /'
 grep '"src":"10.1.0.66"' "$work/verdicts.jsonl" |
 	grep -m1 '"verdict":"block"' | sed 's/^/  scan:   /'
+
+bash scripts/demo_net.sh

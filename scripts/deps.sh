@@ -13,7 +13,7 @@ pkgs=(
   libcmocka-dev libpcap-dev liburcu-dev
   liburing-dev libmnl-dev libnetfilter-queue-dev
   # the live packet tier: kernel steering and namespaces
-  iptables iproute2 conntrack
+  iptables iproute2 conntrack iputils-ping
   # real peers for the integration tests, the demo and the benchmarks
   curl netcat-openbsd socat iperf3 tcpdump
   # independent oracle for the packet tests

@@ -125,9 +125,10 @@ int weir__live_start(const struct weir__live_opts *opts,
 	return 0;
 }
 
-void weir__live_set_bypass(struct weir__live *l, uint32_t ctmark, bool ok_v4,
-			   bool ok_v6)
+void weir__live_set_bypass(struct weir__live *l, uint32_t ctmark,
+			   uint32_t vmark, bool ok_v4, bool ok_v6)
 {
+	atomic_store(&l->bypass_vmark, vmark);
 	atomic_store(&l->bypass_ok[0], ok_v4);
 	atomic_store(&l->bypass_ok[1], ok_v6);
 	atomic_store(&l->bypass_mark, l->o.ctmark_mask ? ctmark : 0);

@@ -33,6 +33,10 @@ struct weir__live_opts {
 	size_t rcvbuf;                /* 0: 64 MiB */
 	bool fail_open;               /* overload and shutdown: accept */
 	uint32_t ctmark_mask;         /* connmark bits of the bypass; 0: off */
+	uint32_t vmark_mask;          /* packet-mark bits an NF_REPEAT verdict
+	                               * uses to ask the rules to set the
+	                               * connmark, where NFQUEUE cannot set
+	                               * it itself (no conntrack glue) */
 	const char *netns;            /* namespace path; NULL: weir's own */
 	uint32_t compartment;         /* stamped on every packet's metadata */
 	uint64_t pend_timeout_ns;     /* 0: 5 s */
@@ -66,12 +70,14 @@ struct weir__live_stats {
 int weir__live_start(const struct weir__live_opts *opts,
 		     struct weir__live **ret, char *err, size_t errlen);
 
-/* The connmark value that marks a flow as needing no more user-space
- * inspection (under opts->ctmark_mask), and per address family whether
- * the loaded policy allows it (it has filters only at the connect and
- * accept layers). 0 turns it off. Any thread; takes effect at once. */
+/* The connmark value that marks a flow as authorised by the current
+ * policy generation (under opts->ctmark_mask), the packet-mark value
+ * that asks the rules to set it (under opts->vmark_mask), and per
+ * address family whether the loaded policy allows leaving flows in the
+ * kernel (it has filters only at the connect and accept layers). ctmark
+ * 0 turns it off. Any thread; takes effect at once. */
 void weir__live_set_bypass(struct weir__live *l, uint32_t ctmark,
-			   bool ok_v4, bool ok_v6);
+			   uint32_t vmark, bool ok_v4, bool ok_v6);
 
 /* Sums the workers' counters. Any thread. */
 void weir__live_stats(struct weir__live *l, struct weir__live_stats *ret);

@@ -43,7 +43,9 @@ struct weir__held {
 	struct weir__step steps[WEIR__PATH_MAX];
 	uint64_t flow_id;
 	uint64_t pend_id;                 /* the pend it waits for */
-	/* Set by the pend handler (any thread), read after the post. */
+	/* Set by the pend handler (any thread), read after the post; the
+	 * post lives here so that it cannot fail for memory. */
+	struct weir_post resume_req;
 	uint8_t end_how, end_action;
 	struct weir_pkt *end_replacement;
 };
@@ -69,6 +71,9 @@ struct weir__live_worker {
 	struct weir__verdicts v;
 	struct weir__io_op poll_op;
 	struct weir_timer tick;           /* worker 0: pend + flow expiry */
+	struct weir_post drain_req;       /* continue reading later */
+	struct weir_post stop_req;
+	bool drain_posted;
 	struct weir__held *held_head, *held_tail;
 	struct ifname_cache ifn;
 	bool draining;                    /* stopping: no new pends */
@@ -87,7 +92,8 @@ struct weir__live {
 	struct weir_flow_table *flows;
 	unsigned nworkers;
 	struct weir__live_worker *workers;
-	_Atomic uint32_t bypass_mark;     /* 0: off */
+	_Atomic uint32_t bypass_mark;     /* connmark; 0: off */
+	_Atomic uint32_t bypass_vmark;    /* packet mark for NF_REPEAT */
 	_Atomic bool bypass_ok[2];        /* v4, v6 */
 	pthread_mutex_t start_lock;
 	pthread_cond_t start_cond;

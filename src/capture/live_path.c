@@ -88,9 +88,20 @@ static bool bypass_of(struct weir__live_worker *w, const struct weir__held *h,
 	    !(h->pkt->meta.flags & WEIR_META_CT) ||
 	    !atomic_load_explicit(&l->bypass_ok[v6], memory_order_relaxed))
 		return false;
-	d->set_ctmark = true;
-	d->ctmark = mark;
-	d->ctmark_mask = l->o.ctmark_mask;
+	if (!w->sock.no_conntrack) {
+		d->set_ctmark = true;
+		d->ctmark = mark;
+		d->ctmark_mask = l->o.ctmark_mask;
+		return true;
+	}
+	/* No conntrack glue: NF_REPEAT runs the hook's rules again with a
+	 * mark that makes them set the connmark (steer_render.c). */
+	if (!l->o.vmark_mask)
+		return false;
+	d->repeat = true;
+	d->set_mark = true;
+	d->mark = (h->pkt->meta.mark & ~l->o.vmark_mask) |
+		  atomic_load_explicit(&l->bypass_vmark, memory_order_relaxed);
 	return true;
 }
 
@@ -250,7 +261,9 @@ static void resume(void *arg, int status)
 	struct weir__live_worker *w = h->w;
 	enum outcome o;
 
-	(void)status; /* cancelled only after every worker drained */
+	/* -ECANCELED cannot happen: a worker's loop closes only once it
+	 * holds nothing (weir__live_maybe_done). */
+	(void)status;
 	unhold(w, h);
 	if (h->end_how == WEIR_PEND_TIMED_OUT)
 		LIVE_INC(w, pend_timeouts);
@@ -285,7 +298,7 @@ void weir__live_pend_end(void *arg, uint64_t cookie, uint64_t pend_id,
 	/* May run inside weir_classify or on any thread: the worker
 	 * continues the packet on its own loop, later. The loops live
 	 * until every held packet ended (weir__live_stop). */
-	weir_loop_post(h->w->loop, resume, h);
+	weir_loop_post_req(h->w->loop, &h->resume_req, resume, h);
 }
 
 void weir__live_release_held(struct weir__live_worker *w)

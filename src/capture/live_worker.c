@@ -82,13 +82,18 @@ static void drain(struct weir__live_worker *w)
 			return;
 	}
 	/* More is waiting: continue after the loop's other work. */
-	weir_loop_post(w->loop, drain_later, w);
+	if (!w->drain_posted &&
+	    weir_loop_post_req(w->loop, &w->drain_req, drain_later, w) == 0)
+		w->drain_posted = true;
 }
 
 static void drain_later(void *arg, int status)
 {
+	struct weir__live_worker *w = arg;
+
+	w->drain_posted = false;
 	if (status == 0)
-		drain(arg);
+		drain(w);
 }
 
 static void arm_poll(struct weir__live_worker *w);
@@ -229,7 +234,8 @@ static void stop_begin(void *arg, int status)
 {
 	struct weir__live_worker *w = arg;
 
-	(void)status;
+	if (status < 0)
+		return; /* the loop closed first: nothing left to drain */
 	w->draining = true;
 	w->now = mono_now();
 	drain(w);
@@ -240,5 +246,7 @@ static void stop_begin(void *arg, int status)
 
 void weir__live_worker_stop(struct weir__live_worker *w)
 {
-	weir_loop_post(w->loop, stop_begin, w);
+	/* Cannot fail for memory; -ESHUTDOWN only if the loop already
+	 * ended, and then it has nothing left to stop. */
+	weir_loop_post_req(w->loop, &w->stop_req, stop_begin, w);
 }

@@ -80,6 +80,8 @@ size_t weir__nfq_unbind_build(char *buf, uint16_t queue);
 struct weir__verdict {
 	uint32_t id;
 	bool accept;               /* false: drop */
+	bool repeat;               /* with accept: NF_REPEAT, the hook runs
+	                            * again (with the new mark) */
 	bool set_mark;
 	uint32_t mark;             /* packet mark, with set_mark */
 	bool set_ctmark;

@@ -80,7 +80,9 @@ static int put_single(struct weir__verdicts *v, const struct weir__verdict *d)
 	if (rc < 0)
 		return rc;
 	nlh = nfq_nlmsg_put(v->buf + v->len, NFQNL_MSG_VERDICT, v->queue);
-	nfq_nlmsg_verdict_put(nlh, (int)d->id, d->accept ? NF_ACCEPT : NF_DROP);
+	nfq_nlmsg_verdict_put(nlh, (int)d->id, !d->accept ? NF_DROP
+					       : d->repeat ? NF_REPEAT
+							   : NF_ACCEPT);
 	if (d->set_mark)
 		nfq_nlmsg_verdict_put_mark(nlh, d->mark);
 	if (d->set_ctmark)
@@ -94,7 +96,8 @@ static int put_single(struct weir__verdicts *v, const struct weir__verdict *d)
 
 static bool plain(const struct weir__verdict *d)
 {
-	return d->accept && !d->set_mark && !d->set_ctmark && !d->payload;
+	return d->accept && !d->repeat && !d->set_mark && !d->set_ctmark &&
+	       !d->payload;
 }
 
 int weir__verdicts_add(struct weir__verdicts *v, const struct weir__verdict *d,

@@ -209,18 +209,20 @@ static void clean_stale(struct daemon *d, struct compartment *c)
 	if (weir__steer_clean_stale(&plan, &gen, &err) < 0)
 		say(d, "cleaning stale rules: %s", err.msg);
 	if (gen)
-		d->generation = weir__steer_generation_next(
-			gen, WEIR__STEER_CT_MASK_DEFAULT);
+		d->generation = weir__steer_generation_next(&plan, gen);
 }
 
 static void set_bypass(struct daemon *d)
 {
-	uint32_t mark = d->o.connmark_bypass
-		? weir__steer_ctmark(d->generation,
-				     WEIR__STEER_CT_MASK_DEFAULT) : 0;
+	struct weir__steer_plan plan;
+	uint32_t mark, vmark;
 
+	plan_of(d, &d->comp[0], &plan);
+	mark = weir__steer_ctmark(&plan, d->generation);
+	vmark = weir__steer_vmark(&plan, d->generation);
 	for (unsigned i = 0; i < d->ncomp; i++)
-		weir__live_set_bypass(d->comp[i].live, mark,
+		weir__live_set_bypass(d->comp[i].live,
+				      d->o.connmark_bypass ? mark : 0, vmark,
 				      d->needs.bypass_ok[0],
 				      d->needs.bypass_ok[1]);
 }
@@ -229,14 +231,19 @@ static void set_bypass(struct daemon *d)
 
 static int start_live(struct daemon *d, struct compartment *c)
 {
-	struct weir__live_opts lo = {
+	struct weir__steer_plan plan;
+	struct weir__live_opts lo;
+	char err[256];
+	int rc;
+
+	plan_of(d, c, &plan);
+	lo = (struct weir__live_opts){
 		.engine = d->engine, .nqueues = d->o.nqueues,
 		.queue_base = d->o.queue_base, .fail_open = !d->o.fail_closed,
-		.ctmark_mask = WEIR__STEER_CT_MASK_DEFAULT,
+		.ctmark_mask = plan.ct_mask, .vmark_mask = plan.vmark_mask,
 		.netns = c->netns, .compartment = c->id,
 		.pend_timeout_ns = d->o.pend_timeout_ns };
-	char err[256];
-	int rc = weir__live_start(&lo, &c->live, err, sizeof(err));
+	rc = weir__live_start(&lo, &c->live, err, sizeof(err));
 
 	if (rc < 0)
 		say(d, "%s", err);
@@ -313,12 +320,19 @@ int daemon_reload(struct daemon *d)
 				"stays\n");
 		return rc;
 	}
-	d->generation = weir__steer_generation_next(
-		d->generation, WEIR__STEER_CT_MASK_DEFAULT);
-	set_bypass(d);
+	{
+		struct weir__steer_plan plan;
+
+		plan_of(d, &d->comp[0], &plan);
+		d->generation = weir__steer_generation_next(&plan,
+							    d->generation);
+	}
+	/* Rules first: they must know the new generation's marks before
+	 * verdicts carry them. */
 	for (unsigned i = 0; i < d->ncomp; i++)
 		if (steer(d, &d->comp[i]) < 0)
 			rc = -EIO;
+	set_bypass(d);
 	d->reloads++;
 	fprintf(stderr, "weir: policy reloaded (%zu filters)\n", d->nids);
 	return rc;

@@ -82,11 +82,13 @@ topology() {
 	nsx $C ping -6 -c1 -W2 fd31:2::2 >/dev/null 2>&1
 }
 
-# TCP servers in S answering "ok PORT" on each connection.
+# TCP servers in S answering "ok PORT" on each connection. The sleep
+# keeps the child alive until socat forwarded its output (socat may
+# close at the child's exit before it did).
 serve() {
 	for p in "$@"; do
 		nsx $S socat TCP6-LISTEN:$p,fork,reuseaddr,ipv6only=0 \
-			SYSTEM:"echo ok $p" 2>/dev/null &
+			SYSTEM:"echo ok $p; sleep 0.2" 2>/dev/null &
 	done
 	sleep 0.3
 }
