@@ -114,19 +114,24 @@ function ratio(label, n, nk, d, dk, target,   R, x, lo, hi, m, dm, verdict) {
 	       target == "" ? "(reference)" : "target >= " target ": " verdict
 }
 
-# nfq_min counts what it answered; over its life that must equal the
-# id_sequence delta, or the verdicted column would be wrong.
-function check_b(   R, d, k, worst) {
-	for (R = 1; R <= nr; R++) {
-		if (!(("b", R, "self_verdicted") in v)) continue
-		d = v["b", R, "self_verdicted"] - v["b", R, "idseq_life"]
-		if (d < 0) d = -d
-		k++
-		if (d > worst) worst = d
+# nfq_min and weir count what they answered; over their life that must
+# equal the id_sequence delta, or the verdicted column would be wrong.
+function check(   i, r, R, d, k, worst) {
+	for (i = 1; i <= nrows; i++) {
+		r = rs[i]; k = 0; worst = 0
+		for (R = 1; R <= nr; R++) {
+			if (!((r, R, "self_verdicted") in v)) continue
+			d = v[r, R, "self_verdicted"] - v[r, R, "idseq_life"]
+			if (d < 0) d = -d
+			k++
+			if (d > worst) worst = d
+		}
+		if (!k) continue
+		if (!header_done++)
+			print "\ncheck: the program's own count of answered packets " \
+			      "minus the id_sequence delta over its life, worst round:"
+		printf "  %-42s %d packets (%d rounds)\n", title[r], worst, k
 	}
-	if (k)
-		printf "\ncheck: nfq_min's own count minus the id_sequence delta " \
-		       "over its life, worst of %d rounds: %d packets\n", k, worst
 }
 
 END {
@@ -142,5 +147,5 @@ END {
 	ratio("(d) connect/accept / (a), TCP", "d", "tcp", "a", "tcp", "0.97")
 	ratio("(b) / (a), TCP", "b", "tcp", "a", "tcp", "")
 	ratio("(b) verdicted / (a) forwarded, UDP pps", "b", "ver", "a", "fwd", "")
-	check_b()
+	check()
 }

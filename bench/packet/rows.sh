@@ -100,19 +100,35 @@ weir_wait_ready() {
 
 weir_start() {      # ROW ROUND
 	local policy log=$TMP/weir-$1-$2.log
+	NFQ_ID0=
 	eval "policy=\$POLICY_$1"
 	bg_start "$log" "$NS_G" "$WEIR" run -c "$policy" $WEIR_RUN_ARGS
 	FILTER_PID=$BG_PID
-	weir_wait_ready && { sleep 0.5; return 0; }
+	if weir_wait_ready; then
+		sleep 0.5
+		NFQ_ID0=$(nfq_idseq)
+		return 0
+	fi
 	echo "row $1: weir run not ready within ${READY_TIMEOUT}s:" >&2
 	tail -5 "$log" >&2
 	weir_stop "$1" "$2"
 	return 1
 }
 
+# weir's own count, from the "received N" of its exit summary (one per
+# compartment), is checked against the id_sequence delta like nfq_min's.
 weir_stop() {       # ROW ROUND
+	local id1 log=$TMP/weir-$1-$2.log self
+	nfq_drain
+	id1=$(nfq_idseq)
 	nsx "$NS_G" "$WEIR" stats $WEIR_STATS_ARGS >"$TMP/weir-$1-$2.stats" 2>&1
 	stop_pid "$FILTER_PID" 15
+	self=$(sed -n 's/.*stopped:.* received \([0-9]*\).*/\1/p' "$log" |
+		awk '{ n += $1 } END { if (NR) print n }')
+	if [ -n "$self" ] && [ -n "${NFQ_ID0:-}" ]; then
+		rec "$1" "$2" self_verdicted "$self"
+		rec "$1" "$2" idseq_life $((id1 - NFQ_ID0))
+	fi
 	# weir removes its rules on exit; any left would skew later rows.
 	if gw_has_queue_rules; then
 		echo "warning: row $1: weir left NFQUEUE rules in gw; flushed" >&2
