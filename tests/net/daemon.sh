@@ -216,7 +216,7 @@ t_reload() {
 	start_weir $G "$pol"
 	expect_ok 10.231.2.2 80
 	# traffic during the reloads
-	( for _ in $(seq 30); do connect 10.231.2.2 80; sleep 0.05; done ) &
+	( for _ in $(seq 8); do connect 10.231.2.2 80; sleep 0.05; done ) &
 	local bg=$!
 	cat >"$pol" <<'EOF'
 block "web" in ipforward if tcp.dport == 80;
