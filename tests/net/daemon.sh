@@ -334,9 +334,38 @@ EOF
 	rules_gone $S
 }
 
+# A flow the accept layer let through is authorised again when a reload
+# changes that layer: the new policy cuts the running connection.
+t_ale_reauth() {
+	local pol; pol=$(policy reauth <<'EOF'
+block "no-telnet" in ale-accept if tcp.dport == 23;
+EOF
+)
+	start_weir $S "$pol"
+	nsx $S socat TCP-LISTEN:9000,reuseaddr \
+		SYSTEM:'for i in $(seq 24); do echo line$i; sleep 0.25; done' &
+	sleep 0.3
+	nsx $C timeout 8 socat -u TCP:10.231.2.2:9000 - >"$work/lines" &
+	local bg=$!
+	sleep 1.5
+	[ "$(wc -l <"$work/lines")" -ge 3 ] || fail "the stream did not start"
+	[ "$(stat_of bypassed)" -ge 1 ] || fail "the flow was not left to the kernel"
+	cat >"$pol" <<'EOF'
+block "no-stream" in ale-accept if tcp.dport == 9000;
+EOF
+	kill -HUP $wpid
+	wait $bg
+	local n; n=$(wc -l <"$work/lines")
+	[ "$n" -lt 20 ] || fail "the stream went on after the reload ($n lines)"
+	[ "$n" -ge 3 ] || fail "only $n lines"
+	expect_no 10.231.2.2 9000
+	balance
+	stop_weir
+}
+
 topology
 case $name in
-block_permit|ipv6|callout|reload|two_queues|kill_bypass|kill_nobypass|sigterm_flush|ale)
+block_permit|ipv6|callout|reload|two_queues|kill_bypass|kill_nobypass|sigterm_flush|ale|ale_reauth)
 	"t_$name" ;;
 *) echo "unknown test $name"; exit 2 ;;
 esac
