@@ -50,7 +50,10 @@ srv_udp_in() {
 
 # "BUSY TOTAL" jiffies of the whole machine (a namespace cannot be
 # isolated: the forwarding softirq runs on whoever transmits).
-cpu_read() { awk '/^cpu / { print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9 }' /proc/stat; }
+cpu_read() {
+	awk '/^cpu / { busy = $2 + $3 + $4 + $7 + $8 + $9
+		       print busy, busy + $5 + $6 }' /proc/stat
+}
 
 # Cores busy between two cpu_read()s.
 cores() {

@@ -187,7 +187,8 @@ static uint32_t walk(struct nfq_min *q, int nmsgs, uint64_t *ret_n)
 		const struct nlmsghdr *nlh = q->iov[i].iov_base;
 		int len = (int)q->msgs[i].msg_len;
 
-		for (; mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len)) {
+		for (; mnl_nlmsg_ok(nlh, len);
+		     nlh = mnl_nlmsg_next(nlh, &len)) {
 			uint32_t id = packet_id(q, nlh);
 
 			if (id) {

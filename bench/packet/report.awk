@@ -17,7 +17,11 @@ BEGIN {
 	title["d"] = "(d) weir, connect/accept only"
 }
 
-{ v[$1, $2, $3] = $4; if ($2 + 0 > nr) nr = $2 + 0 }
+{
+	v[$1, $2, $3] = $4
+	if ($2 + 0 > nr) nr = $2 + 0
+	if ($3 == "failed") failed[$1]++
+}
 
 function med(s,   a, n, i, j, t) {
 	n = split(s, a, " ")
@@ -63,7 +67,7 @@ function header() {
 	       "fwd", "verdicted", "bypass", "sink", "cores", "filter",
 	       "us/pkt", "TCP"
 	printf "%-30s %7s %7s %9s %6s %7s %5s %6s %6s %7s\n",
-	       "  UDP 64 B: kpps, CPU", "", "", "", "%", "", "", "cores",
+	       "  UDP in kpps", "", "", "", "%", "", "", "cores",
 	       "", "Gbit/s"
 }
 
@@ -79,12 +83,13 @@ function row_line(r,   R, any) {
 		print "failed (see the messages above)"
 		return
 	}
-	printf "%7s %7s %9s %6s %7s %5s %6s %6s %7s\n",
+	printf "%7s %7s %9s %6s %7s %5s %6s %6s %7s%s\n",
 	       fmt(med(L[r, "sent"]), "%.1f"), fmt(med(L[r, "fwd"]), "%.1f"),
 	       fmt(med(L[r, "ver"]), "%.1f"), fmt(med(L[r, "byp"]), "%.1f"),
 	       fmt(med(L[r, "recv"]), "%.1f"), fmt(med(L[r, "cores"]), "%.2f"),
 	       fmt(med(L[r, "fcores"]), "%.2f"), fmt(med(L[r, "us"]), "%.2f"),
-	       fmt(med(L[r, "tcp"]), "%.2f")
+	       fmt(med(L[r, "tcp"]), "%.2f"),
+	       failed[r] ? sprintf("  (%d round(s) failed)", failed[r]) : ""
 }
 
 function ratio(label, n, nk, d, dk, target,   R, x, lo, hi, m, dm, verdict) {

@@ -112,12 +112,20 @@ servers_up() {
 
 progress() {        # ROW ROUND
 	awk -v r="$1" -v R="$2" '$1 == r && $2 == R { v[$3] = $4 }
-	END { s = v["udp_secs"]; printf "bench-packet: round %d %-5s", R, r
-	      if (s > 0) printf "  udp fwd %.1f kpps", v["udp_fwd"] / s / 1000
-	      if ("udp_verdicted" in v) printf ", verdicted %.1f kpps", v["udp_verdicted"] / s / 1000
-	      if ("tcp_gbps" in v) printf "  tcp %.2f Gbit/s", v["tcp_gbps"]
-	      if ("failed" in v) printf "  FAILED"
-	      printf "\n" }' "$RESULTS" >&2
+	END {
+		s = v["udp_secs"]
+		printf "bench-packet: round %d %-5s", R, r
+		if (s > 0)
+			printf "  udp fwd %.1f kpps", v["udp_fwd"] / s / 1000
+		if (s > 0 && "udp_verdicted" in v)
+			printf ", verdicted %.1f kpps",
+			       v["udp_verdicted"] / s / 1000
+		if ("tcp_gbps" in v)
+			printf "  tcp %.2f Gbit/s", v["tcp_gbps"]
+		if ("failed" in v)
+			printf "  FAILED"
+		printf "\n"
+	}' "$RESULTS" >&2
 }
 
 run_row() {         # ROW ROUND
@@ -133,11 +141,13 @@ run_row() {         # ROW ROUND
 
 print_header() {
 	echo
-	echo "weir bench-packet, $(date -u '+%Y-%m-%d %H:%M UTC'), kernel $(uname -r), $NCPU CPUs"
+	echo "weir bench-packet, $(date -u '+%Y-%m-%d %H:%M UTC')," \
+	     "kernel $(uname -r), $NCPU CPUs"
 	echo "$ROUNDS interleaved rounds of: $ROWS; IPv$FAMILY; medians." \
 	     "Load average before: $LOADAVG (other work skews every row)."
-	echo "UDP: udpblast -l $UDP_LEN -n $UDP_PORTS -r $UDP_RATE for $UDP_SECONDS s;" \
-	     "TCP: iperf3 -P $TCP_STREAMS for $TCP_SECONDS s."
+	echo "UDP: udpblast -l $UDP_LEN -n $UDP_PORTS -r $UDP_RATE" \
+	     "for $UDP_SECONDS s; TCP: iperf3 -P $TCP_STREAMS for" \
+	     "$TCP_SECONDS s."
 	echo "fwd: gw's transmissions to server; verdicted: id_sequence delta;" \
 	     "bypass: (fwd - verdicted) / fwd."
 	echo
