@@ -110,8 +110,10 @@ void weir__live_maybe_done(struct weir__live_worker *w);
 
 /* live_path.c */
 /* Handles one netlink message from the queue. */
-void weir__live_message(struct weir__live_worker *w,
-			const struct nlmsghdr *nlh);
+/* Handles one netlink message from the queue; its packet points into
+ * pbuf without a copy. */
+void weir__live_message(struct weir__live_worker *w, struct nlmsghdr *nlh,
+			struct weir_buf *pbuf);
 /* The engine's pend handler (installed by weir__live_start). */
 void weir__live_pend_end(void *arg, uint64_t cookie, uint64_t pend_id,
 			 enum weir_pend_end how, uint8_t action,

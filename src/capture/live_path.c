@@ -12,6 +12,7 @@
 #include <weir/flow.h>
 
 #include "capture/live_internal.h"
+#include "packet/buf.h"
 
 enum outcome { OUT_HELD, OUT_PERMIT, OUT_DROP };
 
@@ -217,8 +218,8 @@ static void fail_verdict(struct weir__live_worker *w, uint32_t id)
 	give_verdict(w, &h, w->l->o.fail_open);
 }
 
-void weir__live_message(struct weir__live_worker *w,
-			const struct nlmsghdr *nlh)
+void weir__live_message(struct weir__live_worker *w, struct nlmsghdr *nlh,
+			struct weir_buf *pbuf)
 {
 	struct weir__flow_view fv;
 	struct weir__nfq_msg m;
@@ -230,8 +231,10 @@ void weir__live_message(struct weir__live_worker *w,
 	}
 	LIVE_INC(w, received);
 	h = calloc(1, sizeof(*h));
+	/* A view into the receive buffer (copy-on-write, see buf.h). */
 	if (h)
-		h->pkt = weir_pkt_from_bytes(m.payload, m.cap_len);
+		h->pkt = weir__pkt_in_buf(pbuf, (uint8_t *)(uintptr_t)m.payload,
+					  m.cap_len);
 	if (!h || !h->pkt) {
 		free(h);
 		fail_verdict(w, m.id);

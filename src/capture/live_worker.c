@@ -45,16 +45,16 @@ void weir__live_flush(struct weir__live_worker *w)
 	weir__verdicts_reset(&w->v);
 }
 
-static void handle_dgram(struct weir__live_worker *w, const void *buf,
-			 size_t len)
+static void handle_dgram(struct weir__live_worker *w, void *buf, size_t len,
+			 struct weir_buf *pbuf)
 {
-	const struct nlmsghdr *nlh = buf;
+	struct nlmsghdr *nlh = buf;
 	int left = (int)len;
 
 	for (; mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left))
 		if (nlh->nlmsg_type != NLMSG_ERROR &&
 		    nlh->nlmsg_type != NLMSG_DONE)
-			weir__live_message(w, nlh);
+			weir__live_message(w, nlh, pbuf);
 }
 
 static void drain_later(void *arg, int status);
@@ -72,13 +72,15 @@ static void drain(struct weir__live_worker *w)
 		w->now = mono_now();
 		for (int i = 0; i < n; i++) {
 			size_t len;
-			const void *d = weir__nfq_dgram(&w->sock, (unsigned)i,
-							&len);
+			void *d = weir__nfq_dgram(&w->sock, (unsigned)i, &len);
 
-			handle_dgram(w, d, len);
+			handle_dgram(w, d, len,
+				     weir__nfq_buf(&w->sock, (unsigned)i));
 		}
 		weir__live_flush(w);
-		if (n < (int)w->sock.batch)
+		if (n > 0)
+			weir__nfq_recycle(&w->sock, (unsigned)n);
+		if (n < (int)w->sock.usable)
 			return;
 	}
 	/* More is waiting: continue after the loop's other work. */

@@ -125,14 +125,18 @@ void weir__verdicts_reset(struct weir__verdicts *v);
 
 /* A netlink socket bound to one queue, in the network namespace of the
  * thread that opened it, with buffers to receive a batch of messages in
- * one recvmmsg (as the minimal NFQUEUE program does). */
+ * one recvmmsg (as the minimal NFQUEUE program does). The buffers are
+ * packet buffers (packet/buf.h): packets point into them without a
+ * copy, and weir__nfq_recycle() replaces those still referenced. */
 struct weir__nfq_sock {
 	struct mnl_socket *nl;
 	int fd;
 	uint16_t queue;
 	unsigned batch;            /* datagrams per receive */
 	size_t bufsz;              /* bytes per datagram buffer */
-	char *bufs;                /* batch * bufsz */
+	struct weir_buf **bufs;    /* batch of them */
+	unsigned usable;           /* slots with a buffer (normally batch) */
+	uint64_t replaced;         /* buffers still referenced after a batch */
 	struct mmsghdr *msgs;
 	struct iovec *iov;
 	uint64_t early;            /* packets that came before the bind ack */
@@ -148,12 +152,21 @@ int weir__nfq_open(struct weir__nfq_sock *s, const struct weir__nfq_cfg *cfg,
 /* Receives up to `batch` datagrams without waiting: their count (0:
  * nothing there) or -errno. Datagram i is weir__nfq_dgram(s, i). */
 int weir__nfq_recv(struct weir__nfq_sock *s);
-static inline const void *weir__nfq_dgram(const struct weir__nfq_sock *s,
-					  unsigned i, size_t *ret_len)
+static inline void *weir__nfq_dgram(const struct weir__nfq_sock *s,
+				    unsigned i, size_t *ret_len)
 {
 	*ret_len = s->msgs[i].msg_len;
-	return s->bufs + (size_t)i * s->bufsz;
+	return s->iov[i].iov_base;
 }
+/* The packet buffer of datagram i. */
+static inline struct weir_buf *weir__nfq_buf(const struct weir__nfq_sock *s,
+					     unsigned i)
+{
+	return s->bufs[i];
+}
+/* After the first n datagrams were handled: buffers a packet still
+ * refers to (held, cloned) are replaced by new ones. */
+void weir__nfq_recycle(struct weir__nfq_sock *s, unsigned n);
 /* Sends a buffer of netlink messages (verdicts). 0 or -errno. */
 int weir__nfq_send(struct weir__nfq_sock *s, const void *buf, size_t len);
 /* Unbinds the queue and closes. Packets still queued are dropped by the

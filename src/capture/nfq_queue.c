@@ -17,6 +17,7 @@
 #include <libnetfilter_queue/libnetfilter_queue.h>
 
 #include "capture/nfq.h"
+#include "packet/buf.h"
 
 static int fail(char *err, size_t errlen, int rc, const char *what)
 {
@@ -39,20 +40,56 @@ static int set_rcvbuf(int fd, size_t bytes)
 static int alloc_batch(struct weir__nfq_sock *s, unsigned batch,
 		       uint32_t copy_range)
 {
-	/* A packet message carries the copied bytes plus attributes. */
-	s->bufsz = (size_t)copy_range + 1024;
+	/* A packet message carries the copied bytes plus attributes; each
+	 * buffer starts cache-line aligned (netlink headers need 4). */
+	s->bufsz = ((size_t)copy_range + 1024 + 63) & ~(size_t)63;
 	s->batch = batch;
-	s->bufs = malloc(s->bufsz * batch);
+	s->bufs = calloc(batch, sizeof(*s->bufs));
 	s->msgs = calloc(batch, sizeof(*s->msgs));
 	s->iov = calloc(batch, sizeof(*s->iov));
 	if (!s->bufs || !s->msgs || !s->iov)
 		return -ENOMEM;
 	for (unsigned i = 0; i < batch; i++) {
-		s->iov[i] = (struct iovec){ s->bufs + i * s->bufsz, s->bufsz };
+		s->bufs[i] = weir__buf_new(s->bufsz);
+		if (!s->bufs[i])
+			return -ENOMEM;
+		s->iov[i] = (struct iovec){ weir__buf_data(s->bufs[i]),
+					    s->bufsz };
 		s->msgs[i].msg_hdr.msg_iov = &s->iov[i];
 		s->msgs[i].msg_hdr.msg_iovlen = 1;
 	}
+	s->usable = batch;
 	return 0;
+}
+
+void weir__nfq_recycle(struct weir__nfq_sock *s, unsigned n)
+{
+	for (unsigned i = 0; i < n && i < s->usable; i++) {
+		struct weir_buf *nb;
+
+		if (!weir__buf_shared(s->bufs[i]))
+			continue;
+		s->replaced++;
+		nb = weir__buf_new(s->bufsz);
+		weir__buf_put(s->bufs[i]);
+		s->bufs[i] = nb;
+		if (!nb) {
+			/* Out of memory: receive into the slots before it
+			 * until a later recycle finds memory again. */
+			s->usable = i;
+			break;
+		}
+		s->iov[i].iov_base = weir__buf_data(nb);
+	}
+	while (s->usable < s->batch) {
+		struct weir_buf *nb = weir__buf_new(s->bufsz);
+
+		if (!nb)
+			break;
+		s->bufs[s->usable] = nb;
+		s->iov[s->usable].iov_base = weir__buf_data(nb);
+		s->usable++;
+	}
 }
 
 /* Reads until the kernel acknowledges our config message. A packet
@@ -60,7 +97,7 @@ static int alloc_batch(struct weir__nfq_sock *s, unsigned batch,
  * but if one does it is counted; its verdict is left to fail-open. */
 static int wait_ack(struct weir__nfq_sock *s, uint32_t seq)
 {
-	char *buf = s->bufs;
+	char *buf = s->iov[0].iov_base;
 	struct timeval tv = { .tv_sec = 2 };
 
 	setsockopt(s->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
@@ -156,7 +193,7 @@ int weir__nfq_recv(struct weir__nfq_sock *s)
 	int n;
 
 	do
-		n = recvmmsg(s->fd, s->msgs, s->batch, MSG_DONTWAIT, NULL);
+		n = recvmmsg(s->fd, s->msgs, s->usable, MSG_DONTWAIT, NULL);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
@@ -181,6 +218,8 @@ void weir__nfq_close(struct weir__nfq_sock *s)
 		weir__nfq_send(s, buf, weir__nfq_unbind_build(buf, s->queue));
 		mnl_socket_close(s->nl);
 	}
+	for (unsigned i = 0; s->bufs && i < s->batch; i++)
+		weir__buf_put(s->bufs[i]);
 	free(s->bufs);
 	free(s->msgs);
 	free(s->iov);

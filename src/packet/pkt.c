@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "packet/buf.h"
 #include "packet/nbl_internal.h"
 #include "packet/pool.h"
 
@@ -60,6 +61,42 @@ struct weir_pkt *weir_pkt_alloc(uint32_t len, uint32_t headroom)
 		return NULL;
 	}
 	pkt->data = pkt->buf_->data + headroom;
+	pkt->len = len;
+	return pkt;
+}
+
+/* ---- receive buffers (buf.h) ----------------------------------------- */
+
+struct weir_buf *weir__buf_new(size_t size)
+{
+	return size > WEIR__PKT_MAX_BYTES ? NULL : buf_alloc(size);
+}
+
+uint8_t *weir__buf_data(struct weir_buf *buf)
+{
+	return buf->data;
+}
+
+bool weir__buf_shared(const struct weir_buf *buf)
+{
+	return atomic_load_explicit(&buf->refcnt, memory_order_acquire) > 1;
+}
+
+void weir__buf_put(struct weir_buf *buf)
+{
+	buf_unref(buf);
+}
+
+struct weir_pkt *weir__pkt_in_buf(struct weir_buf *buf, uint8_t *data,
+				  uint32_t len)
+{
+	struct weir_pkt *pkt = pkt_header();
+
+	if (!pkt)
+		return NULL;
+	atomic_fetch_add_explicit(&buf->refcnt, 1, memory_order_relaxed);
+	pkt->buf_ = buf;
+	pkt->data = data;
 	pkt->len = len;
 	return pkt;
 }

@@ -128,7 +128,11 @@ stop_weir() {
 	done
 	kill -0 $wpid 2>/dev/null && fail "weir run did not stop on SIGTERM"
 	wait $wpid 2>/dev/null
+	local rc=$?
 	wpid=""
+	[ $rc = 0 ] || fail "weir run exited with status $rc"
+	! grep -q -E "Sanitizer|runtime error" "$work/weir.log" ||
+		fail "sanitizer report in the daemon's log"
 }
 
 stats() { "$weir" stats --control "$ctl"; }

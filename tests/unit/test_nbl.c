@@ -11,6 +11,8 @@
 
 #include <weir/packet.h>
 
+#include "packet/buf.h"
+
 static const uint8_t bytes[] = { 0x45, 0, 0, 20, 1, 2, 0, 0, 64, 17,
 				 0, 0, 10, 0, 0, 1, 10, 0, 0, 2 };
 
@@ -158,6 +160,38 @@ static void parse_fills_descriptor(void **state)
 	weir_pkt_free(NULL);
 }
 
+/* A packet made inside a receive buffer is a view: shared while the
+ * receiver holds the buffer, copied before a write, and the buffer is
+ * free for reuse once the packet is gone. */
+static void view_in_receive_buffer(void **state)
+{
+	struct weir_buf *b = weir__buf_new(2048);
+	uint8_t *d;
+	struct weir_pkt *p, *c;
+
+	(void)state;
+	assert_non_null(b);
+	d = weir__buf_data(b);
+	memset(d, 0xab, 2048);
+	assert_false(weir__buf_shared(b));
+	p = weir__pkt_in_buf(b, d + 100, 60);
+	assert_non_null(p);
+	assert_ptr_equal(p->data, d + 100);
+	assert_true(weir__buf_shared(b));
+	assert_true(weir_pkt_is_shared(p));
+	c = weir_pkt_clone(p);
+	weir_pkt_free(p);
+	assert_true(weir__buf_shared(b));       /* the clone still refers */
+	assert_int_equal(weir_pkt_make_writable(c), 0);
+	assert_ptr_not_equal(c->data, d + 100); /* copied, not written in */
+	assert_int_equal(c->data[0], 0xab);
+	c->data[0] = 1;
+	assert_int_equal(d[100], 0xab);
+	assert_false(weir__buf_shared(b));
+	weir_pkt_free(c);
+	weir__buf_put(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -165,6 +199,7 @@ int main(void)
 		cmocka_unit_test(refcount_keeps_list_alive),
 		cmocka_unit_test(clone_shares_copy_does_not),
 		cmocka_unit_test(write_makes_private),
+		cmocka_unit_test(view_in_receive_buffer),
 		cmocka_unit_test(headroom_push_pull),
 		cmocka_unit_test(put_grows_and_moves),
 		cmocka_unit_test(parse_fills_descriptor),
