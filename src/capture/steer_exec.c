@@ -120,9 +120,25 @@ static void io_close(int *fd)
 	*fd = -1;
 }
 
+/* Moves a descriptor to 3 or above. A daemon may run with 0..2 closed,
+ * and then the child's dup2() onto 0..2 would clobber its own ends. */
+static int above_stdio(int *fd)
+{
+	int nfd;
+
+	if (*fd > 2)
+		return 0;
+	nfd = fcntl(*fd, F_DUPFD_CLOEXEC, 3);
+	if (nfd < 0)
+		return -errno;
+	close(*fd);
+	*fd = nfd;
+	return 0;
+}
+
 static int io_open(struct io *io, struct weir__steer_run *run)
 {
-	int sv[2], p1[2], p2[2];
+	int sv[2], p1[2], p2[2], rc = 0;
 
 	memset(io, 0, sizeof(*io));
 	io->run = run;
@@ -143,11 +159,13 @@ static int io_open(struct io *io, struct weir__steer_run *run)
 	io->fd[2] = p2[0];
 	if (pipe2(io->fail, O_CLOEXEC) < 0)
 		return -errno;
+	for (int i = 0; i < 3 && !rc; i++)
+		rc = above_stdio(&io->child[i]);
 	/* Only our ends: a tool may not like a non-blocking stdin. */
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 3 && !rc; i++)
 		if (fcntl(io->fd[i], F_SETFL, O_NONBLOCK) < 0)
-			return -errno;
-	return 0;
+			rc = -errno;
+	return rc;
 }
 
 static void io_exit(struct io *io)

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -844,6 +845,31 @@ static void fake_retry(void **state)
 	assert_int_equal(weir__steer_apply(&p, &err), 0);
 }
 
+/* A daemon with stdin, stdout and stderr closed: the child's ends land
+ * on 0..2, and must still end up where they belong. */
+static void exec_closed_stdio(void **state)
+{
+	const char *argv[] = { "sh", "-c", "cat; echo e >&2", NULL };
+	struct weir__steer_run run = { .in = "in\n", .in_len = 3,
+				       .want_out = true };
+	int saved[3], rc;
+
+	(void)state;
+	for (int i = 0; i < 3; i++)
+		saved[i] = fcntl(i, F_DUPFD_CLOEXEC, 3);
+	for (int i = 0; i < 3; i++)
+		close(i);
+	rc = weir__steer_exec(argv, &run);
+	for (int i = 0; i < 3; i++) {
+		dup2(saved[i], i);
+		close(saved[i]);
+	}
+	assert_int_equal(rc, 0);
+	assert_string_equal(run.out, "in\n");
+	assert_string_equal(run.err, "e\n");
+	free(run.out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -867,6 +893,7 @@ int main(void)
 		cmocka_unit_test(exec_roundtrip),
 		cmocka_unit_test(exec_failures),
 		cmocka_unit_test(exec_early_exit),
+		cmocka_unit_test(exec_closed_stdio),
 		cmocka_unit_test_setup_teardown(fake_apply, fake_setup,
 						fake_teardown),
 		cmocka_unit_test_setup_teardown(fake_rollback, fake_setup,
