@@ -170,21 +170,26 @@ serve_for() {
 	return 1
 }
 # talk SECONDS: one TCP connection to a listener, a line every 0.1 s.
+# Both ends give up after a while, so that no phase can hang the test.
 talk() {
-	in_ns socat -u TCP-LISTEN:7000,reuseaddr OPEN:/dev/null &
+	in_ns timeout $(($1 + 10)) \
+		socat -u TCP-LISTEN:7000,reuseaddr OPEN:/dev/null &
 	pids+=($!)
 	sleep 0.3
-	in_ns bash -c "exec 3<>/dev/tcp/127.0.0.1/7000 &&
+	in_ns timeout $(($1 + 10)) bash -c \
+		"exec 3<>/dev/tcp/127.0.0.1/7000 &&
 		for i in \$(seq $(($1 * 10))); do echo x >&3; sleep 0.1; done" &
 	pids+=($!)
 }
 queued() { sed -n 's/^queued //p' "$1"; }
 between() { [ -n "$3" ] && [ "$3" -ge "$1" ] && [ "$3" -le "$2" ]; }
 
+# The readers come and go while a flow runs; --queue-bypass lets its
+# packets through while none is bound. Counts are what a bound reader saw.
 reauth() { # reauth DESCRIPTION [plan options]
 	local what=$1
 	shift
-	steer --gen 1 "$@" apply
+	steer --gen 1 --bypass "$@" apply
 	serve_for 1 2 "$tmp/s1" --repeat || bad "$what: reader 1 not ready"
 	talk 6
 	wait "${pids[-3]}" # reader 1: the SYN, then the flow is bypassed
@@ -192,7 +197,7 @@ reauth() { # reauth DESCRIPTION [plan options]
 	sleep 0.5
 	check "$what: generation 1 queued one packet of the flow" \
 		test "$(queued "$tmp/s1")" = 1
-	steer --gen 2 "$@" apply
+	steer --gen 2 --bypass "$@" apply
 	wait "${pids[-1]}"
 	# Once, or a few packets if more were in flight at the bump.
 	check "$what: after the bump the flow came back, and left again" \
@@ -204,7 +209,7 @@ reauth "every packet"
 reauth "new flows only" --new-only
 
 # Control: no bump, so the flow stays bypassed.
-steer --gen 1 apply
+steer --gen 1 --bypass apply
 serve_for 1 2 "$tmp/s1" --repeat
 talk 4
 wait "${pids[-3]}"
@@ -218,7 +223,7 @@ pids=()
 # What this kernel does with a verdict's NFQA_CT connmark (needs
 # NETFILTER_NETLINK_GLUE_CT): a note, not a check; the NF_REPEAT path
 # above is what weir relies on.
-steer --gen 1 apply
+steer --gen 1 --bypass apply
 serve_for 1 2 "$tmp/s4" --ct
 talk 1
 wait "${pids[-3]}"
