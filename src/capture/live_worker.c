@@ -1,7 +1,11 @@
 /* One worker: a thread in the queue's network namespace with its own
- * io_uring loop. A multishot poll says when the socket has messages;
- * the worker then reads them in recvmmsg batches, classifies each, and
- * sends the batch's verdicts in one message buffer. Worker 0 also runs
+ * io_uring loop. A one-shot poll, armed only once the socket is empty,
+ * says when messages arrive; the worker then reads them in recvmmsg
+ * batches until the socket is empty again, classifies each, and sends
+ * each batch's verdicts in one message buffer. (A multishot poll would
+ * stay on the socket's wait queue while the worker reads, and every
+ * arriving packet would then pay an io_uring wake-up: measured, a fifth
+ * of the rate.) Worker 0 also runs
  * the engine's housekeeping (pend timeouts, flow expiry) on a timer.
  */
 #include <errno.h>
@@ -58,10 +62,11 @@ static void handle_dgram(struct weir__live_worker *w, void *buf, size_t len,
 }
 
 static void drain_later(void *arg, int status);
+static void arm_poll(struct weir__live_worker *w);
 
-/* Reads and classifies until the socket is empty or the budget is
- * spent; a short read means empty, and the poll fires again for what
- * comes after it. */
+/* Reads and classifies until the socket is empty (a short read), then
+ * arms the poll for what comes next; or until the budget is spent, and
+ * then continues after the loop's other work. */
 static void drain(struct weir__live_worker *w)
 {
 	/* Stopping reads everything: a packet left in the socket would be
@@ -80,8 +85,11 @@ static void drain(struct weir__live_worker *w)
 		weir__live_flush(w);
 		if (n > 0)
 			weir__nfq_recycle(&w->sock, (unsigned)n);
-		if (n < (int)w->sock.usable)
+		if (n < (int)w->sock.usable) {
+			if (!w->poll_armed && !w->stopped && !w->draining)
+				arm_poll(w);
 			return;
+		}
 	}
 	/* More is waiting: continue after the loop's other work. */
 	if (!w->drain_posted &&
@@ -98,20 +106,16 @@ static void drain_later(void *arg, int status)
 		drain(w);
 }
 
-static void arm_poll(struct weir__live_worker *w);
-
 static void on_readable(struct weir__io_op *op, int res, unsigned flags)
 {
 	struct weir__live_worker *w = (struct weir__live_worker *)
 		((char *)op - offsetof(struct weir__live_worker, poll_op));
 
-	if (!(flags & IORING_CQE_F_MORE))
-		w->poll_armed = false;
+	(void)flags;
+	w->poll_armed = false;
 	if (res == -ECANCELED)
 		return;
 	drain(w);
-	if (!w->poll_armed && !w->stopped)
-		arm_poll(w);
 }
 
 static void arm_poll(struct weir__live_worker *w)
@@ -122,7 +126,7 @@ static void arm_poll(struct weir__live_worker *w)
 	sqe = weir__io_sqe(w->loop, &w->poll_op);
 	if (!sqe)
 		return;
-	io_uring_prep_poll_multishot(sqe, w->sock.fd, POLLIN);
+	io_uring_prep_poll_add(sqe, w->sock.fd, POLLIN);
 	w->poll_armed = true;
 }
 

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include <weir/flow.h>
@@ -250,6 +251,21 @@ static int start_live(struct daemon *d, struct compartment *c)
 	return rc;
 }
 
+/* A random first generation: flows a previous daemon marked keep their
+ * connmark after it stopped cleanly (no stale rules tell its
+ * generation), and must not pass unchecked under this one. */
+static uint8_t first_generation(struct daemon *d)
+{
+	struct weir__steer_plan plan;
+	uint8_t max, r = 0;
+
+	plan_of(d, &d->comp[0], &plan);
+	max = weir__steer_generation_max(&plan);
+	if (getrandom(&r, 1, 0) != 1 || !max)
+		r = (uint8_t)time(NULL);
+	return max ? (uint8_t)(1 + r % max) : 1;
+}
+
 static uint64_t mono_ns(void)
 {
 	struct timespec ts;
@@ -275,9 +291,9 @@ int daemon_start(struct daemon *d, const struct daemon_opts *o)
 	memset(d, 0, sizeof(*d));
 	d->o = *o;
 	d->o.nqueues = o->nqueues ? o->nqueues : 1;
-	d->generation = 1;
-	d->started_ns = mono_ns();
 	compartments(d);
+	d->generation = first_generation(d);
+	d->started_ns = mono_ns();
 	if (load_policy(d, &p) < 0)
 		return -EINVAL;
 	d->engine = weir_engine_new();
