@@ -69,12 +69,12 @@ else
 	collect "$BUILD" default
 fi
 
-say "unit and replay tests under ASan+UBSan ($ASAN_BUILD)"
+say "unit, replay and namespace tests under ASan+UBSan ($ASAN_BUILD)"
 if ! build "$ASAN_BUILD" -Db_sanitize=address,undefined -Db_lundef=false; then
 	echo "fail build:$ASAN_BUILD" >>"$RESULTS"
 else
 	meson test -C "$ASAN_BUILD" --no-rebuild --print-errorlogs \
-		--suite unit --suite replay
+		--suite unit --suite replay --suite net
 	collect "$ASAN_BUILD" asan
 fi
 
