@@ -367,9 +367,39 @@ EOF
 	stop_weir
 }
 
+# weir started outside the gateway attaches in it as compartment 1: its
+# queue and rules live in gw's namespace, and filters see the number.
+t_compartment() {
+	serve 80 23 25
+	local pol; pol=$(policy comp <<'EOF'
+block "telnet-in-1" in ipforward if tcp.dport == 23 and meta.compartment == 1;
+block "smtp-in-0" in ipforward if tcp.dport == 25 and meta.compartment == 0;
+EOF
+)
+	"$weir" run -c "$pol" --control "$ctl" --plugins "$plugins" \
+		--netns /run/netns/$G >>"$work/weir.log" 2>&1 &
+	wpid=$!
+	for _ in $(seq 50); do
+		"$weir" stats --control "$ctl" >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	nsx $G iptables-save | grep -q WEIR-FORWARD ||
+		fail "no rules in the compartment's namespace"
+	iptables-save 2>/dev/null | grep -q "weir:weir" &&
+		fail "rules in the namespace weir runs in"
+	expect_ok 10.231.2.2 80
+	expect_no 10.231.2.2 23
+	expect_ok 10.231.2.2 25
+	stats | grep -q "compartment 1 (/run/netns/$G)" ||
+		fail "stats do not name compartment 1"
+	balance
+	stop_weir
+	rules_gone $G
+}
+
 topology
 case $name in
-block_permit|ipv6|callout|reload|two_queues|kill_bypass|kill_nobypass|sigterm_flush|ale|ale_reauth)
+block_permit|ipv6|callout|reload|two_queues|kill_bypass|kill_nobypass|sigterm_flush|ale|ale_reauth|compartment)
 	"t_$name" ;;
 *) echo "unknown test $name"; exit 2 ;;
 esac
