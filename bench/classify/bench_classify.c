@@ -14,9 +14,15 @@
  * Half the packets are built to hit a random filter; half are random
  * (src anywhere, dst in 10/8).
  *
- * Usage: bench_classify [-p] [MAX_FILTERS]   (default 100000)
+ * An extra line adds to the largest mix 2 500 filters on one server that
+ * differ only by a port range (bench/packet/policy.sh's "range" filters:
+ * 6 ports each, tcp and udp) and sends every packet to that server, at
+ * random ports: the case where one hash key holds thousands of records.
+ *
+ * Usage: bench_classify [-p | -r] [MAX_FILTERS]   (default 100000)
  *   -p  profile: only MAX_FILTERS, classifier only, no linear evaluator
  *       (for valgrind --tool=cachegrind / callgrind)
+ *   -r  profile the extra line only
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -206,6 +212,44 @@ static void make_packet(struct weir_fields *p, const struct fspec *fs,
 		packet_for(&fs[rnd(n)], p);
 }
 
+/* ---- the extra line: many port ranges on one server ----------------- */
+
+#define NRANGE 2500
+#define RANGE_SERVER 0x0a4d0202u /* 10.77.2.2 */
+
+/* Filter j of policy.sh's "range" kind: 6 ports from 30000 + 7j % 30000,
+ * tcp for even j, udp for odd. */
+static void make_range_filter(struct fspec *f, uint32_t j)
+{
+	uint32_t lo = 30000 + (j * 7) % 30000;
+
+	memset(&f->s, 0, sizeof(f->s));
+	f->s.layer = WEIR_LAYER_IPFORWARD_V4;
+	f->s.action = WEIR_ACTION_BLOCK;
+	cond_prefix(&f->c[0], WEIR_FIELD_IP_DST, RANGE_SERVER, 32);
+	cond_num(&f->c[1], WEIR_FIELD_IP_PROTO, WEIR_MATCH_EQ,
+		 j % 2 ? 17 : 6, 0);
+	cond_num(&f->c[2], WEIR_FIELD_DST_PORT, WEIR_MATCH_RANGE, lo, lo + 5);
+	f->s.conds = f->c;
+	f->s.ncond = 3;
+}
+
+/* A packet to the server: tcp or udp, any source, any port (most miss
+ * every range, as the replay's packets to port 9000 do). */
+static void make_range_packet(struct weir_fields *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->family = 2; /* AF_INET */
+	addr(p->src, rnd_any());
+	addr(p->dst, RANGE_SERVER);
+	p->num[WEIR_FIELD_IP_PROTO] = rnd(2) ? 6 : 17;
+	p->num[WEIR_FIELD_SRC_PORT] = 1024 + rnd(64512);
+	p->num[WEIR_FIELD_DST_PORT] = rnd(65536);
+	p->present = 1u << WEIR_FIELD_IP_SRC | 1u << WEIR_FIELD_IP_DST |
+		     1u << WEIR_FIELD_IP_PROTO | 1u << WEIR_FIELD_SRC_PORT |
+		     1u << WEIR_FIELD_DST_PORT;
+}
+
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
@@ -306,13 +350,35 @@ static struct weir_engine *load(const struct fspec *fs, uint32_t n,
 	return e;
 }
 
+/* The extra line; fs has room for n + NRANGE filters. */
+static void range_line(struct fspec *fs, uint32_t n, struct weir_fields *pk,
+		       uint64_t overhead, uint64_t *sink)
+{
+	struct weir_engine *e;
+	double bms, w, mean;
+
+	for (uint32_t j = 0; j < NRANGE; j++)
+		make_range_filter(&fs[n + j], j);
+	for (int i = 0; i < NPKT; i++)
+		make_range_packet(&pk[i]);
+	e = load(fs, n + NRANGE, false, &bms);
+	w = median_ns(e, pk, NPKT, overhead, sink);
+	mean = mean_ns(e, pk, NPKT, sink);
+	printf("\n%u + %u port ranges on one server, packets to it:\n",
+	       n, NRANGE);
+	printf("%8u | %10.0f | %10.0f | %12s | %8s | %9.1f\n", n + NRANGE,
+	       w, mean, "-", "-", bms);
+	weir_engine_free(e);
+}
+
 int main(int argc, char **argv)
 {
 	static const uint32_t sizes[] = { 10, 1000, 10000, 100000 };
-	bool profile = argc > 1 && !strcmp(argv[1], "-p");
+	bool ranges = argc > 1 && !strcmp(argv[1], "-r");
+	bool profile = ranges || (argc > 1 && !strcmp(argv[1], "-p"));
 	uint32_t max = argc > 1 + profile ? (uint32_t)atoi(argv[1 + profile])
 					   : 100000;
-	struct fspec *fs = calloc(max, sizeof(*fs));
+	struct fspec *fs = calloc(max + NRANGE, sizeof(*fs));
 	struct weir_fields *pk = calloc(NPKT, sizeof(*pk));
 	uint64_t overhead = timer_overhead(), sink = 0;
 	double first = 0, last = 0, last_lin = 0;
@@ -334,7 +400,7 @@ int main(int argc, char **argv)
 
 		if (n > max)
 			break;
-		if (profile && n != max)
+		if (ranges || (profile && n != max))
 			continue;
 		for (int i = 0; i < NPKT; i++)
 			make_packet(&pk[i], fs, n);
@@ -354,13 +420,15 @@ int main(int argc, char **argv)
 		weir_engine_free(el);
 	}
 	if (profile)
-		goto out;
+		goto extra;
 	printf("\ngrowth from %u to %u filters: %.2fx (target <= 3x)\n",
 	       sizes[0], max, first > 0 ? last / first : 0);
 	printf("at %u filters: %.0f ns (target <= 150), %.0fx faster than "
 	       "linear (target >= 50x)\n", max, last,
 	       last > 0 ? last_lin / last : 0);
-out:
+extra:
+	if (ranges || !profile)
+		range_line(fs, max, pk, overhead, &sink);
 	free(fs);
 	free(pk);
 	return sink == 42 ? 1 : 0;
