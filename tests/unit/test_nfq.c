@@ -134,7 +134,7 @@ static int read_back(const struct weir__verdicts *v, struct seen *out, int max)
 
 	for (; mnl_nlmsg_ok(nlh, len) && n < max;
 	     nlh = mnl_nlmsg_next(nlh, &len), n++) {
-		const struct nlattr *a;
+		struct nlattr *a;
 
 		out[n] = (struct seen){ .type = nlh->nlmsg_type & 0xff };
 		mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg)) {
@@ -239,7 +239,7 @@ static void config_message(void **state)
 				     .gso = true, .conntrack = true };
 	size_t n = weir__nfq_cfg_build(buf, &cfg);
 	const struct nlmsghdr *nlh = (const void *)buf;
-	const struct nlattr *a;
+	struct nlattr *a;
 	uint32_t flags = 0, mask = 0;
 
 	(void)state;
