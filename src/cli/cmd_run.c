@@ -19,7 +19,7 @@
 
 enum { OPT_QBASE = 256, OPT_FAIL_CLOSED, OPT_NO_QBYPASS, OPT_NO_STEER,
        OPT_NO_CMBYPASS, OPT_NETNS, OPT_CONTROL, OPT_TAG, OPT_PLUGINS,
-       OPT_PEND_TIMEOUT };
+       OPT_PEND_TIMEOUT, OPT_MAXLEN };
 
 static const struct option long_opts[] = {
 	{ "policy", required_argument, NULL, 'c' },
@@ -34,6 +34,7 @@ static const struct option long_opts[] = {
 	{ "tag", required_argument, NULL, OPT_TAG },
 	{ "plugins", required_argument, NULL, OPT_PLUGINS },
 	{ "pend-timeout", required_argument, NULL, OPT_PEND_TIMEOUT },
+	{ "queue-maxlen", required_argument, NULL, OPT_MAXLEN },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -58,7 +59,9 @@ static void usage(FILE *f)
 	      ")\n"
 	      "      --tag TAG            names weir's rules (weir)\n"
 	      "      --plugins DIR        plug-in directory\n"
-	      "      --pend-timeout SEC   how long a pended packet waits (5)\n",
+	      "      --pend-timeout SEC   how long a pended packet waits (5)\n"
+	      "      --queue-maxlen N     packets the kernel holds per queue\n"
+	      "                           before the fail mode applies (65536)\n",
 	      f);
 }
 
@@ -100,6 +103,11 @@ static int parse_opt(int c, struct daemon_opts *o)
 	case OPT_CONTROL: o->control_path = optarg; return 0;
 	case OPT_TAG: o->tag = optarg; return 0;
 	case OPT_PLUGINS: o->plugin_dir = optarg; return 0;
+	case OPT_MAXLEN:
+		if (parse_uint(optarg, 1u << 24, &v) < 0 || !v)
+			return -EINVAL;
+		o->queue_maxlen = (uint32_t)v;
+		return 0;
 	case OPT_PEND_TIMEOUT:
 		sec = strtod(optarg, NULL);
 		if (!(sec > 0) || sec > 3600)

@@ -243,7 +243,8 @@ static int start_live(struct daemon *d, struct compartment *c)
 		.queue_base = d->o.queue_base, .fail_open = !d->o.fail_closed,
 		.ctmark_mask = plan.ct_mask, .vmark_mask = plan.vmark_mask,
 		.netns = c->netns, .compartment = c->id,
-		.pend_timeout_ns = d->o.pend_timeout_ns };
+		.pend_timeout_ns = d->o.pend_timeout_ns,
+		.maxlen = d->o.queue_maxlen };
 	rc = weir__live_start(&lo, &c->live, err, sizeof(err));
 
 	if (rc < 0)

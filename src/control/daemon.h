@@ -37,6 +37,7 @@ struct daemon_opts {
 	bool steer;                       /* install rules (else the admin's) */
 	bool connmark_bypass;             /* ALE flows leave the queue */
 	uint64_t pend_timeout_ns;
+	uint32_t queue_maxlen;            /* 0: 65536 */
 	const char *netns[DAEMON_MAX_NETNS];  /* compartments; none: ours */
 	unsigned nnetns;
 };

@@ -397,9 +397,39 @@ EOF
 	rules_gone $G
 }
 
+# A full queue: fail-open lets the surplus through unseen, fail-closed
+# drops it. The defer callout holds every datagram for 3 s, so a queue
+# of 4 fills at once.
+overload_run() {
+	local pol; pol=$(policy overload <<'EOF'
+plugin defer { delay = 3000; action = permit; }
+callout defer "hold" in ipforward-v4 if udp.dport == 7000;
+EOF
+)
+	: >"$work/sink"
+	start_weir $G "$pol" --queue-maxlen 4 "$@"
+	for i in $(seq 20); do
+		echo "d$i" | nsx $C socat -u - UDP:10.231.2.2:7000
+	done
+	sleep 1
+	passed=$(wc -l <"$work/sink")
+}
+
+t_overload() {
+	nsx $S socat -u UDP-RECV:7000 OPEN:"$work/sink",creat,append &
+	overload_run
+	[ "$passed" -ge 14 ] ||
+		fail "fail-open: $passed of 16 surplus datagrams passed"
+	stop_weir
+	overload_run --fail-closed
+	[ "$passed" = 0 ] ||
+		fail "fail-closed: $passed datagrams passed a full queue"
+	stop_weir
+}
+
 topology
 case $name in
-block_permit|ipv6|callout|reload|two_queues|kill_bypass|kill_nobypass|sigterm_flush|ale|ale_reauth|compartment)
+block_permit|ipv6|callout|reload|two_queues|kill_bypass|kill_nobypass|sigterm_flush|ale|ale_reauth|compartment|overload)
 	"t_$name" ;;
 *) echo "unknown test $name"; exit 2 ;;
 esac
