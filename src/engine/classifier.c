@@ -81,6 +81,48 @@ static int sub_build(struct sub_cls *sc, struct weir__tss_entries *v,
 	return 0;
 }
 
+/* Drops the entries of the marked filters, then appends them again,
+ * expanded with their port ranges hashed (entries are sorted later). */
+static int reexpand(struct weir__filter *const *f,
+		    const struct weir__sub_range *sr, const uint8_t *mark,
+		    unsigned alen, struct weir__tss_entries *v)
+{
+	uint32_t out = 0;
+
+	for (uint32_t i = 0; i < v->n; i++)
+		if (!mark[v->e[i].cand.rank - sr->first])
+			v->e[out++] = v->e[i];
+	v->n = out;
+	for (uint32_t r = sr->first; r < sr->end; r++)
+		if (mark[r - sr->first] &&
+		    weir__tss_expand(f[r], r, alen, true, v) < 0)
+			return -ENOMEM;
+	return 0;
+}
+
+/* The entries of one sublayer: port ranges hashed only for the filters
+ * that crowd a key without (tss_crowd.c). */
+static int sub_entries(struct weir__filter *const *f,
+		       const struct weir__sub_range *sr, unsigned alen,
+		       struct weir__tss_entries *v)
+{
+	uint8_t *mark;
+	int err;
+
+	v->n = 0;
+	for (uint32_t r = sr->first; r < sr->end; r++)
+		if (weir__tss_expand(f[r], r, alen, false, v) < 0)
+			return -ENOMEM;
+	mark = calloc(sr->end - sr->first + 1, 1);
+	if (!mark)
+		return -ENOMEM;
+	err = weir__tss_crowded(v, alen, sr->first, mark);
+	if (err > 0)
+		err = reexpand(f, sr, mark, alen, v);
+	free(mark);
+	return err;
+}
+
 struct weir__cls *weir__cls_build(struct weir__filter *const *f, uint32_t n,
 				  const struct weir__sub_range *subs,
 				  uint32_t nsub)
@@ -96,14 +138,10 @@ struct weir__cls *weir__cls_build(struct weir__filter *const *f, uint32_t n,
 	cls->subs = calloc(nsub ? nsub : 1, sizeof(*cls->subs));
 	if (!cls->subs)
 		goto fail;
-	for (uint32_t s = 0; s < nsub; s++) {
-		v.n = 0;
-		for (uint32_t r = subs[s].first; r < subs[s].end; r++)
-			if (weir__tss_expand(f[r], r, cls->alen, &v) < 0)
-				goto fail;
-		if (sub_build(&cls->subs[s], &v, f, cls->alen) < 0)
+	for (uint32_t s = 0; s < nsub; s++)
+		if (sub_entries(f, &subs[s], cls->alen, &v) < 0 ||
+		    sub_build(&cls->subs[s], &v, f, cls->alen) < 0)
 			goto fail;
-	}
 	free(v.e);
 	return cls;
 fail:

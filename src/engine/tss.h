@@ -13,7 +13,7 @@
 #define MAX_EXPAND 64
 #define MAX_ALT 64
 
-enum { KF_PROTO = 1, KF_SPORT = 2, KF_DPORT = 4 };
+enum { KF_PROTO = 1 };
 
 /* The hashed key, as bytes or as five words (hashing and comparing by
  * word is what makes a probe cheap). */
@@ -32,6 +32,7 @@ union tkey {
 struct shape {
 	uint8_t src_q, dst_q;        /* prefix bits hashed */
 	uint8_t kf;                  /* KF_* exact fields hashed */
+	uint8_t sport_q, dport_q;    /* port bits hashed (tss_port.c) */
 };
 
 /* A candidate in a bucket: its rank and what can be checked from the
@@ -43,7 +44,7 @@ struct cand {
 	uint16_t sport_lo, sport_hi;
 	uint16_t dport_lo, dport_hi;
 	uint8_t complete;            /* these checks are the whole filter */
-	uint8_t pad;
+	uint8_t ranged;              /* a port range the key leaves out */
 	uint8_t src[16];
 	uint8_t dst[16];
 };
@@ -57,6 +58,32 @@ struct entry {
 struct weir__tss_entries {
 	struct entry *e;
 	uint32_t n, cap;
+};
+
+/* One value a key field may take: a prefix, a protocol, or a piece of
+ * a port field (lo..hi, within one block of the field's level). */
+struct alt {
+	uint8_t addr[16];
+	uint8_t plen;
+	uint16_t lo, hi;
+};
+
+struct alts {
+	uint32_t n;                  /* 0 = wildcard */
+	uint8_t q;                   /* port fields: bits hashed */
+	struct alt a[MAX_ALT];
+};
+
+/* A port field as sorted, disjoint, non-adjacent intervals (the union of
+ * its ORed conditions); n = 0 when some condition is not an interval. */
+struct port_iv {
+	uint16_t lo, hi;
+};
+
+struct port_ivs {
+	uint32_t n;
+	bool points;                 /* every interval is one port */
+	struct port_iv v[MAX_ALT];
 };
 
 /* ---- keys ---------------------------------------------------------- */
@@ -80,8 +107,8 @@ static inline void shape_mask(const struct shape *sh, unsigned alen,
 	mask_bits(m->f.src, alen, sh->src_q);
 	mask_bits(m->f.dst, alen, sh->dst_q);
 	m->f.proto = sh->kf & KF_PROTO ? 0xff : 0;
-	m->f.sport = sh->kf & KF_SPORT ? 0xffff : 0;
-	m->f.dport = sh->kf & KF_DPORT ? 0xffff : 0;
+	m->f.sport = (uint16_t)(0xffff0000u >> sh->sport_q);
+	m->f.dport = (uint16_t)(0xffff0000u >> sh->dport_q);
 }
 
 static inline void key_and(union tkey *k, const union tkey *m)
@@ -111,8 +138,28 @@ static inline uint64_t key_hash(const union tkey *k, const union tkey *m,
 	return h ^ h >> 29;
 }
 
-/* Appends the entries of filter `f` (at `rank`) to `out`. */
+/* tss_port.c: the intervals of port field `field` of f. */
+void weir__tss_port_ivs(const struct weir__filter *f, uint16_t field,
+			struct port_ivs *iv);
+/* The finest level below `below` (17 for any) at which iv keys on few
+ * enough pieces; 0 when none does (the field is then not hashed).
+ * Without `ranges`, only exact ports are hashed (level 16). */
+unsigned weir__tss_port_level(const struct port_ivs *iv, unsigned below,
+			      bool ranges);
+/* Fills as with iv's pieces at level q (> 0). */
+void weir__tss_port_pieces(const struct port_ivs *iv, unsigned q,
+			   struct alts *as);
+
+/* Appends the entries of filter `f` (at `rank`) to `out`; `ranges`
+ * hashes its port ranges too. */
 int weir__tss_expand(const struct weir__filter *f, uint32_t rank,
-		     unsigned alen, struct weir__tss_entries *out);
+		     unsigned alen, bool ranges,
+		     struct weir__tss_entries *out);
+
+/* tss_crowd.c: sets mark[rank - first] for the filters whose entries in
+ * v leave out a port range and share a key with many others that do.
+ * 1 when it marked some, 0 when none, -ENOMEM. */
+int weir__tss_crowded(const struct weir__tss_entries *v, unsigned alen,
+		      uint32_t first, uint8_t *mark);
 
 #endif /* WEIR_ENGINE_TSS_H */

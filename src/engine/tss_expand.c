@@ -9,17 +9,6 @@
 
 /* ---- expansion of one filter into keyed entries --------------------- */
 
-struct alt {          /* one value a key field may take */
-	uint8_t addr[16];
-	uint8_t plen;
-	uint16_t num;
-};
-
-struct alts {
-	uint32_t n;       /* 0 = wildcard */
-	struct alt a[MAX_ALT];
-};
-
 static const struct weir__group *group_of(const struct weir__filter *f,
 					  uint16_t field)
 {
@@ -38,7 +27,7 @@ static bool alt_push(struct alts *as, const uint8_t *addr, unsigned plen,
 	if (addr)
 		memcpy(as->a[as->n].addr, addr, 16);
 	as->a[as->n].plen = (uint8_t)plen;
-	as->a[as->n].num = (uint16_t)num;
+	as->a[as->n].lo = as->a[as->n].hi = (uint16_t)num;
 	as->n++;
 	return true;
 }
@@ -70,7 +59,7 @@ static void addr_alts(const struct weir__filter *f, uint16_t field,
 		as->n = 0;
 }
 
-/* Alternatives of a numeric key field: exact values only. */
+/* Alternatives of the protocol: exact values only. */
 static void num_alts(const struct weir__filter *f, uint16_t field,
 		     uint64_t max, struct alts *as)
 {
@@ -97,6 +86,15 @@ static void num_alts(const struct weir__filter *f, uint16_t field,
 
 enum { A_SRC, A_DST, A_PROTO, A_SPORT, A_DPORT, A_N };
 
+/* A filter's key fields: their alternatives, and the intervals of its
+ * source (port[0]) and destination (port[1]) ports. */
+struct expand {
+	struct alts as[A_N];
+	struct port_ivs port[2];
+	bool ranges;                 /* port ranges are hashed */
+	bool ranged;                 /* a port range is left unhashed */
+};
+
 static uint64_t combos(const struct alts *as)
 {
 	uint64_t n = 1;
@@ -106,24 +104,54 @@ static uint64_t combos(const struct alts *as)
 	return n;
 }
 
-/* Fills the alternatives of the five key fields, widening the field with
- * the most alternatives to a wildcard until the product is small. */
-static void filter_alts(const struct weir__filter *f, unsigned alen,
-			struct alts *as)
+static void port_alts(struct expand *x, int a, unsigned below)
 {
+	const struct port_ivs *iv = &x->port[a - A_SPORT];
+
+	weir__tss_port_pieces(iv, weir__tss_port_level(iv, below, x->ranges),
+			      &x->as[a]);
+}
+
+/* Whether hashing ranges would key a port field this expansion leaves
+ * unhashed: what tss_crowd.c looks for in a crowded key. */
+static bool range_left_out(const struct expand *x)
+{
+	for (int a = A_SPORT; a <= A_DPORT; a++)
+		if (!x->as[a].n &&
+		    weir__tss_port_level(&x->port[a - A_SPORT], 17, true))
+			return true;
+	return false;
+}
+
+/* Fills the alternatives of the five key fields, then widens the field
+ * with the most alternatives until the product is small: a port field
+ * to its next coarser level (fewer, wider pieces), any other field to a
+ * wildcard. */
+static void filter_alts(const struct weir__filter *f, unsigned alen,
+			bool ranges, struct expand *x)
+{
+	struct alts *as = x->as;
+
 	addr_alts(f, WEIR_FIELD_IP_SRC, alen, &as[A_SRC]);
 	addr_alts(f, WEIR_FIELD_IP_DST, alen, &as[A_DST]);
 	num_alts(f, WEIR_FIELD_IP_PROTO, 255, &as[A_PROTO]);
-	num_alts(f, WEIR_FIELD_SRC_PORT, 65535, &as[A_SPORT]);
-	num_alts(f, WEIR_FIELD_DST_PORT, 65535, &as[A_DPORT]);
+	weir__tss_port_ivs(f, WEIR_FIELD_SRC_PORT, &x->port[0]);
+	weir__tss_port_ivs(f, WEIR_FIELD_DST_PORT, &x->port[1]);
+	x->ranges = ranges;
+	port_alts(x, A_SPORT, 17);
+	port_alts(x, A_DPORT, 17);
 	while (combos(as) > MAX_EXPAND) {
 		int big = 0;
 
 		for (int i = 1; i < A_N; i++)
 			if (as[i].n > as[big].n)
 				big = i;
-		as[big].n = 0;
+		if (big >= A_SPORT)
+			port_alts(x, big, as[big].q);
+		else
+			as[big].n = 0;
 	}
+	x->ranged = !ranges && range_left_out(x);
 }
 
 /* Prefix lengths hashed: IPv4 /16 or /24 (nothing below /16), IPv6 /32
@@ -153,26 +181,23 @@ static int entries_push(struct weir__tss_entries *v, const struct entry *e)
 	return 0;
 }
 
-/* The range of a port field when it is one EQ or RANGE condition, for
- * the candidate's pre-check; anything else checks nothing there. */
-static void port_range(const struct weir__filter *f, uint16_t field,
-		       uint16_t *lo, uint16_t *hi)
+/* A port field's pre-check when it is not hashed: the hull of its
+ * intervals, or nothing (0..65535). */
+static void port_hull(const struct port_ivs *iv, uint16_t *lo, uint16_t *hi)
 {
-	const struct weir__group *g = group_of(f, field);
-	const struct weir__cond *c;
+	*lo = iv->n ? iv->v[0].lo : 0;
+	*hi = iv->n ? iv->v[iv->n - 1].hi : 0xffff;
+}
 
-	*lo = 0;
-	*hi = 0xffff;
-	if (!g || g->count != 1)
-		return;
-	c = &f->conds[g->first];
-	if (c->match == WEIR_MATCH_EQ && c->v.lo <= 0xffff)
-		*lo = *hi = (uint16_t)c->v.lo;
-	else if (c->match == WEIR_MATCH_RANGE && c->v.lo <= c->v.hi &&
-		 c->v.hi <= 0xffff) {
-		*lo = (uint16_t)c->v.lo;
-		*hi = (uint16_t)c->v.hi;
-	}
+/* A hashed port: its piece is the key and the record's range, which
+ * implies the key (the piece lies in one block of the level). */
+static void pick_port(const struct alts *as, const struct alt *a,
+		      uint8_t *q, uint16_t *key, uint16_t *lo, uint16_t *hi)
+{
+	*q = as->q;
+	*key = a->lo;
+	*lo = a->lo;
+	*hi = a->hi;
 }
 
 static void pick_addr(const struct alt *a, unsigned alen, uint8_t *q,
@@ -184,11 +209,22 @@ static void pick_addr(const struct alt *a, unsigned alen, uint8_t *q,
 	memcpy(addr, a->addr, alen);
 }
 
+/* Whether a port field's checks on the candidate are the whole field:
+ * its pieces (each a part of the union, together all of it) or its one
+ * interval. A 0..65535 pre-check is no check at all, so it would skip
+ * the field's presence: not covered. */
+static bool port_covered(const struct alts *as, const struct port_ivs *iv)
+{
+	return as->n || (iv->n == 1 && (iv->v[0].lo || iv->v[0].hi != 0xffff));
+}
+
 /* Whether the candidate's own checks (the picked key values, exact
  * prefixes and the port ranges) say everything the filter says, so a
  * lookup need not read the filter at all. */
-static bool covered(const struct weir__filter *f, const struct alts *as)
+static bool covered(const struct weir__filter *f, const struct expand *x)
 {
+	const struct alts *as = x->as;
+
 	/* A /0 alternative leaves the candidate without an address check,
 	 * and so without the field's presence check. */
 	for (int a = A_SRC; a <= A_DST; a++)
@@ -196,18 +232,7 @@ static bool covered(const struct weir__filter *f, const struct alts *as)
 			if (!as[a].a[i].plen)
 				return false;
 	for (uint32_t g = 0; g < f->ngroup; g++) {
-		const struct weir__group *gr = &f->groups[g];
-		const struct weir__cond *c = &f->conds[gr->first];
-		/* A candidate's 0..65535 range means "no check", which
-		 * would skip the field's presence: not covered. */
-		bool one_range = gr->count == 1 &&
-				 (c->match == WEIR_MATCH_EQ ||
-				  (c->match == WEIR_MATCH_RANGE &&
-				   c->v.lo <= c->v.hi && c->v.hi <= 0xffff &&
-				   (c->v.lo || c->v.hi != 0xffff))) &&
-				 c->v.lo <= 0xffff;
-
-		switch (gr->field) {
+		switch (f->groups[g].field) {
 		case WEIR_FIELD_IP_SRC:
 			if (!as[A_SRC].n)
 				return false;
@@ -221,11 +246,11 @@ static bool covered(const struct weir__filter *f, const struct alts *as)
 				return false;
 			break;
 		case WEIR_FIELD_SRC_PORT:
-			if (!as[A_SPORT].n && !one_range)
+			if (!port_covered(&as[A_SPORT], &x->port[0]))
 				return false;
 			break;
 		case WEIR_FIELD_DST_PORT:
-			if (!as[A_DPORT].n && !one_range)
+			if (!port_covered(&as[A_DPORT], &x->port[1]))
 				return false;
 			break;
 		default:
@@ -236,11 +261,13 @@ static bool covered(const struct weir__filter *f, const struct alts *as)
 }
 
 /* The entry for combination number `k` of the alternatives. */
-static void make_entry(const struct weir__filter *f, const struct alts *as,
+static void make_entry(const struct weir__filter *f, const struct expand *x,
 		       uint64_t k, unsigned alen, uint32_t rank,
 		       struct entry *e)
 {
+	const struct alts *as = x->as;
 	const struct alt *pick[A_N] = { 0 };
+	struct cand *c = &e->cand;
 	union tkey m;
 
 	memset(e, 0, sizeof(*e));
@@ -252,45 +279,41 @@ static void make_entry(const struct weir__filter *f, const struct alts *as,
 	}
 	if (pick[A_SRC])
 		pick_addr(pick[A_SRC], alen, &e->sh.src_q, e->key.f.src,
-			  &e->cand.src_plen, e->cand.src);
+			  &c->src_plen, c->src);
 	if (pick[A_DST])
 		pick_addr(pick[A_DST], alen, &e->sh.dst_q, e->key.f.dst,
-			  &e->cand.dst_plen, e->cand.dst);
+			  &c->dst_plen, c->dst);
 	if (pick[A_PROTO]) {
 		e->sh.kf |= KF_PROTO;
-		e->key.f.proto = (uint8_t)pick[A_PROTO]->num;
+		e->key.f.proto = (uint8_t)pick[A_PROTO]->lo;
 	}
-	port_range(f, WEIR_FIELD_SRC_PORT, &e->cand.sport_lo, &e->cand.sport_hi);
-	port_range(f, WEIR_FIELD_DST_PORT, &e->cand.dport_lo, &e->cand.dport_hi);
-	/* A keyed port is also the candidate's one-value range: the table
-	 * compares no keys, the candidate's checks imply them. */
-	if (pick[A_SPORT]) {
-		e->sh.kf |= KF_SPORT;
-		e->key.f.sport = pick[A_SPORT]->num;
-		e->cand.sport_lo = e->cand.sport_hi = pick[A_SPORT]->num;
-	}
-	if (pick[A_DPORT]) {
-		e->sh.kf |= KF_DPORT;
-		e->key.f.dport = pick[A_DPORT]->num;
-		e->cand.dport_lo = e->cand.dport_hi = pick[A_DPORT]->num;
-	}
+	port_hull(&x->port[0], &c->sport_lo, &c->sport_hi);
+	port_hull(&x->port[1], &c->dport_lo, &c->dport_hi);
+	if (pick[A_SPORT])
+		pick_port(&as[A_SPORT], pick[A_SPORT], &e->sh.sport_q,
+			  &e->key.f.sport, &c->sport_lo, &c->sport_hi);
+	if (pick[A_DPORT])
+		pick_port(&as[A_DPORT], pick[A_DPORT], &e->sh.dport_q,
+			  &e->key.f.dport, &c->dport_lo, &c->dport_hi);
 	shape_mask(&e->sh, alen, &m);
 	key_and(&e->key, &m);
-	e->cand.rank = rank;
-	e->cand.complete = covered(f, as);
+	c->rank = rank;
+	c->complete = covered(f, x);
+	c->ranged = x->ranged;
 }
 
 int weir__tss_expand(const struct weir__filter *f, uint32_t rank,
-		     unsigned alen, struct weir__tss_entries *out)
+		     unsigned alen, bool ranges,
+		     struct weir__tss_entries *out)
 {
-	struct alts as[A_N];
+	struct expand x;
 	struct entry e;
 	uint64_t n;
 
-	filter_alts(f, alen, as);
-	n = combos(as);
+	filter_alts(f, alen, ranges, &x);
+	n = combos(x.as);
 	for (uint64_t k = 0; k < n; k++) {
-		make_entry(f, as, k, alen, rank, &e);
+		make_entry(f, &x, k, alen, rank, &e);
 		if (entries_push(out, &e) < 0)
 			return -ENOMEM;
 	}

@@ -128,8 +128,8 @@ static void shape_need(struct tuple *t)
 {
 	t->need = (t->sh.src_q ? NEED_SRC : 0) | (t->sh.dst_q ? NEED_DST : 0) |
 		  (t->sh.kf & KF_PROTO ? NEED_PROTO : 0) |
-		  (t->sh.kf & KF_SPORT ? NEED_SPORT : 0) |
-		  (t->sh.kf & KF_DPORT ? NEED_DPORT : 0);
+		  (t->sh.sport_q ? NEED_SPORT : 0) |
+		  (t->sh.dport_q ? NEED_DPORT : 0);
 }
 
 int weir__tss_tuple_build(struct tuple *t, const struct entry *e,
@@ -143,7 +143,8 @@ int weir__tss_tuple_build(struct tuple *t, const struct entry *e,
 	t->sh = e[0].sh;
 	shape_mask(&t->sh, alen, &t->mask);
 	shape_need(t);
-	t->seed = 0x243f6a8885a308d3ull ^ (uint64_t)t->sh.src_q << 16 ^
+	t->seed = 0x243f6a8885a308d3ull ^ (uint64_t)t->sh.sport_q << 32 ^
+		  (uint64_t)t->sh.dport_q << 24 ^ (uint64_t)t->sh.src_q << 16 ^
 		  (uint64_t)t->sh.dst_q << 8 ^ t->sh.kf;
 	t->min_rank = e[0].cand.rank;
 	t->max_rank = e[n - 1].cand.rank;
