@@ -434,6 +434,213 @@ static void compiled_equals_linear_one_key(void **state)
 	assert_true(decided > 10000); /* the filters do decide */
 }
 
+/* ---- many port ranges on one server ----------------------------------- */
+
+/* Ports worth testing: the edges of every range (lo - 1, lo, hi, hi + 1),
+ * collected while the filters are made. */
+static uint16_t edge_port[4096];
+static uint32_t nedge;
+
+static void edge_add(uint64_t lo, uint64_t hi)
+{
+	uint64_t v[4] = { lo ? lo - 1 : 0, lo, hi, hi < 65535 ? hi + 1 : hi };
+
+	for (int i = 0; i < 4 && nedge < 4096; i++)
+		edge_port[nedge++] = (uint16_t)(v[i] > 65535 ? 65535 : v[i]);
+}
+
+static void port_set(struct weir_cond *c, uint16_t field,
+		     struct weir_val *set)
+{
+	memset(c, 0, sizeof(*c));
+	c->field = field;
+	c->match = WEIR_MATCH_IN_SET;
+	c->set = set;
+	c->set_len = 2 + rnd(3);
+	for (uint32_t k = 0; k < c->set_len; k++) {
+		uint64_t lo = rnd(65536), hi = rnd(2) ? lo + rnd(300) : 0;
+
+		set[k] = (struct weir_val){ .lo = lo, .hi = hi > 65535 ? 65535
+								: hi };
+		edge_add(lo, hi < lo ? lo : set[k].hi);
+	}
+}
+
+/* Port condition i of the family: adjacent, overlapping and nested
+ * ranges, the whole space, single ports, ranges at 0 and at 65535, the
+ * comparisons, sets of ranges, block-aligned ranges and wide ones. */
+static void range_cond(struct weir_cond *c, uint16_t field, uint32_t i,
+		       struct weir_val *set)
+{
+	static const uint8_t cmps[] = { WEIR_MATCH_LE, WEIR_MATCH_LT,
+		WEIR_MATCH_GE, WEIR_MATCH_GT };
+	uint64_t k = i / 11, lo, hi;
+
+	switch (i % 11) {
+	case 0: /* adjacent 6-port ranges, as bench/packet's policy */
+		lo = 30000 + k * 6;
+		hi = lo + 5;
+		break;
+	case 1: /* overlapping */
+		lo = 1000 + k * 5;
+		hi = lo + 9;
+		break;
+	case 2: /* nested around 20000 */
+		lo = k * 37 > 20000 ? 0 : 20000 - k * 37;
+		hi = 20000 + k * 41 > 65535 ? 65535 : 20000 + k * 41;
+		break;
+	case 3:
+		lo = 0;
+		hi = 65535;
+		break;
+	case 4: /* single ports, edges included */
+		lo = hi = rnd(4) ? 30000 + rnd(600) : rnd(2) * 65535;
+		cond_num(c, field, WEIR_MATCH_EQ, lo, 0);
+		edge_add(lo, hi);
+		return;
+	case 5:
+		lo = 0;
+		hi = rnd(40);
+		break;
+	case 6:
+		lo = 65535 - rnd(40);
+		hi = 65535;
+		break;
+	case 7: /* <=, <, >=, > */
+		lo = rnd(3) ? 30000 + rnd(600) : rnd(2) * 65535;
+		cond_num(c, field, cmps[rnd(4)], lo, 0);
+		edge_add(lo, lo);
+		return;
+	case 8:
+		port_set(c, field, set);
+		return;
+	case 9: /* whole blocks of a level, and one port past */
+		lo = (uint64_t)rnd(16) << (4 * rnd(4));
+		lo <<= rnd(2) ? 0 : 4;
+		hi = lo + (1u << (4 * rnd(4))) - rnd(2);
+		hi = hi > 65535 ? 65535 : hi < lo ? lo : hi;
+		break;
+	default: /* wide */
+		lo = rnd(65536);
+		hi = lo + rnd(20000) > 65535 ? 65535 : lo + rnd(20000);
+		break;
+	}
+	cond_num(c, field, WEIR_MATCH_RANGE, lo, hi);
+	edge_add(lo, hi);
+}
+
+/* Filter i on the server: dst == server (now and then its /30 or /126),
+ * tcp or udp (now and then either), a destination port condition, now
+ * and then a source port one and a ttl; inspection callouts among
+ * terminating filters, so that lookups resume past matches. */
+static void ranges_spec(struct weir_filter_spec *s, int layer, uint32_t i,
+			struct weir_cond *c, struct weir_val *set)
+{
+	unsigned alen = weir_layer_family(layer) == AF_INET6 ? 16 : 4;
+	uint32_t n = 0;
+
+	memset(s, 0, sizeof(*s));
+	s->layer = (uint16_t)layer;
+	s->action = i % 5 == 4 ? WEIR_ACTION_PERMIT
+		    : i % 5 == 2 ? WEIR_ACTION_BLOCK
+				 : WEIR_ACTION_CALLOUT_INSPECTION;
+	s->weight_kind = (uint8_t)(rnd(3) ? WEIR_WEIGHT_EXACT : 0);
+	s->weight = rnd(5);
+	strcpy(s->callout, "ctx");
+	cond_addr(&c[n++], WEIR_FIELD_IP_DST, alen, 7, 2,
+		  rnd(8) ? alen * 8 : alen * 8 - 2);
+	if (rnd(10))
+		cond_num(&c[n++], WEIR_FIELD_IP_PROTO, WEIR_MATCH_EQ,
+			 rnd(2) ? 6 : 17, 0);
+	range_cond(&c[n++], WEIR_FIELD_DST_PORT, i, set);
+	if (rnd(5) == 0)
+		range_cond(&c[n++], WEIR_FIELD_SRC_PORT, rnd(1000), set + 4);
+	if (rnd(7) == 0)
+		cond_num(&c[n++], WEIR_FIELD_TTL, WEIR_MATCH_EQ, rnd(3), 0);
+	s->conds = c;
+	s->ncond = n;
+}
+
+static uint16_t some_port(void)
+{
+	return rnd(4) ? edge_port[rnd(nedge)] : (uint16_t)rnd(65536);
+}
+
+static void ranges_packets(struct weir_engine *const *e, int layer)
+{
+	unsigned alen = weir_layer_family(layer) == AF_INET6 ? 16 : 4;
+	struct weir_fields f;
+
+	for (uint32_t k = 0; k < 3000; k++) {
+		memset(&f, 0, sizeof(f));
+		f.family = (uint8_t)weir_layer_family(layer);
+		f.src[0] = f.dst[0] = 10;
+		f.dst[1] = 7;
+		f.dst[alen - 1] = (uint8_t)(rnd(8) ? 2 : rnd(5));
+		f.num[WEIR_FIELD_IP_PROTO] = rnd(2) ? 6 : 17;
+		f.num[WEIR_FIELD_DST_PORT] = some_port();
+		f.num[WEIR_FIELD_SRC_PORT] = some_port();
+		f.num[WEIR_FIELD_TTL] = rnd(3);
+		f.present = 1ull << WEIR_FIELD_IP_SRC |
+			    1ull << WEIR_FIELD_IP_DST |
+			    1ull << WEIR_FIELD_IP_PROTO |
+			    1ull << WEIR_FIELD_SRC_PORT |
+			    1ull << WEIR_FIELD_DST_PORT |
+			    1ull << WEIR_FIELD_TTL;
+		if (rnd(20) == 0)
+			f.present &= ~(1ull << WEIR_FIELD_DST_PORT);
+		if (rnd(20) == 0)
+			f.present &= ~(1ull << WEIR_FIELD_SRC_PORT);
+		same_decision(e, layer, &f);
+	}
+}
+
+static void ranges_round(int layer, uint32_t nfilters)
+{
+	uint64_t saved = rng;
+	struct weir_engine *e[2];
+
+	nedge = 0;
+	for (int k = 0; k < 2; k++) {
+		struct weir_txn *t;
+
+		rng = saved; /* the same filters twice */
+		e[k] = engine(k == 0, 1);
+		t = weir_txn_begin(e[k]);
+		for (uint32_t i = 0; i < nfilters; i++) {
+			struct weir_cond c[5];
+			struct weir_val set[8];
+			struct weir_filter_spec s;
+
+			ranges_spec(&s, layer, i, c, set);
+			assert_int_equal(weir_txn_add(t, &s, NULL, NULL), 0);
+		}
+		assert_int_equal(weir_txn_commit(t), 0);
+		if (k == 0)
+			nedge = 0; /* the second pass collects them again */
+	}
+	ranges_packets(e, layer);
+	weir_engine_free(e[0]);
+	weir_engine_free(e[1]);
+}
+
+/* Many filters on one address that differ by their port ranges: the
+ * classifier hashes their ranges (tss_crowd.c) once a key holds more
+ * than a few; below and above that, the answers must not change. */
+static void compiled_equals_linear_port_ranges(void **state)
+{
+	static const uint32_t sizes[] = { 1, 5, 9, 10, 23, 60, 200, 700 };
+
+	(void)state;
+	decided = 0;
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+		for (int round = 0; round < 3; round++) {
+			ranges_round(WEIR_LAYER_IPFORWARD_V4, sizes[i]);
+			ranges_round(WEIR_LAYER_ALE_CONNECT_V6, sizes[i]);
+		}
+	assert_true(decided > 20000); /* the filters do decide */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -441,6 +648,7 @@ int main(void)
 		cmocka_unit_test(compiled_equals_linear_v6),
 		cmocka_unit_test(compiled_equals_linear_large),
 		cmocka_unit_test(compiled_equals_linear_one_key),
+		cmocka_unit_test(compiled_equals_linear_port_ranges),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
