@@ -3,8 +3,10 @@
  *
  * Each filter is indexed by up to five "key" fields: source and
  * destination address (masked to a coarse prefix length, tss_expand.c),
- * protocol and the two ports (exact values only). A filter whose key
- * fields hold several values (an OR or a set) gets one entry per
+ * protocol and the two ports (exact values; ranges too, cut into blocks
+ * of their top bits, where many filters would share one key without:
+ * tss_port.c, tss_crowd.c). A filter whose key fields hold several
+ * values (an OR, a set, a range's blocks) gets one entry per
  * combination, up to MAX_EXPAND. Entries with the same shape (which
  * fields, which prefix lengths) share a subtable (tss_table.c): a hash
  * table of candidate records keyed by the masked key. The record checks

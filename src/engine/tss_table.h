@@ -4,7 +4,7 @@
  * A record holds everything the lookup checks before the filter: rank,
  * exact prefixes, protocol, port ranges, and which fields the packet must
  * have. Those checks imply the hashed key (prefixes are at least as long
- * as the shape's, keyed ports are stored as one-value ranges), so a probe
+ * as the shape's, a keyed port's range lies in its block), so a probe
  * compares no key: it checks the records of its run until an empty slot.
  * A matching record has the packet's key, and the records of one key lie
  * along the run in rank order (inserted in rank order, linear probing),
