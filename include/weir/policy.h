@@ -80,6 +80,15 @@ struct weir_policy_plugin {
 	unsigned line;
 };
 
+/* `compartment N "PATH";`: the daemon attaches in the network namespace
+ * at PATH and stamps its packets with compartment N (meta.compartment). */
+struct weir_policy_compartment {
+	uint32_t id;            /* 1..WEIR_POLICY_COMPARTMENTS_MAX */
+	const char *netns;      /* e.g. "/run/netns/gw" */
+	unsigned line;
+};
+#define WEIR_POLICY_COMPARTMENTS_MAX 8
+
 /* One filter spec. spec.sublayer is 0: `sublayer` names the sublayer,
  * which weir_policy_apply() resolves. spec.conds, their sets and
  * spec.params belong to the policy. */
@@ -100,6 +109,9 @@ weir_policy_filter_at(const struct weir_policy *policy, size_t i);
 size_t weir_policy_plugin_count(const struct weir_policy *policy);
 const struct weir_policy_plugin *
 weir_policy_plugin_at(const struct weir_policy *policy, size_t i);
+size_t weir_policy_compartment_count(const struct weir_policy *policy);
+const struct weir_policy_compartment *
+weir_policy_compartment_at(const struct weir_policy *policy, size_t i);
 /* The `plugins` directory, or NULL when the policy names none. */
 const char *weir_policy_plugin_dir(const struct weir_policy *policy);
 

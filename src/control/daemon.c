@@ -132,7 +132,8 @@ static int apply_policy(struct daemon *d, struct weir_policy *p)
 		free(ids);
 		return rc;
 	}
-	weir_policy_free(d->policy);
+	if (d->policy != d->first_policy)
+		weir_policy_free(d->policy);
 	free(d->ids);
 	d->policy = p;
 	d->ids = ids;
@@ -275,13 +276,29 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static void compartments(struct daemon *d)
+/* The namespaces to attach in: --netns (numbered 1, 2, ...), else the
+ * policy's `compartment` statements, else weir's own (compartment 0).
+ * Fixed for the daemon's life: a reload does not move it. */
+static void compartments(struct daemon *d, const struct weir_policy *p)
 {
-	d->ncomp = d->o.nnetns ? d->o.nnetns : 1;
-	for (unsigned i = 0; i < d->ncomp; i++)
-		d->comp[i] = (struct compartment){
-			.id = d->o.nnetns ? i + 1 : 0,
-			.netns = d->o.nnetns ? d->o.netns[i] : NULL };
+	size_t np = weir_policy_compartment_count(p);
+
+	if (d->o.nnetns) {
+		d->ncomp = d->o.nnetns;
+		for (unsigned i = 0; i < d->ncomp; i++)
+			d->comp[i] = (struct compartment){
+				.id = i + 1, .netns = d->o.netns[i] };
+		return;
+	}
+	d->ncomp = np ? (unsigned)np : 1;
+	d->comp[0] = (struct compartment){ 0 };
+	for (size_t i = 0; i < np && i < DAEMON_MAX_NETNS; i++) {
+		const struct weir_policy_compartment *c =
+			weir_policy_compartment_at(p, i);
+
+		d->comp[i] = (struct compartment){ .id = c->id,
+						   .netns = c->netns };
+	}
 }
 
 int daemon_start(struct daemon *d, const struct daemon_opts *o)
@@ -292,17 +309,19 @@ int daemon_start(struct daemon *d, const struct daemon_opts *o)
 	memset(d, 0, sizeof(*d));
 	d->o = *o;
 	d->o.nqueues = o->nqueues ? o->nqueues : 1;
-	compartments(d);
-	d->generation = first_generation(d);
 	d->started_ns = mono_ns();
 	if (load_policy(d, &p) < 0)
 		return -EINVAL;
+	compartments(d, p);
+	/* The first policy's strings (compartment paths) must live as long
+	 * as the daemon: keep it. */
+	d->first_policy = p;
+	d->generation = first_generation(d);
 	d->engine = weir_engine_new();
 	if (!d->engine)
 		return weir_policy_free(p), say(d, "out of memory"), -ENOMEM;
 	rc = apply_policy(d, p);
 	if (rc < 0) {
-		weir_policy_free(p);
 		daemon_stop(d);
 		return rc;
 	}
@@ -378,8 +397,10 @@ void daemon_stop(struct daemon *d)
 	unload_plugins(d);
 	weir_engine_free(d->engine);
 	d->engine = NULL;
-	weir_policy_free(d->policy);
-	d->policy = NULL;
+	if (d->policy != d->first_policy)
+		weir_policy_free(d->policy);
+	weir_policy_free(d->first_policy);
+	d->policy = d->first_policy = NULL;
 	free(d->ids);
 	d->ids = NULL;
 }

@@ -69,6 +69,7 @@ struct daemon {
 	struct daemon_opts o;
 	struct weir_engine *engine;
 	struct weir_policy *policy;       /* the running one */
+	struct weir_policy *first_policy; /* kept: compartment paths */
 	uint64_t *ids;                    /* engine id of policy filter i */
 	size_t nids;
 	struct loaded_plugin *plugins;

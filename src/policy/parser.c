@@ -7,6 +7,7 @@
  *   statement := "sublayer" NAME "weight" N ";"
  *              | "default" LAYER ("permit" | "block") ";"
  *              | "plugins" STRING ";"
+ *              | "compartment" N STRING ";"
  *              | "plugin" NAME [ PARAMS ] ";"
  *              | "filter" ... | ("permit" | "block" | "callout") ...
  */
@@ -364,6 +365,41 @@ static int parse_plugin_dir(struct weir__parser *p)
 	return weir__expect(&p->lx, ";");
 }
 
+/* `compartment N "PATH";` names a network namespace the daemon attaches
+ * in (docs/daemon.md). */
+static int parse_compartment(struct weir__parser *p)
+{
+	struct weir_policy *pol = p->pol;
+	struct weir__tok n = weir__next(&p->lx), t;
+	uint64_t id;
+
+	if (n.kind != TK_WORD || weir__parse_u64(n.p, n.loc.len, &id) < 0 ||
+	    id < 1 || id > WEIR_POLICY_COMPARTMENTS_MAX)
+		return weir__error(p->src, n.loc, "a compartment number is "
+				   "1 to %d (0 is weir's own namespace)",
+				   WEIR_POLICY_COMPARTMENTS_MAX);
+	for (uint32_t i = 0; i < pol->ncomp; i++)
+		if (pol->comps[i].id == id)
+			return weir__error(p->src, n.loc, "compartment %u "
+					   "already named at line %u",
+					   (unsigned)id, pol->comps[i].line);
+	t = weir__next(&p->lx);
+	if (t.kind != TK_STRING)
+		return weir__expected(&p->lx, &t, "a namespace path (a string)");
+	if (!t.slen || t.slen > PLUGIN_DIR_MAX || memchr(t.str, 0, t.slen) ||
+	    t.str[0] != '/')
+		return weir__error(p->src, t.loc, "a namespace path is "
+				   "absolute, e.g. \"/run/netns/gw\"");
+	pol->comps[pol->ncomp] = (struct weir_policy_compartment){
+		.id = (uint32_t)id, .line = n.loc.line,
+		.netns = weir__strndup(&pol->arena, (const char *)t.str,
+				       t.slen) };
+	if (!pol->comps[pol->ncomp].netns)
+		return weir__oom(p->src, t.loc);
+	pol->ncomp++;
+	return weir__expect(&p->lx, ";");
+}
+
 static int parse_plugin(struct weir__parser *p)
 {
 	struct weir_policy *pol = p->pol;
@@ -406,7 +442,7 @@ static int unknown_statement(struct weir__parser *p, const struct weir__tok *t)
 {
 	static const char *const kw[] = { "sublayer", "default", "plugins",
 					  "plugin", "filter", "permit",
-					  "block", "callout" };
+					  "block", "callout", "compartment" };
 	struct weir__suggest sg;
 	const char *best;
 
@@ -420,7 +456,8 @@ static int unknown_statement(struct weir__parser *p, const struct weir__tok *t)
 			   t->loc.len > 40 ? 40 : (int)t->loc.len, t->p,
 			   best ? "; did you mean '" : "", best ? best : "",
 			   best ? "'?" : " (sublayer, default, plugins, "
-			   "plugin, filter, permit, block, callout)");
+			   "plugin, compartment, filter, permit, block, "
+			   "callout)");
 }
 
 static int parse_statement(struct weir__parser *p)
@@ -437,6 +474,8 @@ static int parse_statement(struct weir__parser *p)
 		return parse_plugin_dir(p);
 	if (weir__accept(&p->lx, "plugin"))
 		return parse_plugin(p);
+	if (weir__accept(&p->lx, "compartment"))
+		return parse_compartment(p);
 	if (weir__accept(&p->lx, "filter"))
 		return weir__parse_filter_block(p);
 	if (weir__tok_is(t, "permit") || weir__tok_is(t, "block") ||

@@ -127,6 +127,17 @@ weir_policy_plugin_at(const struct weir_policy *policy, size_t i)
 	return i < policy->nplg ? &policy->plgs[i] : NULL;
 }
 
+size_t weir_policy_compartment_count(const struct weir_policy *policy)
+{
+	return policy->ncomp;
+}
+
+const struct weir_policy_compartment *
+weir_policy_compartment_at(const struct weir_policy *policy, size_t i)
+{
+	return i < policy->ncomp ? &policy->comps[i] : NULL;
+}
+
 const char *weir_policy_plugin_dir(const struct weir_policy *policy)
 {
 	return policy->plugin_dir;

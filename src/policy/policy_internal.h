@@ -366,6 +366,8 @@ struct weir_policy {
 	struct weir_policy_plugin *plgs;
 	uint32_t nplg, capplg;
 	const char *plugin_dir;
+	struct weir_policy_compartment comps[WEIR_POLICY_COMPARTMENTS_MAX];
+	uint32_t ncomp;
 	uint8_t defaults[WEIR_LAYER__COUNT];
 };
 

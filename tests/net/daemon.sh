@@ -367,17 +367,19 @@ EOF
 	stop_weir
 }
 
-# weir started outside the gateway attaches in it as compartment 1: its
-# queue and rules live in gw's namespace, and filters see the number.
+# weir started outside the gateway attaches in it as compartment 1 (the
+# policy names it): its queue and rules live in gw's namespace, and
+# filters see the number.
 t_compartment() {
 	serve 80 23 25
-	local pol; pol=$(policy comp <<'EOF'
+	local pol; pol=$(policy comp <<EOF
+compartment 1 "/run/netns/$G";
 block "telnet-in-1" in ipforward if tcp.dport == 23 and meta.compartment == 1;
 block "smtp-in-0" in ipforward if tcp.dport == 25 and meta.compartment == 0;
 EOF
 )
 	"$weir" run -c "$pol" --control "$ctl" --plugins "$plugins" \
-		--netns /run/netns/$G >>"$work/weir.log" 2>&1 &
+		>>"$work/weir.log" 2>&1 &
 	wpid=$!
 	for _ in $(seq 50); do
 		"$weir" stats --control "$ctl" >/dev/null 2>&1 && break

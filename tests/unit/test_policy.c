@@ -454,6 +454,17 @@ static void test_statements(void **state)
 	p = parse_ok("");
 	assert_int_equal(weir_policy_filter_count(p), 0);
 	assert_null(weir_policy_plugin_dir(p));
+	assert_int_equal(weir_policy_compartment_count(p), 0);
+	weir_policy_free(p);
+
+	p = parse_ok("compartment 2 \"/run/netns/gw\";\n"
+		     "compartment 1 \"/proc/1/ns/net\";\n");
+	assert_int_equal(weir_policy_compartment_count(p), 2);
+	assert_int_equal(weir_policy_compartment_at(p, 0)->id, 2);
+	assert_string_equal(weir_policy_compartment_at(p, 0)->netns,
+			    "/run/netns/gw");
+	assert_int_equal(weir_policy_compartment_at(p, 1)->line, 2);
+	assert_null(weir_policy_compartment_at(p, 2));
 	weir_policy_free(p);
 }
 
@@ -494,6 +505,12 @@ static const struct error_case error_cases[] = {
 	  "the default of ipforward-v4 is already set at line 1" },
 	{ "default ipforward-v4 drop;", 1, 22, "expected 'permit' or 'block'" },
 	{ "plugins \"/a\";\nplugins \"/b\";", 2, 9, "already set" },
+	{ "compartment 0 \"/run/netns/a\";", 1, 13, "1 to 8" },
+	{ "compartment 9 \"/run/netns/a\";", 1, 13, "1 to 8" },
+	{ "compartment 1 \"/a\";\ncompartment 1 \"/b\";", 2, 13,
+	  "compartment 1 already named at line 1" },
+	{ "compartment 1 \"netns/a\";", 1, 15, "absolute" },
+	{ "compartment 1 gw;", 1, 15, "expected a namespace path" },
 	{ "plugin a;\nplugin a { x = 1; }", 2, 8, "already loaded at line 1" },
 	{ "plugin a { x = 1; x = 2; }", 1, 19, "parameter 'x' given twice" },
 	{ "plugin a { x = \"a\\nb\"; }", 1, 16, "newline" },
