@@ -58,7 +58,7 @@ static int parse_chain(struct weir__ectx *cx, uint8_t kind, const char *word,
 		       int (*kid)(struct weir__ectx *, struct weir__node **),
 		       struct weir__node **ret)
 {
-	struct weir__node **kids = NULL, *k;
+	struct weir__node **kids = NULL, *k = NULL;
 	uint32_t n = 0, cap = 0;
 	struct weir__loc loc = weir__peek(cx->lx, 0)->loc;
 
