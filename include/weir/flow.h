@@ -181,6 +181,8 @@ void weir_flow_key_reverse(struct weir_flow_key *ret_rev,
                                       * first packet */
 #define WEIR_FLOWI_FIRST_REPLY 0x4u  /* the first reply-direction packet:
                                       * both sides have now spoken */
+#define WEIR_FLOWI_ANSWERED    0x8u  /* a reply had been seen before this
+                                      * packet (conntrack's ESTABLISHED) */
 
 /* Finds the flow of a packet with key k, in either direction, refreshing
  * its timeout (unless WEIR_FLOW_NOTOUCH). A flow due at now_ns is ended

@@ -75,6 +75,8 @@ struct weir__live_worker {
 	struct weir_post stop_req;
 	bool drain_posted;
 	struct weir__held *held_head, *held_tail;
+	struct weir__held *spare;         /* released records, for reuse */
+	unsigned nspare;
 	struct ifname_cache ifn;
 	bool draining;                    /* stopping: no new pends */
 	bool poll_armed;
@@ -118,6 +120,8 @@ void weir__live_message(struct weir__live_worker *w, struct nlmsghdr *nlh,
 void weir__live_pend_end(void *arg, uint64_t cookie, uint64_t pend_id,
 			 enum weir_pend_end how, uint8_t action,
 			 struct weir_pkt *replacement);
+/* Frees the recycled packet records (the worker ends). */
+void weir__live_spare_free(struct weir__live_worker *w);
 /* Ends every held packet with the fail mode's verdict (stopping). */
 void weir__live_release_held(struct weir__live_worker *w);
 

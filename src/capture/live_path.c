@@ -133,10 +133,45 @@ static void give_verdict(struct weir__live_worker *w, struct weir__held *h,
 		LIVE_INC(w, bypassed);
 }
 
+/* Packet records are recycled per worker: one per packet would
+ * otherwise be a malloc and a free on every packet. */
+#define SPARE_MAX 256
+
+static struct weir__held *held_new(struct weir__live_worker *w)
+{
+	struct weir__held *h = w->spare;
+
+	if (!h)
+		return calloc(1, sizeof(*h));
+	w->spare = h->next;
+	w->nspare--;
+	memset(h, 0, sizeof(*h));
+	return h;
+}
+
 static void release(struct weir__held *h)
 {
+	struct weir__live_worker *w = h->w;
+
 	weir_pkt_free(h->pkt);
-	free(h);
+	if (!w || w->nspare >= SPARE_MAX) {
+		free(h);
+		return;
+	}
+	h->next = w->spare;
+	w->spare = h;
+	w->nspare++;
+}
+
+void weir__live_spare_free(struct weir__live_worker *w)
+{
+	while (w->spare) {
+		struct weir__held *h = w->spare;
+
+		w->spare = h->next;
+		free(h);
+	}
+	w->nspare = 0;
 }
 
 /* ---- the layers ------------------------------------------------------- */
@@ -230,7 +265,7 @@ void weir__live_message(struct weir__live_worker *w, struct nlmsghdr *nlh,
 		return;
 	}
 	LIVE_INC(w, received);
-	h = calloc(1, sizeof(*h));
+	h = held_new(w);
 	/* A view into the receive buffer (copy-on-write, see buf.h). */
 	if (h)
 		h->pkt = weir__pkt_in_buf(pbuf, (uint8_t *)(uintptr_t)m.payload,

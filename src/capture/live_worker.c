@@ -202,6 +202,7 @@ static void worker_close(struct weir__live_worker *w)
 	if (w->loop)
 		weir_loop_free(w->loop); /* cancels the poll and the timer */
 	w->loop = NULL;
+	weir__live_spare_free(w);
 	weir__verdicts_fini(&w->v);
 	if (w->sock.nl)
 		weir__nfq_close(&w->sock);

@@ -289,7 +289,8 @@ static struct weir__flow *find_key(const struct weir_flow_table *t,
 static unsigned hit(struct weir__flow_stripe *st, struct weir__flow *f,
 		    int dir, uint64_t now, unsigned flags)
 {
-	unsigned info = dir ? WEIR_FLOWI_REPLY : 0;
+	unsigned info = (dir ? WEIR_FLOWI_REPLY : 0) |
+			(f->seen_reply ? WEIR_FLOWI_ANSWERED : 0);
 
 	if (flags & WEIR_FLOW_NOTOUCH)
 		return info;

@@ -47,18 +47,17 @@ enum { CT_ESTABLISHED = 0, CT_RELATED = 1, CT_NEW = 2,
 void weir__path_ct(struct weir_flow_table *ft,
 		   const struct weir__flow_view *fv, struct weir_pkt *pkt)
 {
-	struct weir_flow_info info;
 	bool reply = fv->info & WEIR_FLOWI_REPLY;
 	uint32_t ct;
 
+	(void)ft;
 	if (!fv->id)
 		return;
 	if (fv->related)
 		ct = reply ? CT_RELATED_REPLY : CT_RELATED;
 	else if (reply)
 		ct = CT_ESTABLISHED_REPLY;
-	else if (weir_flow_info_get(ft, fv->id, &info) == 0 &&
-		 info.seen_reply)
+	else if (fv->info & WEIR_FLOWI_ANSWERED)
 		ct = CT_ESTABLISHED;
 	else
 		ct = CT_NEW;
