@@ -62,6 +62,16 @@ struct live_counters {
 		verdict_batches, send_errors, early;
 };
 
+/* The multishot receive path (live_recv.c). */
+#define RECV_RING_BUFS 64
+struct recv_ring {
+	struct io_uring_buf_ring *br;     /* mmap'd, registered */
+	struct weir_buf *bufs[RECV_RING_BUFS];
+	struct weir__io_op op;
+	struct weir_post flush_req;
+	bool registered, armed, flush_posted;
+};
+
 struct weir__live_worker {
 	struct weir__live *l;
 	unsigned index;
@@ -70,6 +80,7 @@ struct weir__live_worker {
 	struct weir__nfq_sock sock;
 	struct weir__verdicts v;
 	struct weir__io_op poll_op;
+	struct recv_ring rr;              /* used when rr.registered */
 	struct weir_timer tick;           /* worker 0: pend + flow expiry */
 	struct weir_post drain_req;       /* continue reading later */
 	struct weir_post stop_req;
@@ -109,6 +120,16 @@ void weir__live_worker_stop(struct weir__live_worker *w);
 void weir__live_flush(struct weir__live_worker *w);
 /* Draining and nothing held any more: ends the worker's loop. */
 void weir__live_maybe_done(struct weir__live_worker *w);
+
+/* Handles one datagram (netlink messages) received into pbuf. */
+void weir__live_dgram(struct weir__live_worker *w, void *buf, size_t len,
+		      struct weir_buf *pbuf);
+
+/* live_recv.c */
+int weir__live_recv_setup(struct weir__live_worker *w);
+void weir__live_recv_arm(struct weir__live_worker *w);
+void weir__live_recv_cancel(struct weir__live_worker *w);
+void weir__live_recv_free(struct weir__live_worker *w);
 
 /* live_path.c */
 /* Handles one netlink message from the queue. */

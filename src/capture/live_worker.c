@@ -49,8 +49,8 @@ void weir__live_flush(struct weir__live_worker *w)
 	weir__verdicts_reset(&w->v);
 }
 
-static void handle_dgram(struct weir__live_worker *w, void *buf, size_t len,
-			 struct weir_buf *pbuf)
+void weir__live_dgram(struct weir__live_worker *w, void *buf, size_t len,
+		      struct weir_buf *pbuf)
 {
 	struct nlmsghdr *nlh = buf;
 	int left = (int)len;
@@ -79,14 +79,15 @@ static void drain(struct weir__live_worker *w)
 			size_t len;
 			void *d = weir__nfq_dgram(&w->sock, (unsigned)i, &len);
 
-			handle_dgram(w, d, len,
-				     weir__nfq_buf(&w->sock, (unsigned)i));
+			weir__live_dgram(w, d, len,
+					 weir__nfq_buf(&w->sock, (unsigned)i));
 		}
 		weir__live_flush(w);
 		if (n > 0)
 			weir__nfq_recycle(&w->sock, (unsigned)n);
 		if (n < (int)w->sock.usable) {
-			if (!w->poll_armed && !w->stopped && !w->draining)
+			if (!w->rr.registered && !w->poll_armed &&
+			    !w->stopped && !w->draining)
 				arm_poll(w);
 			return;
 		}
@@ -202,6 +203,7 @@ static void worker_close(struct weir__live_worker *w)
 	if (w->loop)
 		weir_loop_free(w->loop); /* cancels the poll and the timer */
 	w->loop = NULL;
+	weir__live_recv_free(w);
 	weir__live_spare_free(w);
 	weir__verdicts_fini(&w->v);
 	if (w->sock.nl)
@@ -218,7 +220,12 @@ void *weir__live_worker_main(void *arg)
 		worker_close(w);
 		return NULL;
 	}
-	arm_poll(w);
+	/* The multishot receive path where the kernel has buffer rings;
+	 * the poll path otherwise. */
+	if (weir__live_recv_setup(w) == 0)
+		weir__live_recv_arm(w);
+	else
+		arm_poll(w);
 	if (w->index == 0)
 		weir_timer_start(w->loop, &w->tick, TICK_NS, on_tick, w);
 	weir_loop_run(w->loop);
@@ -230,7 +237,10 @@ void *weir__live_worker_main(void *arg)
 
 void weir__live_maybe_done(struct weir__live_worker *w)
 {
-	if (!w->draining || w->held_head || w->stopped)
+	/* A receive in flight may still deliver packets: wait for its
+	 * end (cancelled by stop_begin). */
+	if (!w->draining || w->held_head || w->stopped ||
+	    weir__io_busy(&w->rr.op))
 		return;
 	w->stopped = true;
 	weir__live_flush(w);
@@ -245,6 +255,7 @@ static void stop_begin(void *arg, int status)
 		return; /* the loop closed first: nothing left to drain */
 	w->draining = true;
 	w->now = mono_now();
+	weir__live_recv_cancel(w);
 	drain(w);
 	weir__live_release_held(w);
 	weir__live_flush(w);
