@@ -144,8 +144,12 @@ expect_no() { ! connect "$@" || fail "connection to $* went through"; }
 # received = accepted + dropped + held, and the kernel handed out
 # exactly as many packet ids as weir received (one queue, from 0).
 balance() {
-	local s; s=$(stats)
+	local s r k; s=$(stats)
 	echo "$s" | grep -q "balance ok" || { echo "$s"; fail "counters do not balance"; }
+	[ "$(echo "$s" | grep -c "kernel queue")" = 1 ] || return 0
+	r=$(echo "$s" | grep -o "received [0-9]*" | awk '{print $2}')
+	k=$(echo "$s" | grep -o "last-id [0-9]*" | awk '{print $2}')
+	[ "$r" = "$k" ] || { echo "$s"; fail "weir received $r, the kernel queued $k"; }
 }
 
 rules_gone() {
