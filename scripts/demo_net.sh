@@ -127,5 +127,5 @@ echo "The log callout's JSON lines for the DNS packets:"
 grep -h '"dport":53\|"sport":53' "$work/weir.err" | head -4 | sed 's/^/  /'
 kill -TERM $wpid; wait $wpid; wpid=""
 echo
-tail -n 1 "$work/weir.err" | sed 's/^/  [gw] /'
+grep "weir: stopped" "$work/weir.err" | sed "s/^/  [gw] /"
 echo "  namespaces and rules removed."
