@@ -79,7 +79,7 @@ weir live demo
                        weir run -c examples/demo.weir
 
 TXT
-nsx $G "$weir" run -c examples/demo.weir --plugins "$build/plugins" \
+ip netns exec $G "$weir" run -c examples/demo.weir --plugins "$build/plugins" \
 	--control "$ctl" >"$work/weir.out" 2>"$work/weir.err" &
 wpid=$!
 for _ in $(seq 50); do
