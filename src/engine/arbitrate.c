@@ -92,21 +92,24 @@ static struct outcome run_callout(struct weir_engine *e,
 				 .hard = !(out.rights & WEIR_RIGHT_ACTION_WRITE) };
 }
 
+/* A plain permit or block is decided from the rank's line alone; only a
+ * callout needs the filter. */
 static struct outcome run_filter(struct weir_engine *e,
-				 struct weir__filter *f,
+				 const struct weir__layer_rules *lr, uint32_t r,
 				 const struct weir_classify_in *in,
 				 bool state_hard)
 {
+	struct weir__rank *k = &lr->ranks[r];
 	struct outcome o;
 
-	atomic_fetch_add_explicit(&f->hits, 1, memory_order_relaxed);
-	if (f->action == WEIR_ACTION_PERMIT || f->action == WEIR_ACTION_BLOCK)
-		o = (struct outcome){ .action = f->action };
+	atomic_fetch_add_explicit(&k->hits, 1, memory_order_relaxed);
+	if (k->action == WEIR_ACTION_PERMIT || k->action == WEIR_ACTION_BLOCK)
+		o = (struct outcome){ .action = k->action };
 	else
-		o = run_callout(e, f, in, state_hard);
-	if (f->flags & WEIR_FILTER_CLEAR_ACTION_RIGHT)
+		o = run_callout(e, lr->f[r], in, state_hard);
+	if (k->hard)
 		o.hard = true;
-	o.filter_id = f->id;
+	o.filter_id = k->id;
 	return o;
 }
 
@@ -119,7 +122,8 @@ static struct outcome run_sublayer(struct weir_engine *e,
 	int64_t r;
 
 	while ((r = next_match(lr, sub, in->fields, from)) >= 0) {
-		struct outcome o = run_filter(e, lr->f[r], in, state_hard);
+		struct outcome o = run_filter(e, lr, (uint32_t)r, in,
+					      state_hard);
 
 		if (o.action != WEIR_ACTION_CONTINUE || o.pended)
 			return o;

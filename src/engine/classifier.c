@@ -35,6 +35,7 @@ struct sub_cls {
 
 struct weir__cls {
 	struct weir__filter *const *f;
+	const struct weir__rank *ranks;
 	uint32_t nsub;
 	struct sub_cls *subs;
 	unsigned alen;
@@ -126,6 +127,7 @@ static int sub_entries(struct weir__filter *const *f,
 }
 
 struct weir__cls *weir__cls_build(struct weir__filter *const *f, uint32_t n,
+				  const struct weir__rank *ranks,
 				  const struct weir__sub_range *subs,
 				  uint32_t nsub)
 {
@@ -135,6 +137,7 @@ struct weir__cls *weir__cls_build(struct weir__filter *const *f, uint32_t n,
 	if (!cls)
 		return NULL;
 	cls->f = f;
+	cls->ranks = ranks;
 	cls->nsub = nsub;
 	cls->alen = n && weir_layer_family(f[0]->layer) == AF_INET6 ? 16 : 4;
 	cls->subs = calloc(nsub ? nsub : 1, sizeof(*cls->subs));
@@ -324,10 +327,9 @@ static inline int64_t next_in(const struct weir__cls *cls, uint32_t sub,
 	}
 	if (!b.f)
 		return -1;
-	/* The caller reads the filter next (rank to pointer, then the
-	 * filter's first line): start both now. */
-	__builtin_prefetch(&cls->f[b.rank]);
-	__builtin_prefetch(b.f);
+	/* Arbitration reads the rank's line next, and adds to its hit
+	 * count: start fetching it, for writing, now. */
+	__builtin_prefetch(&cls->ranks[b.rank], 1);
 	return b.rank;
 }
 

@@ -165,7 +165,7 @@ int weir_filter_get(struct weir_engine *e, uint64_t id,
 		*ret = (struct weir_filter_info){ .id = f->id,
 			.layer = f->layer, .sublayer = f->sublayer,
 			.action = f->action, .flags = f->flags,
-			.weight = f->weight, .hits = atomic_load(&f->hits) };
+			.weight = f->weight, .hits = weir__filter_hits(e, f) };
 		memcpy(ret->name, f->name, sizeof(ret->name));
 		if (f->action >= WEIR_ACTION_CALLOUT_TERMINATING) {
 			pthread_mutex_lock(&e->meta_lock);
@@ -185,7 +185,7 @@ int weir_filter_hits(struct weir_engine *e, uint64_t id, uint64_t *ret_hits)
 	pthread_mutex_lock(&e->txn_lock);
 	f = find_filter(e, id);
 	if (f)
-		*ret_hits = atomic_load(&f->hits);
+		*ret_hits = weir__filter_hits(e, f);
 	pthread_mutex_unlock(&e->txn_lock);
 	return f ? 0 : -ENOENT;
 }

@@ -62,7 +62,27 @@ struct weir__filter {
 	struct weir__cond *conds;    /* owned, sorted by field */
 	uint32_t ngroup;
 	struct weir__group *groups;  /* owned */
+	uint32_t rank_hint;          /* its rank in the last rule set built,
+	                              * under txn_lock (weir__filter_hits) */
 };
+
+/* What arbitration reads of the filter at one rank, copied when the rule
+ * set is built: a match on a plain permit or block reads this line and
+ * not the filter, which is a cache miss more at 100k filters.
+ *
+ * hits counts this rule set's matches of the filter, apart from its
+ * shared line. Freeing the rule set (after readers drained, under
+ * txn_lock) adds them to the filter's own count; weir__filter_hits sums
+ * both, so the total is exact whenever txn_lock is held. */
+struct weir__rank {
+	atomic_ullong hits;
+	uint64_t id;
+	uint8_t action;
+	bool hard;                   /* WEIR_FILTER_CLEAR_ACTION_RIGHT */
+	uint8_t pad[14];             /* two a cache line, never split */
+};
+
+_Static_assert(sizeof(struct weir__rank) == 32, "two ranks a line");
 
 /* One sublayer's part of a layer: ranks [first, end). */
 struct weir__sub_range {
@@ -76,6 +96,7 @@ struct weir__cls;   /* compiled classifier (classifier.c) */
 struct weir__layer_rules {
 	uint32_t n;
 	struct weir__filter **f;     /* rank order; references held */
+	struct weir__rank *ranks;    /* [n], 64-byte aligned */
 	uint32_t nsub;
 	struct weir__sub_range *subs;
 	struct weir__cls *cls;       /* NULL: use the linear evaluator */
@@ -177,9 +198,14 @@ int weir__layer_build(struct weir__layer_rules *lr, struct weir__filter **f,
 		      bool linear);
 void weir__layer_release(struct weir__layer_rules *lr);
 void weir__ruleset_free(struct weir__ruleset *rs);
+/* f's hits, counted by the live rule set included; caller holds
+ * txn_lock. */
+uint64_t weir__filter_hits(const struct weir_engine *e,
+			   const struct weir__filter *f);
 
 /* ---- classifier.c ---- */
 struct weir__cls *weir__cls_build(struct weir__filter *const *f, uint32_t n,
+				  const struct weir__rank *ranks,
 				  const struct weir__sub_range *subs,
 				  uint32_t nsub);
 void weir__cls_free(struct weir__cls *cls);

@@ -46,6 +46,26 @@ static int build_ranges(struct weir__layer_rules *lr)
 	return 0;
 }
 
+/* The ranks' arbitration lines, in their own cache-aligned array. */
+static int build_ranks(struct weir__layer_rules *lr)
+{
+	size_t sz = sizeof(*lr->ranks) * (lr->n ? lr->n : 1);
+
+	lr->ranks = aligned_alloc(64, (sz + 63) & ~(size_t)63);
+	if (!lr->ranks)
+		return -ENOMEM;
+	for (uint32_t r = 0; r < lr->n; r++) {
+		const struct weir__filter *f = lr->f[r];
+
+		lr->ranks[r] = (struct weir__rank){ .id = f->id,
+			.action = f->action,
+			.hard = f->flags & WEIR_FILTER_CLEAR_ACTION_RIGHT };
+		atomic_init(&lr->ranks[r].hits, 0);
+		lr->f[r]->rank_hint = r;
+	}
+	return 0;
+}
+
 int weir__layer_build(struct weir__layer_rules *lr, struct weir__filter **f,
 		      uint32_t n, const struct weir__sublayer *subs,
 		      bool linear)
@@ -62,10 +82,11 @@ int weir__layer_build(struct weir__layer_rules *lr, struct weir__filter **f,
 	}
 	sort_subs = subs;
 	qsort(lr->f, lr->n, sizeof(*lr->f), by_rank);
-	if (build_ranges(lr) < 0)
+	if (build_ranges(lr) < 0 || build_ranks(lr) < 0)
 		goto fail;
 	if (!linear && lr->n) {
-		lr->cls = weir__cls_build(lr->f, lr->n, lr->subs, lr->nsub);
+		lr->cls = weir__cls_build(lr->f, lr->n, lr->ranks, lr->subs,
+					  lr->nsub);
 		if (!lr->cls)
 			goto fail;
 	}
@@ -75,11 +96,17 @@ fail:
 	return -ENOMEM;
 }
 
+/* Readers have drained: this rule set's counts join the filters' own. */
 void weir__layer_release(struct weir__layer_rules *lr)
 {
-	for (uint32_t i = 0; i < lr->n; i++)
+	for (uint32_t i = 0; i < lr->n; i++) {
+		if (lr->ranks)
+			atomic_fetch_add(&lr->f[i]->hits,
+					 atomic_load(&lr->ranks[i].hits));
 		weir__filter_unref(lr->f[i]);
+	}
 	free(lr->f);
+	free(lr->ranks);
 	free(lr->subs);
 	weir__cls_free(lr->cls);
 	*lr = (struct weir__layer_rules){ 0 };
@@ -92,6 +119,26 @@ void weir__ruleset_free(struct weir__ruleset *rs)
 	for (int l = 0; l < WEIR_LAYER__COUNT; l++)
 		weir__layer_release(&rs->layers[l]);
 	free(rs);
+}
+
+uint64_t weir__filter_hits(const struct weir_engine *e,
+			   const struct weir__filter *f)
+{
+	const struct weir__layer_rules *lr;
+	uint64_t hits = atomic_load(&f->hits);
+	uint32_t r = f->rank_hint;
+
+	if (!e->rs || f->layer >= WEIR_LAYER__COUNT)
+		return hits;
+	lr = &e->rs->layers[f->layer];
+	/* The hint is from the last build, which may not have been
+	 * published (a failed commit): check it, else look. */
+	if (r >= lr->n || lr->f[r] != f)
+		for (r = 0; r < lr->n && lr->f[r] != f; r++)
+			;
+	if (r < lr->n)
+		hits += atomic_load(&lr->ranks[r].hits);
+	return hits;
 }
 
 int weir__fvec_push(struct weir__fvec *v, struct weir__filter *f)
