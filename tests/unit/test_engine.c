@@ -566,6 +566,52 @@ static void auto_weights_and_hits(void **state)
 	weir_engine_free(e);
 }
 
+/* Hits are counted per rule set and folded into the filter when a commit
+ * retires it: a filter that moves to another rank keeps its count, and
+ * the linear evaluator counts the same way. */
+static void hits_survive_commits(void **state)
+{
+	struct weir_cond narrow = { .field = WEIR_FIELD_IP_DST,
+		.match = WEIR_MATCH_EQ, .v = { .addr = { 10, 0, 0, 2 } } };
+	struct weir_cond broad = { .field = WEIR_FIELD_IP_DST,
+		.match = WEIR_MATCH_PREFIX, .v = { .addr = { 10 }, .plen = 8 } };
+	struct weir_filter_spec b = { .layer = L4, .action = PERMIT,
+				      .conds = &narrow, .ncond = 1 };
+	struct weir_filter_spec a = { .layer = L4, .action = BLOCK,
+				      .conds = &broad, .ncond = 1 };
+	struct weir_engine *e = weir_engine_new();
+	struct weir_fields f = pkt_fields("10.0.0.1", "10.0.0.2", 6, 1, 2);
+	struct weir_filter_info info;
+	struct weir_txn *t = weir_txn_begin(e);
+	uint64_t ida, idb, idc, hits;
+
+	(void)state;
+	weir_txn_add(t, &b, &idb, NULL);
+	assert_int_equal(weir_txn_commit(t), 0);
+	classify(e, &f);
+	classify(e, &f);
+	t = weir_txn_begin(e);      /* b moves from rank 0 to rank 1 */
+	a.weight_kind = WEIR_WEIGHT_EXACT;
+	a.weight = UINT64_MAX;
+	weir_txn_add(t, &a, &ida, NULL);
+	assert_int_equal(weir_txn_commit(t), 0);
+	assert_int_equal(weir_filter_hits(e, idb, &hits), 0);
+	assert_int_equal(hits, 2);
+	assert_int_equal(classify(e, &f).filter_id, ida);
+	t = weir_txn_begin(e);      /* back to rank 0; a commit aborted */
+	weir_txn_delete(t, ida);
+	assert_int_equal(weir_txn_commit(t), 0);
+	t = weir_txn_begin(e);
+	weir_txn_add(t, &a, &idc, NULL);
+	weir_txn_abort(t);
+	classify(e, &f);
+	assert_int_equal(weir_filter_hits(e, idb, &hits), 0);
+	assert_int_equal(hits, 3);
+	assert_int_equal(weir_filter_get(e, idb, &info), 0);
+	assert_int_equal(info.hits, 3);
+	weir_engine_free(e);
+}
+
 /* A fixed flow hash seed makes flow ids repeat across engines. */
 static void flow_seed_repeats(void **state)
 {
@@ -771,6 +817,7 @@ int main(void)
 		cmocka_unit_test(txn_notify_and_rollback),
 		cmocka_unit_test(txn_checks_and_ids),
 		cmocka_unit_test(auto_weights_and_hits),
+		cmocka_unit_test(hits_survive_commits),
 		cmocka_unit_test(generations),
 		cmocka_unit_test(ale_decision_remembered_and_reauthorised),
 		cmocka_unit_test(flow_contexts),
