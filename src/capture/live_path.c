@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <weir/csum.h>
 #include <weir/flow.h>
 
 #include "capture/live_internal.h"
@@ -114,6 +115,11 @@ static void give_verdict(struct weir__live_worker *w, struct weir__held *h,
 	bool bypass = accept && bypass_of(w, h, &d);
 
 	if (accept && h->replaced) {
+		/* The kernel takes a new payload as complete (it drops the
+		 * checksum offload state), so a partial sum copied from an
+		 * offloaded packet must be finished here. */
+		if (h->pkt->meta.csum_state == WEIR_CSUM_PARTIAL)
+			weir_pkt_csum_finalize(h->pkt);
 		d.payload = h->pkt->data;
 		d.payload_len = h->pkt->len;
 	}
@@ -306,7 +312,12 @@ static void resume(void *arg, int status)
 	if (h->end_how == WEIR_PEND_TIMED_OUT)
 		LIVE_INC(w, pend_timeouts);
 	if (h->end_replacement) {
+		/* The capture's metadata, but the replacement's own
+		 * checksum state: its bytes are what goes out. */
+		uint8_t cs = h->end_replacement->meta.csum_state;
+
 		h->end_replacement->meta = h->pkt->meta;
+		h->end_replacement->meta.csum_state = cs;
 		weir_pkt_free(h->pkt);
 		h->pkt = h->end_replacement;
 		h->end_replacement = NULL;

@@ -433,9 +433,36 @@ t_overload() {
 	stop_weir
 }
 
+# A pended packet completed with a replacement leaves with the new bytes
+# (the verdict carries the payload): the replay tests' holdtest plug-in
+# holds "HOLD" datagrams and, on a "SWAP" one, releases them replaced by
+# a copy of it.
+t_replace() {
+	[ -n "${WEIR_TEST_PLUGIN_DIR:-}" ] || fail "WEIR_TEST_PLUGIN_DIR unset"
+	local pol; pol=$(policy replace <<'EOF'
+plugin holdtest;
+callout hold "hold" in ipforward-v4 if udp.dport == 7002;
+EOF
+)
+	: >"$work/got"
+	nsx $S socat -u UDP-RECV:7002 OPEN:"$work/got",creat,append &
+	start_weir $G "$pol" --plugins "$WEIR_TEST_PLUGIN_DIR"
+	echo "HOLD-aaaa" | nsx $C socat -u - UDP:10.231.2.2:7002,sourceport=41000
+	sleep 0.3
+	[ "$(stat_of held)" = 1 ] || fail "the HOLD datagram is not held"
+	echo "SWAP-bbbb" | nsx $C socat -u - UDP:10.231.2.2:7002,sourceport=41000
+	sleep 0.5
+	grep -q HOLD "$work/got" && fail "the held datagram left unchanged"
+	[ "$(grep -c SWAP-bbbb "$work/got")" = 2 ] ||
+		{ stats; fail "wanted the replacement and the SWAP datagram: $(cat "$work/got")"; }
+	[ "$(stat_of replaced)" = 1 ] || fail "no replaced verdict counted"
+	balance
+	stop_weir
+}
+
 topology
 case $name in
-block_permit|ipv6|callout|reload|two_queues|kill_bypass|kill_nobypass|sigterm_flush|ale|ale_reauth|compartment|overload)
+block_permit|ipv6|callout|reload|two_queues|kill_bypass|kill_nobypass|sigterm_flush|ale|ale_reauth|compartment|overload|replace)
 	"t_$name" ;;
 *) echo "unknown test $name"; exit 2 ;;
 esac
