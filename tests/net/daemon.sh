@@ -181,6 +181,15 @@ t_block_permit() {
 	expect_ok 10.231.2.2 80 10.231.1.2
 	balance
 	stats | grep -q "telnet.*hits [1-9]" || fail "no hits on telnet"
+	"$weir" stats --json --control "$ctl" | /usr/bin/python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+c = d["compartments"][0]
+assert c["received"] == c["accepted"] + c["dropped"] + c["held"], c
+assert c["dropped"] >= 2, c
+hits = {f["name"]: f["hits"] for f in d["filters"]}
+assert hits["telnet#1"] >= 1 and hits["bad-host"] >= 1, hits
+' || fail "weir stats --json"
 	stop_weir
 	rules_gone $G
 	expect_ok 10.231.2.2 23   # no weir, no rules: all passes
