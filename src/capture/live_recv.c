@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 
 #include <liburing.h>
 
@@ -56,14 +55,6 @@ static void flush_round(void *arg, int status)
 		weir__live_flush(w);
 }
 
-static uint64_t mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void on_recv(struct weir__io_op *op, int res, unsigned flags)
 {
 	struct weir__live_worker *w = (struct weir__live_worker *)
@@ -75,7 +66,7 @@ static void on_recv(struct weir__io_op *op, int res, unsigned flags)
 		unsigned short bid = (unsigned short)
 			(flags >> IORING_CQE_BUFFER_SHIFT);
 
-		w->now = mono_now();
+		w->now = weir__mono_ns();
 		weir__live_dgram(w, weir__buf_data(w->rr.bufs[bid]),
 				 (size_t)res, w->rr.bufs[bid]);
 		put_back(w, bid);

@@ -14,7 +14,6 @@
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <libmnl/libmnl.h>
@@ -26,14 +25,6 @@
 #define BATCH 64                     /* datagrams per recvmmsg */
 #define BATCHES_PER_WAKE 16          /* then let posts and timers run */
 #define FLOW_EXPIRE_MAX 4096         /* flows ended per tick */
-
-static uint64_t mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 void weir__live_flush(struct weir__live_worker *w)
 {
@@ -74,7 +65,7 @@ static void drain(struct weir__live_worker *w)
 	for (int b = 0; b < BATCHES_PER_WAKE || w->draining; b++) {
 		int n = weir__nfq_recv(&w->sock);
 
-		w->now = mono_now();
+		w->now = weir__mono_ns();
 		for (int i = 0; i < n; i++) {
 			size_t len;
 			void *d = weir__nfq_dgram(&w->sock, (unsigned)i, &len);
@@ -139,7 +130,7 @@ static void on_tick(struct weir_timer *t, void *arg, int status)
 	if (status)
 		return;
 	weir_pend_expire(w->l->engine, 0);
-	weir_flow_expire(w->l->flows, mono_now(), FLOW_EXPIRE_MAX);
+	weir_flow_expire(w->l->flows, weir__mono_ns(), FLOW_EXPIRE_MAX);
 	if (!w->stopped)
 		weir_timer_start(w->loop, &w->tick, TICK_NS, on_tick, w);
 }
@@ -254,7 +245,7 @@ static void stop_begin(void *arg, int status)
 	if (status < 0)
 		return; /* the loop closed first: nothing left to drain */
 	w->draining = true;
-	w->now = mono_now();
+	w->now = weir__mono_ns();
 	weir__live_recv_cancel(w);
 	drain(w);
 	weir__live_release_held(w);

@@ -79,6 +79,10 @@ int weir__io_reserve(struct weir_loop *loop, unsigned n);
  * -EBUSY (no SQE for the cancel request; try again from the loop). */
 int weir__io_cancel(struct weir_loop *loop, struct weir__io_op *op);
 
+/* CLOCK_MONOTONIC in nanoseconds: the clock of timers, and the one the
+ * capture hands the engine. */
+uint64_t weir__mono_ns(void);
+
 /* The loop's ring, for what this interface does not cover: registering
  * provided-buffer rings (io_uring_register_buf_ring), fixed files,
  * probing opcodes. Never submit or reap with it directly. */
