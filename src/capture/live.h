@@ -60,7 +60,8 @@ struct weir__live_stats {
 	uint64_t bad_msgs;            /* messages that were not packets */
 	uint64_t verdict_batches;     /* sends of verdict messages */
 	uint64_t send_errors;         /* failed sends (packets stay queued) */
-	uint64_t early;               /* packets seen before the bind ack */
+	uint64_t early;               /* queued before the bind ack: given
+	                               * the fail mode's verdict at once */
 };
 
 /* Binds the queues (inside opts->netns when given), installs the

@@ -92,10 +92,27 @@ void weir__nfq_recycle(struct weir__nfq_sock *s, unsigned n)
 	}
 }
 
-/* Reads until the kernel acknowledges our config message. A packet
- * message cannot normally come first (weir binds before it steers),
- * but if one does it is counted; its verdict is left to fail-open. */
-static int wait_ack(struct weir__nfq_sock *s, uint32_t seq)
+/* A packet queued before the bind was acknowledged (rules of another
+ * program steering to this queue) gets the fail mode's verdict at once,
+ * so that it does not wait in the queue forever. */
+static void answer_early(struct weir__nfq_sock *s, const struct nlmsghdr *nlh,
+			 bool fail_open)
+{
+	struct weir__verdicts v;
+	struct weir__nfq_msg m;
+
+	s->early++;
+	if (weir__nfq_decode(nlh, s->queue, &m) < 0 ||
+	    weir__verdicts_init(&v, s->queue) < 0)
+		return;
+	weir__verdicts_add(&v, &(struct weir__verdict){ .id = m.id,
+		.accept = fail_open }, UINT32_MAX, true);
+	weir__nfq_send(s, v.buf, v.len);
+	weir__verdicts_fini(&v);
+}
+
+/* Reads until the kernel acknowledges our config message. */
+static int wait_ack(struct weir__nfq_sock *s, uint32_t seq, bool fail_open)
 {
 	char *buf = s->iov[0].iov_base;
 	struct timeval tv = { .tv_sec = 2 };
@@ -112,7 +129,7 @@ static int wait_ack(struct weir__nfq_sock *s, uint32_t seq)
 			const struct nlmsgerr *e;
 
 			if (nlh->nlmsg_type != NLMSG_ERROR) {
-				s->early++;
+				answer_early(s, nlh, fail_open);
 				continue;
 			}
 			e = mnl_nlmsg_get_payload(nlh);
@@ -131,7 +148,7 @@ static int bind_once(struct weir__nfq_sock *s, const struct weir__nfq_cfg *cfg)
 	weir__nfq_cfg_build(buf, cfg);
 	nlh->nlmsg_seq = (uint32_t)time(NULL);
 	rc = weir__nfq_send(s, buf, nlh->nlmsg_len);
-	return rc < 0 ? rc : wait_ack(s, nlh->nlmsg_seq);
+	return rc < 0 ? rc : wait_ack(s, nlh->nlmsg_seq, cfg->fail_open);
 }
 
 /* Binds with cfg; a kernel without NFQUEUE's conntrack glue
