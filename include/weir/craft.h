@@ -92,6 +92,21 @@ int weir_pkt_replace_payload(struct weir_pkt *pkt, uint32_t off,
 			     uint32_t old_len, const void *bytes,
 			     uint32_t new_len);
 
+/* ---- segmentation ------------------------------------------------- */
+
+/* Splits a TCP GSO super-packet (a parsed IPv4 or IPv6 TCP packet longer
+ * than `mtu`, as a GSO capture hands them over) into segments of at most
+ * `mtu` bytes each, appended to `out` in order: sequence numbers advanced,
+ * IPv4 ids incremented, FIN and PSH only on the last segment, CWR only on
+ * the first, lengths and checksums complete (WEIR_CSUM_VERIFIED), meta
+ * copied. A packet of at most `mtu` bytes is appended as one private copy
+ * with its checksums completed. Returns the number of packets appended,
+ * or -EINVAL (not parsed, an IP fragment, or mtu too small for the headers
+ * plus one byte), -EMSGSIZE (longer than mtu and not TCP), -ENOMEM; on
+ * error `out` is unchanged. */
+int weir_pkt_segment(const struct weir_pkt *pkt, uint32_t mtu,
+		     struct weir_nbl *out);
+
 #ifdef __cplusplus
 }
 #endif

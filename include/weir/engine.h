@@ -198,6 +198,20 @@ uint64_t weir_layer_generation(struct weir_engine *engine, int layer);
  * up there and passes their ids in weir_classify_in.flow_id. */
 struct weir_flow_table *weir_engine_flows(struct weir_engine *engine);
 
+/* Per-engine objects of the modules built on the engine (the injector of
+ * inject.h), which the engine keeps but never looks into. */
+enum weir_engine_slot {
+	WEIR_ENGINE_SLOT_INJECTOR = 0,
+	WEIR_ENGINE_SLOT__COUNT = 4,
+};
+/* Sets slot `slot` to `desired` if it holds `expected` (compare and
+ * swap). 0, -EBUSY (it held something else) or -EINVAL. Any thread. */
+int weir_engine_slot_swap(struct weir_engine *engine, unsigned slot,
+			  void *expected, void *desired);
+/* What slot `slot` holds (NULL for a bad slot). Any thread; an acquire
+ * load, so what the setter wrote before is visible. */
+void *weir_engine_slot(struct weir_engine *engine, unsigned slot);
+
 /* A committed filter as the engine holds it. */
 struct weir_filter_info {
 	uint64_t id;

@@ -85,6 +85,8 @@ struct weir_pkt_meta {
 	uint16_t queue_num;     /* NFQUEUE number */
 	uint8_t csum_state;     /* enum weir_csum_state */
 	uint8_t reserved;
+	uint32_t inject_id;     /* record of the weir injection that made this
+	                         * packet, 0 = none (inject.h) */
 };
 
 struct weir_pool;

@@ -28,7 +28,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a public struct or callback a plug-in uses changes. */
-#define WEIR_PLUGIN_ABI 1
+#define WEIR_PLUGIN_ABI 2
 
 struct weir_plugin_ops {
 	unsigned abi;               /* WEIR_PLUGIN_ABI */

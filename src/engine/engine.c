@@ -201,3 +201,21 @@ uint64_t weir_layer_generation(struct weir_engine *e, int layer)
 	urcu_bp_read_unlock();
 	return g;
 }
+
+int weir_engine_slot_swap(struct weir_engine *e, unsigned slot,
+			  void *expected, void *desired)
+{
+	if (!e || slot >= WEIR_ENGINE_SLOT__COUNT)
+		return -EINVAL;
+	if (!atomic_compare_exchange_strong(&e->slots[slot], &expected,
+					    desired))
+		return -EBUSY;
+	return 0;
+}
+
+void *weir_engine_slot(struct weir_engine *e, unsigned slot)
+{
+	if (!e || slot >= WEIR_ENGINE_SLOT__COUNT)
+		return NULL;
+	return atomic_load_explicit(&e->slots[slot], memory_order_acquire);
+}

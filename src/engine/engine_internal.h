@@ -161,6 +161,7 @@ struct weir_engine {
 	bool use_linear;                     /* tests: reference evaluator */
 	struct weir__pends pends;
 	struct weir_flow_table *flows;       /* owned */
+	void *_Atomic slots[WEIR_ENGINE_SLOT__COUNT]; /* weir_engine_slot() */
 };
 
 /* ---- match.c ---- */
