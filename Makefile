@@ -7,8 +7,8 @@ FUZZ_BUILD ?= build-fuzz
 PREFIX     ?= /usr/local
 FUZZ_TIME  ?= 300
 
-.PHONY: all deps check demo bench bench-packet-core bench-classify bench-packet fuzz \
-	install clean
+.PHONY: all deps check demo bench bench-packet-core bench-classify bench-packet \
+	bench-inject fuzz install clean
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -27,7 +27,7 @@ check: deps
 demo: deps all
 	@BUILD=$(BUILD) bash scripts/demo.sh
 
-bench: bench-packet-core bench-classify bench-packet
+bench: bench-packet-core bench-classify bench-packet bench-inject
 
 bench-packet-core: all
 	@$(BUILD)/bench/packet_core/bench_packet_core
@@ -38,6 +38,10 @@ bench-classify: all
 # Needs root: network namespaces, veth, iptables (bench/packet/README.md).
 bench-packet: all
 	@BUILD=$(BUILD) bash bench/packet/run.sh
+
+# Needs root: network namespaces, veth, raw sockets (bench/inject/README.md).
+bench-inject: all
+	@BUILD=$(BUILD) bash bench/inject/run.sh
 
 # Runs the libFuzzer harnesses for FUZZ_TIME seconds each.
 fuzz:
