@@ -198,8 +198,8 @@ struct weir_inject_req {
 	uint32_t ifindex;        /* receive: as given; forward: out */
 	struct weir_nbl *nbl;    /* the packets; each has meta.inject_id set
 	                          * to this injection's record */
-	void *backend_;          /* the backend's word, free for its use */
-	uint64_t backend_word_;  /* idem */
+	void *backend_[2];       /* free for the backend's use */
+	uint64_t backend_word_[2];
 };
 
 /* A packet source's way of delivering injections. */

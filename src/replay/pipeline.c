@@ -129,6 +129,7 @@ void replay_packet_run(struct replay *r, struct replay_packet *p)
 	else
 		replay_finish(r, p, v);
 	drain(r); /* pends its callouts completed meanwhile */
+	replay_inject_drain(r); /* and what they injected */
 }
 
 /* ---- pends ------------------------------------------------------------ */
@@ -247,12 +248,14 @@ void replay_pends_settle(struct replay *r, bool all)
 	drain(r);
 	weir_pend_expire(r->engine, r->now);
 	drain(r);
+	replay_inject_drain(r);
 	/* A resumed packet may pend again: keep ending them. Every round
 	 * moves each held packet at least one layer on. */
 	for (int round = 0; all && r->held && round <= REPLAY_MAX_STEPS;
 	     round++) {
 		weir_pend_expire(r->engine, UINT64_MAX);
 		drain(r);
+		replay_inject_drain(r);
 	}
 }
 

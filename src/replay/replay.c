@@ -84,6 +84,10 @@ static int setup_engine(struct replay *r)
 		return -ENOMEM;
 	}
 	r->flows = weir_engine_flows(r->engine);
+	if (replay_inject_setup(r) < 0) {
+		fprintf(stderr, "weir replay: out of memory\n");
+		return -ENOMEM;
+	}
 	rc = load_plugins(r);
 	if (rc < 0)
 		return rc;
@@ -182,6 +186,9 @@ static void frame(struct replay *r, const struct replay_frame *fr)
 	}
 	memcpy(p->link, fr->data, fr->ip_off);
 	p->link_len = fr->ip_off;
+	if (fr->caplen > fr->ip_off)
+		replay_remember_link(r, fr->data + fr->ip_off, fr->data,
+				     fr->ip_off);
 	p->pkt = weir_pkt_from_bytes(fr->data + fr->ip_off,
 				     fr->caplen - fr->ip_off);
 	if (!p->pkt) {
@@ -224,6 +231,7 @@ static int run(struct replay *r)
  * so that callouts see their flow contexts deleted. */
 static void finish_all(struct replay *r)
 {
+	replay_inject_drain(r);
 	replay_pends_settle(r, true);
 	while (r->held) {
 		struct replay_packet *p = r->held;
@@ -267,6 +275,9 @@ static void teardown(struct replay *r)
 	replay_pcap_close_out(r->out, NULL, 0);
 	if (r->log_own && r->log)
 		fclose(r->log);
+	/* Before the plug-ins: their handles wait for what is queued. */
+	if (r->injector)
+		replay_inject_free(r);
 	for (size_t i = r->nplugins; i-- > 0;)
 		weir_plugin_unload(r->plugins[i]);
 	free(r->plugins);

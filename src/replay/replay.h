@@ -20,6 +20,7 @@
 
 #include <weir/engine.h>
 #include <weir/flow.h>
+#include <weir/inject.h>
 #include <weir/policy.h>
 
 #include "engine/path.h"
@@ -184,6 +185,20 @@ struct replay_packet {
 	struct weir__step steps[REPLAY_MAX_STEPS];
 	struct replay_entry entries[REPLAY_MAX_STEPS];
 	struct replay_packet *next_held;
+	bool injected;               /* made by a callout's injection */
+	uint64_t origin;             /* injected: index of the frame being
+	                              * replayed when it was injected */
+};
+
+/* Indexes of injected packets start here (they are pend cookies too, so
+ * they must not meet a frame's index). */
+#define REPLAY_INJECTED_BASE (1ull << 62)
+
+/* A link header kept for injected packets (inject.c). */
+struct replay_link {
+	uint8_t bytes[REPLAY_LINK_MAX];
+	uint32_t len;
+	bool seen;
 };
 
 /* A pend's end, queued by the engine's handler (any thread). */
@@ -202,7 +217,7 @@ struct replay_filter {
 };
 
 struct replay_counts {
-	uint64_t read, permit, block, absorb, skip, pended, written;
+	uint64_t read, permit, block, absorb, skip, pended, written, injected;
 };
 
 struct replay {
@@ -226,6 +241,11 @@ struct replay {
 	struct replay_done *done, *done_tail;
 	struct replay_counts n;
 	int err;                               /* first runtime error */
+	struct weir_injector *injector;        /* inject.c */
+	struct weir_inject_req *inj_head, *inj_tail; /* guarded by lock */
+	bool injecting;
+	struct replay_link links[2];           /* last IPv4, IPv6 frame's */
+	const struct replay_link *last_link;
 };
 
 /* ---- pipeline.c ------------------------------------------------------- */
@@ -241,6 +261,19 @@ void replay_packet_run(struct replay *r, struct replay_packet *p);
 void replay_pends_settle(struct replay *r, bool all);
 /* Frees what a pend handler queued but nobody took. */
 void replay_done_free(struct replay *r);
+
+/* ---- inject.c --------------------------------------------------------- */
+
+/* Installs the replay as r->engine's injector. */
+int replay_inject_setup(struct replay *r);
+/* Runs the queued injections' packets through the engine, then their
+ * completions. Not reentrant: a nested call returns at once. */
+void replay_inject_drain(struct replay *r);
+/* Uninstalls the injector (cancelling what is still queued). */
+void replay_inject_free(struct replay *r);
+/* Keeps a frame's link header for injected packets of its IP version. */
+void replay_remember_link(struct replay *r, const uint8_t *ip,
+			  const uint8_t *link, uint32_t len);
 
 /* ---- report.c --------------------------------------------------------- */
 

@@ -128,9 +128,12 @@ static void log_packet(struct replay *r, const struct replay_packet *p,
 	const struct weir_pdesc *pd = p->pkt ? &p->pkt->pd : NULL;
 
 	fprintf(f, "{\"i\":%llu,\"time\":%llu.%09llu,\"len\":%u",
-		(unsigned long long)p->index,
+		(unsigned long long)(p->injected ? p->origin : p->index),
 		(unsigned long long)(p->ts_ns / 1000000000u),
 		(unsigned long long)(p->ts_ns % 1000000000u), p->wirelen);
+	if (p->injected)
+		fprintf(f, ",\"injected\":%llu",
+			(unsigned long long)(p->index - REPLAY_INJECTED_BASE));
 	if (pd && (pd->flags & WEIR_PD_L3)) {
 		fprintf(f, ",\"dir\":\"%s\"", dir_names[p->dir]);
 		log_addrs(f, pd);
@@ -261,6 +264,9 @@ void replay_summary(struct replay *r)
 	       (unsigned long long)r->n.skip,
 	       (unsigned long long)r->n.pended,
 	       (unsigned long long)fs.created);
+	if (r->n.injected)
+		printf("%s: %llu packets injected by callouts\n",
+		       r->o->in_path, (unsigned long long)r->n.injected);
 	if (r->out)
 		printf("%s: %llu packets written\n", r->o->out_path,
 		       (unsigned long long)r->n.written);
