@@ -244,7 +244,8 @@ struct weir_inject_live_opts {
 	uint32_t mark;            /* SO_MARK of injected packets; 0 = 0x570000
 	                           * (docs/steering.md: never queued again) */
 	const char *tun_name;     /* receive-path TUN device, made in every
-	                           * compartment; NULL = "weir-inj0" */
+	                           * compartment; "%d" in it is a number the
+	                           * kernel picks; NULL = "weir-inj%d" */
 	const struct weir_inject_compartment *compartments;
 	size_t ncompartments;
 };

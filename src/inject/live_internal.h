@@ -17,7 +17,7 @@
 #include "io/io_internal.h"
 
 #define WEIR__INJ_DEFAULT_MARK 0x570000u
-#define WEIR__INJ_DEFAULT_TUN "weir-inj0"
+#define WEIR__INJ_DEFAULT_TUN "weir-inj%d"
 /* Packets handed to the kernel per sendmmsg. */
 #define WEIR__INJ_BATCH 64
 /* A TCP super-packet longer than this is segmented to it before the send

@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -58,10 +59,29 @@ static void sysctl_set(const char *path, const char *val)
 	close(fd);
 }
 
+/* The integer in /proc/sys/net/<path>, or -1. */
+static int sysctl_get(const char *path)
+{
+	char p[128], buf[16] = { 0 };
+	int fd;
+	ssize_t n;
+
+	snprintf(p, sizeof(p), "/proc/sys/net/%s", path);
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	return n > 0 ? atoi(buf) : -1;
+}
+
 /* Up, MTU 65535 (a receive injection may carry a GSO-sized packet), and
- * willing to take packets from any source: loose reverse-path filter
- * (the effective value is the max of all/ and the device's, so 2 keeps
- * a strict all/ loose here only), local sources accepted. */
+ * willing to take packets from any source. A device without an IPv4
+ * address fails every reverse-path check, loose or strict, so rp_filter
+ * must be 0 here; the kernel applies the larger of all/ and the device's
+ * value, so a namespace whose all/rp_filter is set drops receive
+ * injections whose source is not routed via the TUN device: weir warns
+ * about that. accept_local lets a packet carry a local source. */
 static int tun_config(const char *name)
 {
 	struct ifreq ifr = { 0 };
@@ -80,7 +100,11 @@ static int tun_config(const char *name)
 		rc = -errno;
 	close(s);
 	snprintf(p, sizeof(p), "ipv4/conf/%s/rp_filter", name);
-	sysctl_set(p, "2");
+	sysctl_set(p, "0");
+	if (sysctl_get("ipv4/conf/all/rp_filter") > 0)
+		fprintf(stderr, "weir: inject: net.ipv4.conf.all.rp_filter is "
+			"set in this namespace: packets injected into the "
+			"receive path may be dropped as martians\n");
 	snprintf(p, sizeof(p), "ipv4/conf/%s/accept_local", name);
 	sysctl_set(p, "1");
 	return rc;
