@@ -151,6 +151,95 @@ def gateway():
 SCENARIOS = {"basic": (basic, LINK_EN10MB), "portscan": (portscan, LINK_RAW),
              "pend": (pend, LINK_RAW), "gateway": (gateway, LINK_RAW)}
 
+
+# ---- injection by the shipped callouts (tcpreset, dnssink, rewrite) ------
+
+REMOTE4, REMOTE6 = "10.0.0.9", "2001:db8::9"
+RESOLVER4, RESOLVER6 = "8.8.8.8", "2001:4860::8888"
+
+
+def inject_tcpreset():
+    """For tcpreset.weir (ports 8081-8083 reset): a local client's SYN,
+    a remote client's SYN to the host, a forwarded SYN, a local data
+    segment, an IPv6 SYN; then a SYN to an open port and a RST to a
+    reset port, which are not answered."""
+    data = IP(src=HOST4, dst=REMOTE4) / TCP(sport=40004, dport=8081,
+                                            flags="PA", seq=1000,
+                                            ack=5000) / Raw(b"0123456789")
+    return [syn(0, HOST4, REMOTE4, 40001, 8081),
+            syn(1, "203.0.113.5", HOST4, 40002, 8082),
+            syn(2, "10.1.1.1", "10.2.2.2", 40003, 8083),
+            Frame(sec(3), raw(data)),
+            syn(4, HOST6, REMOTE6, 40005, 8081),
+            syn(5, HOST4, REMOTE4, 40006, 80),
+            Frame(sec(6), raw(IP(src=HOST4, dst=REMOTE4) /
+                              TCP(sport=40007, dport=8081, flags="R",
+                                  seq=77)))]
+
+
+def dns_query(t, qname, qtype="A", src=HOST4, dst=RESOLVER4, qid=7,
+              sport=5353):
+    L3 = IPv6 if ":" in src else IP
+    return Frame(sec(t), raw(L3(src=src, dst=dst) /
+                             UDP(sport=sport, dport=53) /
+                             DNS(id=qid, rd=1,
+                                 qd=DNSQR(qname=qname, qtype=qtype))))
+
+
+def inject_dnssink():
+    """For dnssink.weir (ads.example, *.tracker.example, .sink.example):
+    listed and unlisted names, a 0x20-cased name, a non-address type, a
+    forwarded query, an IPv6 query, and a resolver's answer."""
+    ans = IP(src=RESOLVER4, dst=HOST4) / UDP(sport=53, dport=5353) / \
+        DNS(id=30, qr=1, qd=DNSQR(qname="example.com"),
+            an=DNSRR(rrname="example.com", rdata="93.184.216.34"))
+    return [dns_query(0, "ads.example", qid=21),
+            dns_query(1, "x.Tracker.Example", "AAAA", qid=22),
+            dns_query(2, "tracker.example", qid=23),
+            dns_query(3, "sink.example", qid=24),
+            dns_query(4, "ads.example", "MX", qid=25),
+            dns_query(5, "a.b.sink.example", src="10.1.1.1", qid=26,
+                      sport=33000),
+            dns_query(6, "ads.example", "AAAA", src=HOST6, dst=RESOLVER6,
+                      qid=27),
+            dns_query(7, "example.com", qid=28),
+            Frame(sec(7.01), raw(ans))]
+
+
+def inject_rewrite():
+    """For rewrite.weir: SYNs whose MSS is above and below the clamp
+    (forwarded, IPv4 and IPv6), UDP datagrams to port 9999 with and
+    without the text to replace (outbound, inbound, IPv6), and one with
+    TTL 33 already."""
+    opts = [("MSS", 1460), ("SAckOK", b""), ("Timestamp", (7, 0)),
+            ("NOP", None), ("WScale", 7)]
+    f = [Frame(sec(0), raw(IP(src="10.1.1.1", dst="10.2.2.2") /
+                           TCP(sport=40001, dport=80, flags="S", seq=100,
+                               options=opts))),
+         Frame(sec(1), raw(IPv6(src="2001:db8:1::1", dst="2001:db8:2::2") /
+                           TCP(sport=40002, dport=80, flags="S", seq=200,
+                               options=[("MSS", 1440)]))),
+         Frame(sec(2), raw(IP(src="10.1.1.1", dst="10.2.2.2") /
+                           TCP(sport=40003, dport=80, flags="S", seq=300,
+                               options=[("MSS", 1000)])))]
+    for i, (src, dst, load) in enumerate([
+            (HOST4, REMOTE4, b"hello, and hello again"),
+            (REMOTE4, HOST4, b"why hello there"),
+            (HOST4, REMOTE4, b"nothing to see"),
+            (HOST6, REMOTE6, b"hello6")]):
+        L3 = IPv6 if ":" in src else IP
+        f.append(Frame(sec(3 + i), raw(L3(src=src, dst=dst) /
+                                       UDP(sport=5000 + i, dport=9999) /
+                                       Raw(load))))
+    f.append(Frame(sec(8), raw(IP(src=REMOTE4, dst=HOST4, ttl=33) /
+                               UDP(sport=5009, dport=9999) / Raw(b"ttl"))))
+    return f
+
+
+SCENARIOS.update({"inject_tcpreset": (inject_tcpreset, LINK_RAW),
+                  "inject_dnssink": (inject_dnssink, LINK_RAW),
+                  "inject_rewrite": (inject_rewrite, LINK_RAW)})
+
 # ---- link layers ---------------------------------------------------------
 
 

@@ -2,7 +2,8 @@
 """End-to-end tests of `weir replay` on captures made by gen_pcaps.py.
 
 usage: test_replay.py SCENARIO WEIR WORKDIR
-SCENARIO: basic, portscan, pend, gateway, errors, determinism, linktypes.
+SCENARIO: basic, portscan, pend, gateway, errors, determinism, linktypes,
+inject_tcpreset, inject_dnssink, inject_rewrite.
 Environment: WEIR_PLUGIN_DIR (the build's plugins/), WEIR_TEST_PLUGIN_DIR
 (where holdtest.so is built). Exits 0 when every check passes, 1 with the
 failed checks listed.
@@ -20,7 +21,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import gen_pcaps as g  # noqa: E402
-from scapy.all import IP, TCP  # noqa: E402
+from scapy.all import DNS, IP, IPv6, TCP, UDP, Raw, raw  # noqa: E402
 
 WEIR = WORK = None
 FAILED = []
@@ -409,6 +410,254 @@ TESTS = {"basic": test_basic, "portscan": test_portscan, "pend": test_pend,
          "gateway": test_gateway,
          "errors": test_errors, "determinism": test_determinism,
          "linktypes": test_linktypes}
+
+
+# ---- injection: tcpreset, dnssink, rewrite --------------------------------
+
+def run_inject(name, scenario, policy_name, setup=None):
+    """Replays gen_pcaps' scenario through a policy of the shipped
+    injecting callouts; (log, [(log line, written IP bytes)], stdout)."""
+    d = fresh(name)
+    frames = getattr(g, scenario)()
+    g.write_pcap(os.path.join(d, "in.pcap"), g.LINK_RAW, frames)
+    if setup:
+        setup(d)
+    rc, out, _ = replay(["-p", policy(policy_name), "-r", "in.pcap",
+                         "-w", "out.pcap", "--log", "log.jsonl",
+                         "-l", g.HOST4, "-l", g.HOST6,
+                         "--plugins", os.environ["WEIR_PLUGIN_DIR"]], d)
+    print(out)
+    check(rc == 0, "%s: exit 0 (got %d)" % (name, rc))
+    log = load_log(os.path.join(d, "log.jsonl"))
+    _, _, written = g.read_pcap(os.path.join(d, "out.pcap"))
+    permitted = [ln for ln in log if ln["verdict"] == "permit"]
+    check(len(permitted) == len(written),
+          "%s: one written packet per permit (%d, %d)"
+          % (name, len(permitted), len(written)))
+    return frames, log, list(zip(permitted, [w[1] for w in written])), out
+
+
+def originals(log):
+    return {ln["i"]: ln for ln in log if "injected" not in ln}
+
+
+def injected_of(pairs, i):
+    """(log line, bytes) of what callouts injected for capture packet i."""
+    return [(ln, b) for ln, b in pairs if ln["i"] == i and "injected" in ln]
+
+
+def parse_ip(b):
+    return (IPv6 if b[0] >> 4 == 6 else IP)(b)
+
+
+def csum_ok(b):
+    """The IPv4 header and TCP/UDP checksums are what scapy computes."""
+    p = parse_ip(b)
+    if IP in p:
+        del p[IP].chksum
+    for proto in (TCP, UDP):
+        if proto in p:
+            del p[proto].chksum
+    return raw(p) == b
+
+
+def l4_len(p):
+    return len(raw(p[TCP].payload)) if TCP in p else 0
+
+
+def check_rst(tag, orig, b, to_sender):
+    """One RST of weir_build_tcp_rst for orig (craft.h)."""
+    r, o = parse_ip(b), parse_ip(orig)
+    L3 = IPv6 if IPv6 in o else IP
+    hops = r[L3].hlim if L3 is IPv6 else r[L3].ttl
+    if to_sender:
+        ends = (o[L3].dst, o[L3].src, o[TCP].dport, o[TCP].sport)
+        if "A" in o[TCP].flags:
+            want = ("R", o[TCP].ack, 0)
+        else:
+            syn_fin = ("S" in o[TCP].flags) + ("F" in o[TCP].flags)
+            want = ("RA", 0, o[TCP].seq + l4_len(o) + syn_fin)
+    else:
+        ends = (o[L3].src, o[L3].dst, o[TCP].sport, o[TCP].dport)
+        # On at the receiver's next byte, acking what orig acked.
+        want = (("RA", o[TCP].seq, o[TCP].ack) if "A" in o[TCP].flags
+                else ("R", o[TCP].seq, 0))
+    got_ends = (r[L3].src, r[L3].dst, r[TCP].sport, r[TCP].dport)
+    got = (str(r[TCP].flags), r[TCP].seq, r[TCP].ack)
+    check(got_ends == ends, "%s: RST addresses and ports %s, want %s"
+          % (tag, got_ends, ends))
+    check(got == want, "%s: RST flags/seq/ack %s, want %s" % (tag, got, want))
+    check(hops == 64 and csum_ok(b), "%s: RST TTL 64, checksums valid" % tag)
+
+
+def test_inject_tcpreset():
+    frames, log, pairs, out = run_inject("inject-tcpreset", "inject_tcpreset",
+                                         "inject_tcpreset.weir")
+    L = originals(log)
+    dirs = {0: ("inbound", "outbound"), 1: ("outbound", "inbound"),
+            2: ("forward", "forward"), 3: ("inbound", "outbound"),
+            4: ("inbound", "outbound")}
+    for i, (to_src_dir, to_dst_dir) in dirs.items():
+        tag = "tcpreset packet %d" % i
+        e = L[i]["layers"][-1]
+        check(L[i]["verdict"] == "absorb" and e.get("absorbed") is True and
+              e["name"].startswith("reset-"), "%s absorbed by tcpreset" % tag)
+        inj = injected_of(pairs, i)
+        if not check(len(inj) == 2, "%s: two RSTs injected and permitted"
+                     % tag):
+            continue
+        orig = frames[i].data
+        o = parse_ip(orig)
+        L3 = IPv6 if IPv6 in o else IP
+        to_src = [x for x in inj if parse_ip(x[1])[L3].dst == o[L3].src]
+        to_dst = [x for x in inj if parse_ip(x[1])[L3].dst == o[L3].dst]
+        if not check(len(to_src) == 1 and len(to_dst) == 1,
+                     "%s: one RST to each end" % tag):
+            continue
+        check(to_src[0][0]["dir"] == to_src_dir and
+              to_dst[0][0]["dir"] == to_dst_dir,
+              "%s: RSTs travel %s and %s" % (tag, to_src_dir, to_dst_dir))
+        check_rst(tag + " to sender", orig, to_src[0][1], True)
+        check_rst(tag + " to receiver", orig, to_dst[0][1], False)
+    check(L[5]["verdict"] == "permit" and not injected_of(pairs, 5),
+          "SYN to an open port permitted, nothing injected")
+    check([b for ln, b in pairs if ln["i"] == 5] == [frames[5].data],
+          "SYN to an open port written unchanged")
+    check(L[6]["verdict"] == "block" and "absorbed" not in
+          L[6]["layers"][-1] and not [ln for ln in log if ln["i"] == 6 and
+                                      "injected" in ln],
+          "a RST to a reset port is blocked, not answered")
+    check("10 packets injected by callouts" in out, "summary: 10 injected")
+    check(len(pairs) == 11, "output: 10 RSTs and the open-port SYN")
+
+
+SINK_A, SINK_AAAA = "192.0.2.53", "2001:db8::53"
+
+
+def check_dns_answer(tag, orig, b, rcode, rdata):
+    """A forged answer to query orig: from the resolver to the client,
+    the question echoed byte for byte, one record or none."""
+    o, r = parse_ip(orig), parse_ip(b)
+    L3 = IPv6 if IPv6 in o else IP
+    check((r[L3].src, r[L3].dst, r[UDP].sport, r[UDP].dport) ==
+          (o[L3].dst, o[L3].src, 53, o[UDP].sport),
+          "%s: from the resolver's address and port to the client" % tag)
+    check(csum_ok(b), "%s: checksums valid" % tag)
+    qd, ad = o[DNS], r[DNS]
+    check(ad.id == qd.id and ad.qr == 1 and ad.rd == 1 and ad.ra == 1 and
+          ad.opcode == 0 and ad.rcode == rcode and ad.qdcount == 1,
+          "%s: header: id, QR, RD, RA, rcode %d" % (tag, rcode))
+    check(raw(ad.qd) == raw(qd.qd), "%s: question echoed exactly" % tag)
+    if rdata is None:
+        check(ad.ancount == 0 and ad.nscount == 0 and ad.arcount == 0,
+              "%s: no records" % tag)
+        return
+    an = ad.an
+    check(ad.ancount == 1 and an.rrname == qd.qd.qname and
+          an.type == qd.qd.qtype and an.rclass == 1 and an.ttl == 300 and
+          an.rdata == rdata, "%s: one record %s TTL 300 (got %s)"
+          % (tag, rdata, an.rdata))
+
+
+def check_dnssink(frames, log, pairs, answers):
+    L = originals(log)
+    for i, (rcode, rdata, adir) in answers.items():
+        tag = "dnssink query %d" % i
+        check(L[i]["verdict"] == "absorb" and
+              L[i]["layers"][-1].get("absorbed") is True,
+              "%s absorbed" % tag)
+        inj = injected_of(pairs, i)
+        if check(len(inj) == 1, "%s: one answer injected and permitted"
+                 % tag):
+            check(inj[0][0]["dir"] == adir, "%s: answer %s" % (tag, adir))
+            check_dns_answer(tag, frames[i].data, inj[0][1], rcode, rdata)
+    for i in (2, 7, 8):
+        check(L[i]["verdict"] == "permit" and
+              [b for ln, b in pairs if ln["i"] == i] == [frames[i].data],
+              "dnssink packet %d passes unchanged, nothing injected" % i)
+
+
+def test_inject_dnssink():
+    frames, log, pairs, _ = run_inject("inject-dnssink", "inject_dnssink",
+                                       "inject_dnssink.weir")
+    check_dnssink(frames, log, pairs, {
+        0: (0, SINK_A, "inbound"), 1: (0, SINK_AAAA, "inbound"),
+        3: (0, SINK_A, "inbound"), 4: (0, None, "inbound"),
+        5: (0, SINK_A, "forward"), 6: (0, SINK_AAAA, "inbound")})
+
+    def names(d):
+        with open(os.path.join(d, "names.txt"), "w") as f:
+            f.write("# sinkholed\nads.example\n*.tracker.example  "
+                    "# below only\n\n.SINK.example.\n")
+    frames, log, pairs, _ = run_inject("inject-dnssink-nx", "inject_dnssink",
+                                       "inject_dnssink_nx.weir", names)
+    check_dnssink(frames, log, pairs, {
+        i: (3, None, "forward" if i == 5 else "inbound")
+        for i in (0, 1, 3, 4, 5, 6)})
+
+
+def expect_copy(tag, pairs, i, want, want_dir):
+    """Packet i was absorbed and one copy, equal to want, injected."""
+    inj = injected_of(pairs, i)
+    if not check(len(inj) == 1, "%s: one copy injected and permitted" % tag):
+        return
+    ln, b = inj[0]
+    check(ln["dir"] == want_dir, "%s: copy travels %s" % (tag, want_dir))
+    check(b == raw(want), "%s: copy is the original with the change" % tag)
+    check(csum_ok(b), "%s: checksums valid" % tag)
+
+
+def unchanged(L, pairs, frames, i, tag):
+    check(L[i]["verdict"] == "permit" and
+          [b for ln, b in pairs if ln["i"] == i] == [frames[i].data],
+          "%s: permitted unchanged, nothing injected" % tag)
+
+
+def test_inject_rewrite():
+    frames, log, pairs, _ = run_inject("inject-rewrite", "inject_rewrite",
+                                       "inject_rewrite.weir")
+    L = originals(log)
+    for i in (0, 1, 3, 4, 6):
+        check(L[i]["verdict"] == "absorb", "rewrite packet %d absorbed" % i)
+    for i, dirn in ((0, "forward"), (1, "forward")):
+        p = parse_ip(frames[i].data)
+        p[TCP].options = [("MSS", 1200) if k == "MSS" else (k, v)
+                          for k, v in p[TCP].options]
+        del p[TCP].chksum
+        expect_copy("rewrite SYN %d MSS clamp" % i, pairs, i, p, dirn)
+    unchanged(L, pairs, frames, 2, "SYN with MSS 1000")
+    for i, dirn in ((3, "outbound"), (4, "inbound"), (6, "outbound")):
+        p = parse_ip(frames[i].data)
+        load = p[Raw].load.replace(b"hello", b"goodbye, world")
+        p[UDP].remove_payload()
+        p[UDP].add_payload(Raw(load))
+        del p[UDP].len, p[UDP].chksum
+        if IP in p:
+            del p[IP].len, p[IP].chksum
+        else:
+            del p[IPv6].plen
+        expect_copy("rewrite UDP %d text" % i, pairs, i, p, dirn)
+    unchanged(L, pairs, frames, 5, "UDP without the text")
+    unchanged(L, pairs, frames, 7, "UDP without the text, TTL 33")
+    # The TTL: every packet gets 33 but the one that has it.
+    frames, log, pairs, _ = run_inject("inject-rewrite-ttl", "inject_rewrite",
+                                       "inject_rewrite_ttl.weir")
+    L = originals(log)
+    for i in range(7):
+        p = parse_ip(frames[i].data)
+        if IP in p:
+            p[IP].ttl = 33
+            del p[IP].chksum
+        else:
+            p[IPv6].hlim = 33
+        check(L[i]["verdict"] == "absorb", "ttl packet %d absorbed" % i)
+        expect_copy("ttl packet %d" % i, pairs, i, p, L[i]["dir"])
+    unchanged(L, pairs, frames, 7, "packet with TTL 33")
+
+
+TESTS.update({"inject_tcpreset": test_inject_tcpreset,
+              "inject_dnssink": test_inject_dnssink,
+              "inject_rewrite": test_inject_rewrite})
 
 
 def main():
