@@ -151,6 +151,10 @@ static void plan_of(const struct daemon *d, const struct compartment *c,
 	plan->tag = d->o.tag;
 	plan->netns_path = c->netns;
 	plan->generation = d->generation;
+	/* What weir injects into the receive path arrives on its TUN
+	 * devices; the mark on the rest is the plan's default. */
+	if (d->inject)
+		plan->inject_ifname = "weir-inj+";
 	for (int v6 = 0; v6 < 2; v6++)
 		for (int h = 0; h < WEIR__STEER_NHOOK; h++) {
 			struct weir__steer_hook_plan *hp = &plan->hook[v6][h];
@@ -301,6 +305,25 @@ static void compartments(struct daemon *d, const struct weir_policy *p)
 	}
 }
 
+/* The live injector, in every compartment. Without it weir still
+ * filters; only injections fail (WEIR_INJECT_E_NOT_READY). */
+static void start_inject(struct daemon *d)
+{
+	struct weir_inject_compartment ic[DAEMON_MAX_NETNS];
+	struct weir_inject_live_opts o = { .compartments = ic };
+	int rc;
+
+	for (unsigned i = 0; i < d->ncomp; i++)
+		if (d->comp[i].id && d->comp[i].netns)
+			ic[o.ncompartments++] = (struct weir_inject_compartment){
+				.id = d->comp[i].id,
+				.netns_path = d->comp[i].netns };
+	rc = weir_inject_live_new(d->engine, &o, &d->inject);
+	if (rc < 0)
+		fprintf(stderr, "weir: injection unavailable: %s\n",
+			strerror(-rc));
+}
+
 int daemon_start(struct daemon *d, const struct daemon_opts *o)
 {
 	struct weir_policy *p;
@@ -320,6 +343,7 @@ int daemon_start(struct daemon *d, const struct daemon_opts *o)
 	d->engine = weir_engine_new();
 	if (!d->engine)
 		return weir_policy_free(p), say(d, "out of memory"), -ENOMEM;
+	start_inject(d);
 	rc = apply_policy(d, p);
 	if (rc < 0) {
 		daemon_stop(d);
@@ -392,6 +416,10 @@ void daemon_stop(struct daemon *d)
 			s.received == s.accepted + s.dropped + s.held
 				? "ok" : "MISMATCH");
 	}
+	/* Injections still queued complete (cancelled) before the
+	 * plug-ins that wait for them in their handles' destroy go. */
+	weir_inject_live_free(d->inject);
+	d->inject = NULL;
 	/* Unloading unregisters the callouts, which ends their flow
 	 * contexts (flow_delete runs); the engine must outlive it. */
 	unload_plugins(d);

@@ -16,6 +16,7 @@
 #include <stdio.h>
 
 #include <weir/engine.h>
+#include <weir/inject.h>
 #include <weir/plugin.h>
 #include <weir/policy.h>
 
@@ -74,6 +75,7 @@ struct daemon {
 	size_t nids;
 	struct loaded_plugin *plugins;
 	size_t nplugins;
+	struct weir_inject_live *inject;  /* NULL: callouts cannot inject */
 	struct compartment comp[DAEMON_MAX_NETNS];
 	unsigned ncomp;
 	struct daemon_needs needs;

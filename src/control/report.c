@@ -107,6 +107,14 @@ static void text_report(struct daemon *d, FILE *f)
 		fprintf(f, "  last error: %s\n", d->last_error);
 	for (unsigned i = 0; i < d->ncomp; i++)
 		text_live(f, &d->comp[i]);
+	if (d->inject) {
+		struct weir_inject_live_stats st;
+
+		weir_inject_live_stats(d->inject, &st);
+		fprintf(f, "injected  lists %" PRIu64 "  packets %" PRIu64
+			   "  failed %" PRIu64 "  segmented %" PRIu64 "\n",
+			st.reqs, st.packets, st.errors, st.segmented);
+	}
 	text_filters(f, d);
 }
 
@@ -161,7 +169,17 @@ static void json_report(struct daemon *d, FILE *f)
 		fputs(i ? "," : "", f);
 		json_live(f, &d->comp[i]);
 	}
-	fputs("],\"filters\":[", f);
+	fputs("]", f);
+	if (d->inject) {
+		struct weir_inject_live_stats st;
+
+		weir_inject_live_stats(d->inject, &st);
+		fprintf(f, ",\"inject\":{\"lists\":%" PRIu64
+			   ",\"packets\":%" PRIu64 ",\"failed\":%" PRIu64
+			   ",\"segmented\":%" PRIu64 "}",
+			st.reqs, st.packets, st.errors, st.segmented);
+	}
+	fputs(",\"filters\":[", f);
 	for (size_t i = 0, n = 0; i < d->nids; i++) {
 		struct weir_filter_info fi;
 
