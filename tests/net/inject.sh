@@ -1,0 +1,296 @@
+#!/usr/bin/env bash
+# The shipped injecting callouts under `weir run`, in network namespaces
+# this script creates and always removes: client -- gw -- server joined
+# by veth pairs (10.231.x.x, fd31:x::x, as in daemon.sh), weir in gw with
+# the live injector, real peers in client and server.
+#
+#   inject.sh TEST WEIR PLUGIN_DIR
+#
+# TEST: reset (tcpreset: curl is refused at once, forwarded, from gw
+# itself and to gw), dns (dnssink in front of a dnsmasq resolver in
+# server: listed names get the sink, others the real answer, NXDOMAIN
+# mode), rewrite (MSS clamp seen in the server's capture, UDP text
+# replaced on the way).
+# Exit 0 pass, 1 fail, 77 skip (not root, or a tool is missing; under
+# CI=true those fail instead).
+set -u
+name=$1 weir=$2 plugins=$3
+id=$$
+C=ic$id G=ig$id S=is$id
+work=$(mktemp -d /tmp/weir-inject.XXXXXX)
+ctl=$work/ctl.sock
+wpid=""
+
+skip() {
+	if [ "${CI:-}" = "true" ]; then
+		echo "$name: FAIL: $1 (CI=true: nothing may skip)"; exit 1
+	fi
+	echo "$name: SKIP: $1"; exit 77
+}
+fail() { echo "$name: FAIL: $*"; dump; exit 1; }
+note() { echo "# $*"; }
+
+[ "$(id -u)" = 0 ] || skip "needs root (network namespaces, NFQUEUE)"
+tools="ip iptables-save socat timeout curl"
+case $name in
+dns) tools="$tools dig dnsmasq" ;;
+rewrite) tools="$tools tcpdump" ;;
+esac
+for t in $tools; do
+	command -v $t >/dev/null || skip "$t not installed"
+done
+
+cleanup() {
+	[ -n "$wpid" ] && kill -9 "$wpid" 2>/dev/null
+	for ns in $C $G $S; do
+		ip netns pids $ns 2>/dev/null | xargs -r kill -9 2>/dev/null
+		ip netns del $ns 2>/dev/null
+	done
+	rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+dump() {
+	[ -f "$work/weir.log" ] && sed 's/^/# weir: /' "$work/weir.log" | tail -20
+	[ -f "$work/dnsmasq.log" ] && sed 's/^/# dnsmasq: /' "$work/dnsmasq.log" |
+		tail -10
+}
+
+nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+
+topology() {
+	for ns in $C $G $S; do ip netns add $ns || skip "ip netns add"; done
+	ip link add c0 netns $C type veth peer name g0 netns $G
+	ip link add s0 netns $S type veth peer name g1 netns $G
+	nsx $C ip addr add 10.231.1.2/24 dev c0
+	nsx $C ip addr add fd31:1::2/64 dev c0 nodad
+	nsx $G ip addr add 10.231.1.1/24 dev g0
+	nsx $G ip addr add fd31:1::1/64 dev g0 nodad
+	nsx $G ip addr add 10.231.2.1/24 dev g1
+	nsx $G ip addr add fd31:2::1/64 dev g1 nodad
+	nsx $S ip addr add 10.231.2.2/24 dev s0
+	nsx $S ip addr add fd31:2::2/64 dev s0 nodad
+	for ns in $C $G $S; do
+		nsx $ns ip link set lo up
+		for d in $(nsx $ns ls /sys/class/net); do
+			nsx $ns ip link set "$d" up
+		done
+	done
+	nsx $C ip route add default via 10.231.1.1
+	nsx $C ip -6 route add default via fd31:1::1
+	nsx $S ip route add default via 10.231.2.1
+	nsx $S ip -6 route add default via fd31:2::1
+	nsx $G sysctl -qw net.ipv4.ip_forward=1
+	nsx $G sysctl -qw net.ipv6.conf.all.forwarding=1
+	# The receive path's TUN device has no address: a namespace-wide
+	# rp_filter would drop what it delivers (docs/inject.md).
+	nsx $G sysctl -qw net.ipv4.conf.all.rp_filter=0
+	nsx $C ping -c1 -W2 10.231.2.2 >/dev/null 2>&1
+	nsx $C ping -6 -c1 -W2 fd31:2::2 >/dev/null 2>&1
+}
+
+# listen NS PORT...: TCP servers answering "ok PORT".
+listen() {
+	local ns=$1; shift
+	for p in "$@"; do
+		nsx $ns socat TCP6-LISTEN:$p,fork,reuseaddr,ipv6only=0 \
+			SYSTEM:"echo ok $p; sleep 0.2" 2>/dev/null &
+	done
+	sleep 0.3
+}
+
+# connect NS ADDR PORT: succeeds when the server's greeting arrives.
+connect() {
+	local ns=$1 a=$2 p=$3 t="TCP:$2:$3"
+	case $a in *:*) t="TCP6:[$a]:$p" ;; esac
+	nsx $ns timeout 4 socat -T2 - "$t,connect-timeout=2" \
+		</dev/null 2>/dev/null | grep -q "ok $p"
+}
+
+start_weir() {
+	local pol=$1; shift
+	ip netns exec $G "$weir" run -c "$pol" --control "$ctl" \
+		--plugins "$plugins" "$@" >>"$work/weir.log" 2>&1 &
+	wpid=$!
+	for _ in $(seq 50); do
+		"$weir" stats --control "$ctl" >/dev/null 2>&1 && return 0
+		kill -0 $wpid 2>/dev/null || fail "weir run exited at start"
+		sleep 0.1
+	done
+	fail "weir run did not answer on its control socket"
+}
+
+stop_weir() {
+	[ -n "$wpid" ] || return 0
+	kill -TERM $wpid
+	for _ in $(seq 50); do
+		kill -0 $wpid 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -0 $wpid 2>/dev/null && fail "weir run did not stop on SIGTERM"
+	wait $wpid 2>/dev/null
+	local rc=$?
+	wpid=""
+	[ $rc = 0 ] || fail "weir run exited with status $rc"
+	! grep -q -E "Sanitizer|runtime error" "$work/weir.log" ||
+		fail "sanitizer report in the daemon's log"
+}
+
+stats() { "$weir" stats --control "$ctl"; }
+
+policy() { cat >"$work/$1.weir"; echo "$work/$1.weir"; }
+
+# ---- tcpreset ------------------------------------------------------------
+
+# refused NS URL: curl fails with a reset or refusal (not a timeout), in
+# well under a second.
+refused() {
+	local ns=$1 url=$2 t0 ms err
+	t0=$(date +%s%N)
+	# -v: the error text of connect(2) ("Connection refused") is only
+	# in curl's verbose lines.
+	err=$(nsx $ns curl -v -s --max-time 5 "$url" 2>&1 >/dev/null) &&
+		fail "curl $url went through"
+	ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+	err=$(echo "$err" | grep -E "^\* (connect to|Recv failure|Failed)" |
+		head -2 | tr '\n' ' ')
+	note "curl $url: $err($ms ms)"
+	echo "$err" | grep -q -E "Connection (reset|refused)" ||
+		fail "curl $url: '$err', wanted a reset"
+	[ $ms -lt 500 ] || fail "curl $url took $ms ms to fail"
+}
+
+t_reset() {
+	listen $S 80 8081 8082
+	listen $G 8083
+	local pol; pol=$(policy reset <<'EOF'
+plugin tcpreset;
+callout tcpreset "fwd" in ipforward if tcp.dport == 8081;
+callout tcpreset "out" in outbound-transport if tcp.dport == 8082;
+callout tcpreset "in" in inbound-transport if tcp.dport == 8083;
+EOF
+)
+	start_weir "$pol"
+	connect $C 10.231.2.2 80 || fail "port 80 refused, wanted it open"
+	refused $C http://10.231.2.2:8081/          # forwarded: send path
+	refused $C "http://[fd31:2::2]:8081/"
+	refused $G http://10.231.2.2:8082/          # from gw: receive path
+	refused $C http://10.231.1.1:8083/          # to gw: both paths
+	connect $C 10.231.2.2 80 || fail "port 80 refused after the resets"
+	stats | grep -i inject | sed 's/^/# /'
+	stop_weir
+}
+
+# ---- dnssink -------------------------------------------------------------
+
+# A resolver in server that knows real.example, answers NXDOMAIN for
+# the other names of example (--local), and logs every query it gets.
+resolver() {
+	nsx $S dnsmasq --no-daemon --no-resolv --no-hosts --port=53 \
+		--listen-address=10.231.2.2 --bind-interfaces \
+		--local=/example/ --host-record=real.example,198.51.100.7 \
+		--log-queries --log-facility="$work/dnsmasq.log" \
+		--pid-file="$work/dnsmasq.pid" 2>>"$work/dnsmasq.err" &
+	for _ in $(seq 30); do
+		nsx $C dig +time=1 +tries=1 +short @10.231.2.2 real.example \
+			2>/dev/null | grep -q 198.51.100.7 && return 0
+		sleep 0.2
+	done
+	fail "dnsmasq does not answer"
+}
+
+# ask NS NAME TYPE: dig's status and answers, "STATUS addr addr".
+ask() {
+	local out
+	out=$(nsx $1 dig +time=2 +tries=1 @10.231.2.2 "$2" "$3" 2>&1)
+	echo "$(echo "$out" | sed -n 's/.*status: \([A-Z]*\),.*/\1/p')" \
+		"$(echo "$out" | awk '$4 == "A" || $4 == "AAAA" {print $5}' |
+			tr '\n' ' ')"
+}
+
+expect_answer() {
+	local got; got=$(ask "$1" "$2" "$3")
+	note "$1 $2 $3: $got"
+	[ "$(echo $got)" = "$4" ] || fail "$2 $3 from $1: '$got', wanted '$4'"
+}
+
+resolver_saw() { grep -q "query\[[A-Z]*\] $1 " "$work/dnsmasq.log"; }
+
+t_dns() {
+	resolver
+	local pol; pol=$(policy dns <<'EOF'
+plugin dnssink {
+	names = "ads.example, *.tracker.example";
+	a = 192.0.2.1;
+	aaaa = "2001:db8::1";
+}
+callout dnssink "sink" in ipforward if udp.dport == dns;
+callout dnssink "sink-local" in outbound-transport if udp.dport == dns;
+EOF
+)
+	start_weir "$pol"
+	expect_answer $C ads.example A "NOERROR 192.0.2.1"
+	expect_answer $C x.Tracker.example AAAA "NOERROR 2001:db8::1"
+	expect_answer $C real.example A "NOERROR 198.51.100.7"
+	expect_answer $C tracker.example A "NXDOMAIN"  # not below: dnsmasq's
+	expect_answer $G ads.example A "NOERROR 192.0.2.1"  # receive path
+	resolver_saw real.example || fail "the resolver did not see real.example"
+	resolver_saw ads.example && fail "the resolver saw a sinkholed query"
+	resolver_saw x.tracker.example && fail "the resolver saw x.tracker.example"
+	stop_weir
+	pol=$(policy nx <<'EOF'
+plugin dnssink { names = "ads.example"; answer = nxdomain; }
+callout dnssink "sink" in ipforward if udp.dport == dns;
+EOF
+)
+	: >"$work/dnsmasq.log"
+	start_weir "$pol"
+	expect_answer $C ads.example A "NXDOMAIN"
+	expect_answer $C real.example A "NOERROR 198.51.100.7"
+	resolver_saw ads.example && fail "the resolver saw a sinkholed query"
+	stop_weir
+}
+
+# ---- rewrite -------------------------------------------------------------
+
+t_rewrite() {
+	listen $S 80
+	: >"$work/udp.got"
+	nsx $S socat -u UDP-RECV:9999 OPEN:"$work/udp.got",creat,append &
+	nsx $S tcpdump -i s0 -nn -U -w "$work/s0.pcap" \
+		'tcp port 80 and tcp[tcpflags] & tcp-syn != 0' \
+		>/dev/null 2>"$work/tcpdump.err" &
+	local tpid=$!
+	local pol; pol=$(policy rewrite <<'EOF'
+plugin rewrite { mss = 1000; find = hello; replace = "goodbye, world"; }
+callout rewrite "clamp" in ipforward if tcp.syn;
+callout rewrite "text" in ipforward if udp.dport == 9999;
+EOF
+)
+	start_weir "$pol"
+	sleep 0.5   # tcpdump attached
+	connect $C 10.231.2.2 80 || fail "clamped connection failed"
+	echo "say hello, hello" |
+		nsx $C socat -u - UDP:10.231.2.2:9999,sourceport=41000
+	sleep 0.5
+	kill $tpid; wait $tpid 2>/dev/null
+	local syns; syns=$(nsx $S tcpdump -r "$work/s0.pcap" -nn 2>/dev/null)
+	echo "$syns" | sed 's/^/# s0: /'
+	# The client's SYN arrives clamped (the server's SYN/ACK is clamped
+	# after s0, on its way through gw).
+	local csyn; csyn=$(echo "$syns" |
+		grep "10.231.1.2\.[0-9]* > 10.231.2.2.80: Flags \[S\]")
+	echo "$csyn" | grep -q "mss 1000," ||
+		fail "the server saw no SYN with MSS 1000"
+	echo "$csyn" | grep -q "mss 1460" && fail "an unclamped SYN reached s0"
+	grep -q "^say goodbye, world, goodbye, world$" "$work/udp.got" ||
+		fail "UDP text not replaced: '$(cat "$work/udp.got")'"
+	stop_weir
+}
+
+topology
+case $name in
+reset|dns|rewrite) "t_$name" ;;
+*) echo "unknown test $name"; exit 2 ;;
+esac
+echo "$name: PASS"
