@@ -358,24 +358,37 @@ static int parse_answer(struct sink_state *st, const char *params)
 	return 0;
 }
 
-static int parse_names(struct sink_state *st, const char *params)
+/* Adds the patterns of parameter `key` (a list, or a file naming them);
+ * 0 when the parameter is absent. */
+static int add_param(struct sink_state *st, const char *params,
+		     const char *key, bool file, bool *any)
 {
 	size_t len = 65536;
 	char *buf = malloc(len);
-	bool any = false;
-	int rc = 0;
+	int rc;
 
 	if (!buf)
 		return -ENOMEM;
-	if (weir_param_get(params, "names", buf, len) == 0) {
-		any = true;
-		rc = add_list(st, buf);
-	}
-	if (rc == 0 && weir_param_get(params, "list", buf, len) == 0) {
-		any = true;
-		rc = add_file(st, buf);
+	rc = weir_param_get(params, key, buf, len);
+	if (rc == 0) {
+		*any = true;
+		rc = file ? add_file(st, buf) : add_list(st, buf);
+	} else if (rc == -ENOENT) {
+		rc = 0;
+	} else {
+		fprintf(stderr, "dnssink: %s= longer than 64 KiB\n", key);
 	}
 	free(buf);
+	return rc;
+}
+
+static int parse_names(struct sink_state *st, const char *params)
+{
+	bool any = false;
+	int rc = add_param(st, params, "names", false, &any);
+
+	if (rc == 0)
+		rc = add_param(st, params, "list", true, &any);
 	if (rc == 0 && !any) {
 		fprintf(stderr, "dnssink: no names= or list= given\n");
 		rc = -EINVAL;

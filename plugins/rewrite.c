@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -253,18 +254,27 @@ static int parse(struct rewrite_state *st, const char *params)
 	/* An MSS below 88 leaves no room for data behind IPv6 + TCP with
 	 * options: a typo rather than a wish. */
 	if (param_num(params, "mss", 88, 65535, &st->do_mss, &mss) < 0 ||
-	    param_num(params, "ttl", 1, 255, &st->do_ttl, &ttl) < 0)
+	    param_num(params, "ttl", 1, 255, &st->do_ttl, &ttl) < 0) {
+		fprintf(stderr, "rewrite: mss= is 88..65535, ttl= 1..255\n");
 		return -EINVAL;
+	}
 	st->mss = (uint16_t)mss;
 	st->ttl = (uint8_t)ttl;
 	rc_find = param_text(params, "find", st->find, &st->find_len);
 	rc_repl = param_text(params, "replace", st->repl, &st->repl_len);
-	if (rc_find == -ENOSPC || rc_repl == -ENOSPC)
+	if (rc_find == -ENOSPC || rc_repl == -ENOSPC ||
+	    (rc_find == 0) != (rc_repl == 0) || (rc_find == 0 && !st->find_len)) {
+		fprintf(stderr, "rewrite: find= (not empty) and replace= come "
+			"together, each under %d bytes\n", TEXT_MAX);
 		return -EINVAL;
-	if ((rc_find == 0) != (rc_repl == 0) || (rc_find == 0 && !st->find_len))
-		return -EINVAL; /* find and replace come together */
+	}
 	st->do_replace = rc_find == 0;
-	return st->do_mss || st->do_ttl || st->do_replace ? 0 : -EINVAL;
+	if (!st->do_mss && !st->do_ttl && !st->do_replace) {
+		fprintf(stderr, "rewrite: nothing to change: give mss=, ttl= "
+			"or find= with replace=\n");
+		return -EINVAL;
+	}
+	return 0;
 }
 
 static int rewrite_init(struct weir_engine *engine, const char *params,
