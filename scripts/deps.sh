@@ -16,6 +16,8 @@ pkgs=(
   iptables iproute2 conntrack iputils-ping
   # real peers for the integration tests, the demo and the benchmarks
   curl netcat-openbsd socat iperf3 tcpdump
+  # DNS client and a resolver for the injection tests (dnssink)
+  bind9-dnsutils dnsmasq-base
   # independent oracle for the packet tests
   python3 python3-scapy
 )

@@ -102,6 +102,26 @@ static void hold(struct replay *r, struct replay_packet *p)
 	r->held_tail = p;
 }
 
+static bool is_ale(int layer)
+{
+	return layer >= WEIR_LAYER_ALE_CONNECT_V4 &&
+	       layer <= WEIR_LAYER_ALE_FLOW_ESTABLISHED_V6;
+}
+
+/* Injected packets cross the packet layers only, as live, where the
+ * kernel lets weir's injections pass its queues: a flow's remembered
+ * connect/accept decision must not swallow the RST a callout injected to
+ * end that very flow (and WFP does not run ALE for network injections). */
+static void drop_ale_steps(struct replay_packet *p)
+{
+	uint8_t n = 0;
+
+	for (uint8_t i = 0; i < p->nsteps; i++)
+		if (!is_ale(p->steps[i].layer))
+			p->steps[n++] = p->steps[i];
+	p->nsteps = n;
+}
+
 void replay_packet_run(struct replay *r, struct replay_packet *p)
 {
 	struct weir_pdesc *pd = &p->pkt->pd;
@@ -123,6 +143,8 @@ void replay_packet_run(struct replay *r, struct replay_packet *p)
 	weir__path_ct(r->flows, &fv, p->pkt);
 	p->nsteps = (uint8_t)weir__path_steps(r->flows, pd, p->dir, &fv,
 					      p->steps);
+	if (p->injected)
+		drop_ale_steps(p);
 	v = run_steps(r, p);
 	if (v == REPLAY_HELD)
 		hold(r, p);
