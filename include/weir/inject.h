@@ -125,7 +125,9 @@ typedef void (*weir_inject_complete_fn)(void *ctx, struct weir_nbl *nbl);
  * routing, and out. `inject_ctx` is returned by weir_injection_state()
  * for these packets. `flags` must be 0. TCP GSO super-packets (larger
  * than the route's MTU, from a GSO capture) are segmented; other
- * oversized packets fail with -EMSGSIZE in their status.
+ * oversized packets fail with -EMSGSIZE in their status. A packet with
+ * a partial checksum (WEIR_CSUM_PARTIAL, as captured from an offloading
+ * device) gets its checksums completed in place before it leaves.
  * Returns 0, -EINVAL (flags, NULL or empty list, a packet that is not IP
  * of the handle's family), WEIR_INJECT_E_STALE, WEIR_INJECT_E_CLOSING,
  * WEIR_INJECT_E_NOT_READY, -ENOMEM. */

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include <weir/craft.h>
+#include <weir/csum.h>
 
 #include "inject/live_internal.h"
 
@@ -65,6 +66,13 @@ static void prepare_pkt(struct weir_inject_live *l, struct rstate *rs,
 	int rc;
 
 	if (!needs_segments(req, p)) {
+		/* A packet captured with an offloaded checksum holds only
+		 * the pseudo-header sum: the stack would send it as is. */
+		if (p->meta.csum_state == WEIR_CSUM_PARTIAL &&
+		    (rc = weir_pkt_csum_finalize(p)) < 0) {
+			p->status = rc;
+			return;
+		}
 		add_slot(rs, req, p, p);
 		return;
 	}

@@ -288,9 +288,47 @@ EOF
 	stop_weir
 }
 
+# ---- no loop --------------------------------------------------------------
+
+# reinject (tests/replay/reinject.c) absorbs every forwarded packet and
+# injects a copy: the copies must not come back to weir (the rules skip
+# the injection mark), so every packet is classified exactly once.
+t_reinject() {
+	listen $S 80
+	local pol; pol=$(policy reinject <<EOF
+plugin reinject { counts = "$work/counts"; }
+callout reinject "all" in ipforward;
+EOF
+)
+	plugins=${WEIR_TEST_PLUGIN_DIR:?} start_weir "$pol"
+	local got
+	got=$(nsx $C ping -c 20 -i 0.05 -W 1 10.231.2.2 |
+		sed -n 's/.* \([0-9]*\) received.*/\1/p')
+	[ "$got" = 20 ] || fail "ping through the re-injector: $got of 20"
+	connect $C 10.231.2.2 80 || fail "TCP through the re-injector"
+	sleep 0.5
+	local c1 c2; c1=$(cat "$work/counts"); sleep 1; c2=$(cat "$work/counts")
+	note "counts: $c2"
+	[ "$c1" = "$c2" ] || fail "still classifying after the traffic: a loop"
+	set -- $c2
+	local classified=$2 mine=$4 injected=$6 failed=$8
+	[ "$classified" -ge 40 ] || fail "only $classified classified"
+	[ "$injected" = "$classified" ] || fail "$injected injected of $classified"
+	[ "$mine" = 0 ] || fail "$mine copies came back to weir"
+	[ "$failed" = 0 ] || fail "$failed injections failed"
+	local recv; recv=$(stats | sed -n 's/.*packets *received \([0-9]*\).*/\1/p' |
+		head -1)
+	note "queued $recv"
+	[ "$recv" = "$classified" ] ||
+		fail "queued $recv, classified $classified: not once each"
+	stats | grep -q "injected  lists $classified " ||
+		fail "weir stats does not count $classified injections"
+	stop_weir
+}
+
 topology
 case $name in
-reset|dns|rewrite) "t_$name" ;;
+reset|dns|rewrite|reinject) "t_$name" ;;
 *) echo "unknown test $name"; exit 2 ;;
 esac
 echo "$name: PASS"

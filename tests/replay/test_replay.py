@@ -655,6 +655,46 @@ def test_inject_rewrite():
     unchanged(L, pairs, frames, 7, "packet with TTL 33")
 
 
+def test_inject_reinject():
+    """A callout that re-injects every packet unmodified does not loop:
+    each capture packet is absorbed once, its copy is injected once, is
+    classified again (once per layer) and permitted as the callout's own,
+    and is written byte for byte."""
+    d = fresh("inject-reinject")
+    frames = g.inject_tcpreset()
+    g.write_pcap(os.path.join(d, "in.pcap"), g.LINK_RAW, frames)
+    rc, out, _ = replay(["-p", policy("inject_reinject.weir"), "-r",
+                         "in.pcap", "-w", "out.pcap", "--log", "log.jsonl",
+                         "-l", g.HOST4, "-l", g.HOST6,
+                         "--plugins", os.environ["WEIR_TEST_PLUGIN_DIR"]],
+                        d)
+    print(out)
+    check(rc == 0, "reinject: exit 0 (got %d)" % rc)
+    log = load_log(os.path.join(d, "log.jsonl"))
+    _, _, written = g.read_pcap(os.path.join(d, "out.pcap"))
+    orig = [ln for ln in log if "injected" not in ln]
+    copies = [ln for ln in log if "injected" in ln]
+    check(len(orig) == len(frames), "one log line per capture packet")
+    check(all(ln["verdict"] == "absorb" for ln in orig),
+          "every capture packet absorbed")
+    check(len(copies) == len(frames),
+          "one copy per packet (%d for %d): no loop"
+          % (len(copies), len(frames)))
+    check(sorted(ln["i"] for ln in copies) == list(range(len(frames))),
+          "each packet's copy made while it was replayed")
+    for ln in copies:
+        names = [e["layer"] for e in ln["layers"]]
+        check(len(names) == len(set(names)),
+              "copy %d classified once per layer: %s" % (ln["injected"],
+                                                         names))
+        check(ln["verdict"] == "permit", "copy %d permitted" % ln["injected"])
+    check(sorted(w[1] for w in written) == sorted(f.data for f in frames),
+          "the copies written are the capture's packets, byte for byte")
+    check("%d packets injected by callouts" % len(frames) in out,
+          "summary counts the injections")
+
+
+TESTS.update({"inject_reinject": test_inject_reinject})
 TESTS.update({"inject_tcpreset": test_inject_tcpreset,
               "inject_dnssink": test_inject_dnssink,
               "inject_rewrite": test_inject_rewrite})
