@@ -41,7 +41,10 @@
 #ifndef WEIR_IO_H
 #define WEIR_IO_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -206,6 +209,154 @@ struct weir_loop_stats {
  * rest only there). Returns 0 or -EINVAL. */
 int weir_loop_stats(const struct weir_loop *loop,
 		    struct weir_loop_stats *ret_stats);
+
+
+/* ==== completion-based I/O for data filters ===========================
+ *
+ * The application tier's async I/O (after TMG's IFWXSocket, IFWXIOBuffer
+ * and IFWXIOCompletion::CompleteAsyncIO). Every operation starts on a
+ * loop, completes exactly once on that loop's thread, never inside the
+ * call that started it, through ONE callback of the caller's choosing,
+ * with the caller's 64-bit user-data word:
+ *
+ *   complete(target, success, error, buf, user_data, ext_addr, ext_len)
+ *
+ * An operation that fails to start returns a negative errno and never
+ * completes; the caller keeps what it passed.
+ */
+
+/* ---- buffers ---------------------------------------------------------- */
+
+/* A reference-counted byte buffer. `data`/`len` are the bytes in use,
+ * `cap` how many `data` may hold. A buffer handed to a send is immutable
+ * and belongs to the next hop until the send completes: the sender keeps
+ * its reference but must not write to it before then. A window shares
+ * another buffer's bytes (and keeps it alive): it is read-only. */
+struct weir_iobuf {
+	uint8_t *data;
+	uint32_t len;
+	uint32_t cap;
+	/* private */
+	uint32_t refcnt_;
+	uint32_t flags_;
+	struct weir_iobuf *parent_;
+};
+
+/* A buffer of `cap` bytes (len 0), one reference for the caller. NULL on
+ * ENOMEM. Any thread. */
+struct weir_iobuf *weir_iobuf_new(uint32_t cap);
+/* A buffer holding a copy of bytes[0..len). */
+struct weir_iobuf *weir_iobuf_from(const void *bytes, uint32_t len);
+/* A read-only view of b's bytes [off, off+len) (clamped to b->len) that
+ * keeps b alive. NULL on ENOMEM or off > b->len. */
+struct weir_iobuf *weir_iobuf_window(struct weir_iobuf *b, uint32_t off,
+				     uint32_t len);
+/* +1 reference; returns b. Any thread (atomic). */
+struct weir_iobuf *weir_iobuf_ref(struct weir_iobuf *b);
+/* -1 reference; the last frees it. NULL is fine. Any thread. */
+void weir_iobuf_unref(struct weir_iobuf *b);
+/* True when nobody else holds a reference and it is not a window: the
+ * only case where writing to data is allowed. */
+bool weir_iobuf_writable(const struct weir_iobuf *b);
+
+/* ---- the completion interface ----------------------------------------- */
+
+/* success: the operation did what it was asked; otherwise error is the
+ *   negative errno (-ECANCELED when its socket/file was closed first).
+ * buf: receives and reads: the data (len 0 = end of stream), with one
+ *   reference that now belongs to the callee; sends and writes: NULL.
+ * ext_addr/ext_len: for UDP receives only, the external address: the
+ *   source when receiving from the external side, the destination when
+ *   receiving from the internal side; NULL/0 otherwise. It comes from a
+ *   packet: never use it for authentication. */
+typedef void (*weir_io_complete_fn)(void *target, bool success, int error,
+				    struct weir_iobuf *buf, uint64_t user_data,
+				    const struct sockaddr *ext_addr,
+				    socklen_t ext_len);
+
+/* A filter's completion interface: the function and its object. */
+struct weir_io_target {
+	weir_io_complete_fn complete;
+	void *target;
+};
+
+/* ---- sockets ----------------------------------------------------------- */
+
+/* A socket as a data filter sees it: a real TCP or UDP socket, or one end
+ * of an in-memory link to the neighbouring filter of a chain. Same calls,
+ * same completions, either way. Owned by one loop; calls from its thread
+ * only. */
+struct weir_sock;
+
+enum weir_sock_kind {
+	WEIR_SOCK_STREAM = 1,   /* TCP, or a stream link */
+	WEIR_SOCK_DGRAM,        /* UDP, or a datagram link */
+};
+
+/* Wraps a connected or bound socket fd (non-blocking is set), which the
+ * weir_sock then owns and closes. `side_external`: receives report the
+ * source address as the external address (else the destination; see
+ * above). 0, -EINVAL, -ENOMEM. */
+int weir_sock_from_fd(struct weir_loop *loop, int fd, bool side_external,
+		      struct weir_sock **ret_sock);
+
+/* Two linked in-memory ends: what one sends the other receives, in order,
+ * without a copy (the very buffer is handed over). A send completes when
+ * the other end's receive has taken the buffer; at most one send per end
+ * waits for a receive (the back-pressure of a chain). A shutdown(SHUT_WR)
+ * is seen by the other end as a 0-length receive; a close as an error
+ * (-ECONNRESET) on its pending and later operations. */
+int weir_sock_pair(struct weir_loop *loop, enum weir_sock_kind kind,
+		   struct weir_sock **ret_a, struct weir_sock **ret_b);
+
+/* Receives into `buf` (appending after buf->len, up to buf->cap; the
+ * caller's reference is handed to the operation and comes back in the
+ * completion), or into a buffer weir supplies when buf is NULL (on a link
+ * that is the sender's own buffer: zero copy). At most one receive in
+ * flight per socket: -EBUSY. */
+int weir_sock_recv(struct weir_sock *s, struct weir_iobuf *buf,
+		   const struct weir_io_target *t, uint64_t user_data);
+/* Sends all of buf's bytes (a stream send completes after the last byte
+ * was taken). weir takes its own reference until the completion. Sends
+ * complete in order. */
+int weir_sock_send(struct weir_sock *s, struct weir_iobuf *buf,
+		   const struct weir_io_target *t, uint64_t user_data);
+/* Datagram receive; the completion carries the external address. */
+int weir_sock_recvfrom(struct weir_sock *s, struct weir_iobuf *buf,
+		       const struct weir_io_target *t, uint64_t user_data);
+/* Datagram send to `to` (NULL: the connected peer). */
+int weir_sock_sendto(struct weir_sock *s, struct weir_iobuf *buf,
+		     const struct sockaddr *to, socklen_t to_len,
+		     const struct weir_io_target *t, uint64_t user_data);
+/* shutdown(2) after the sends already started; completes like a send. */
+int weir_sock_shutdown(struct weir_sock *s, int how,
+		       const struct weir_io_target *t, uint64_t user_data);
+/* Closes: every operation still in flight completes with -ECANCELED
+ * (once, from the loop), then the socket is freed. */
+void weir_sock_close(struct weir_sock *s);
+/* The fd of a real socket (-1 for a link end), for splice and options. */
+int weir_sock_fd(const struct weir_sock *s);
+
+/* ---- files ------------------------------------------------------------- */
+
+/* A file for data filters: reads and writes at offsets, completing
+ * through the same callback (the seed's spool file with WriteFile at an
+ * offset). */
+struct weir_file;
+
+/* An anonymous temporary file in `dir` (O_TMPFILE: it never has a name
+ * and vanishes with its last descriptor; NULL dir = /tmp). 0 or -errno. */
+int weir_file_tmp(struct weir_loop *loop, const char *dir,
+		  struct weir_file **ret_file);
+/* Writes all of buf's bytes at `off`; weir holds a reference meanwhile. */
+int weir_file_write(struct weir_file *f, uint64_t off, struct weir_iobuf *buf,
+		    const struct weir_io_target *t, uint64_t user_data);
+/* Reads up to `len` bytes at `off` into a new buffer handed to the
+ * completion (len 0 in it: end of file). */
+int weir_file_read(struct weir_file *f, uint64_t off, uint32_t len,
+		   const struct weir_io_target *t, uint64_t user_data);
+/* Closes; operations in flight complete with -ECANCELED first. */
+void weir_file_close(struct weir_file *f);
 
 #ifdef __cplusplus
 }
