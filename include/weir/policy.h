@@ -21,6 +21,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include <weir/engine.h>
 #include <weir/filter.h>
@@ -88,6 +89,51 @@ struct weir_policy_compartment {
 	unsigned line;
 };
 #define WEIR_POLICY_COMPARTMENTS_MAX 8
+
+/* ---- the application tier (docs/policy.md, docs/proxy.md) ---------- */
+
+/* `protocol NAME tcp|udp PORT, ...;`: a protocol definition (TMG's):
+ * connections to these ports are this protocol. */
+struct weir_policy_protocol {
+	const char *name;
+	int transport;          /* IPPROTO_TCP or IPPROTO_UDP */
+	const uint16_t *ports;
+	uint32_t nports;
+	unsigned line;
+};
+
+/* `listen NAME "ADDR:PORT" to "ADDR:PORT" [protocol NAME];`: an explicit
+ * listener with a fixed upstream. */
+struct weir_policy_listener {
+	const char *name;
+	struct sockaddr_storage listen, upstream;
+	socklen_t listen_len, upstream_len;
+	const char *protocol;   /* NULL: none (no data filter applies) */
+	unsigned line;
+};
+
+/* `datafilter NAME [on PROTO, ...] [priority N] [{ params }];`: binds the
+ * data filter a plug-in registered as NAME to those protocols (all, when
+ * no `on`), in priority class N (default 100; the chain runs internal to
+ * external in increasing class, then in policy order). */
+struct weir_policy_datafilter {
+	const char *name;
+	const char *const *protocols;
+	uint32_t nprotocols;    /* 0: every protocol */
+	uint32_t priority;
+	const char *params;     /* "key=value\n" lines, "" if none */
+	unsigned line;
+};
+
+size_t weir_policy_protocol_count(const struct weir_policy *policy);
+const struct weir_policy_protocol *
+weir_policy_protocol_at(const struct weir_policy *policy, size_t i);
+size_t weir_policy_listener_count(const struct weir_policy *policy);
+const struct weir_policy_listener *
+weir_policy_listener_at(const struct weir_policy *policy, size_t i);
+size_t weir_policy_datafilter_count(const struct weir_policy *policy);
+const struct weir_policy_datafilter *
+weir_policy_datafilter_at(const struct weir_policy *policy, size_t i);
 
 /* One filter spec. spec.sublayer is 0: `sublayer` names the sublayer,
  * which weir_policy_apply() resolves. spec.conds, their sets and

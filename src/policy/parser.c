@@ -9,6 +9,7 @@
  *              | "plugins" STRING ";"
  *              | "compartment" N STRING ";"
  *              | "plugin" NAME [ PARAMS ] ";"
+ *              | "protocol" ... | "listen" ... | "datafilter" ...  (app.c)
  *              | "filter" ... | ("permit" | "block" | "callout") ...
  */
 #include <errno.h>
@@ -442,7 +443,8 @@ static int unknown_statement(struct weir__parser *p, const struct weir__tok *t)
 {
 	static const char *const kw[] = { "sublayer", "default", "plugins",
 					  "plugin", "filter", "permit",
-					  "block", "callout", "compartment" };
+					  "block", "callout", "compartment",
+					  "protocol", "listen", "datafilter" };
 	struct weir__suggest sg;
 	const char *best;
 
@@ -457,7 +459,7 @@ static int unknown_statement(struct weir__parser *p, const struct weir__tok *t)
 			   best ? "; did you mean '" : "", best ? best : "",
 			   best ? "'?" : " (sublayer, default, plugins, "
 			   "plugin, compartment, filter, permit, block, "
-			   "callout)");
+			   "callout, protocol, listen, datafilter)");
 }
 
 static int parse_statement(struct weir__parser *p)
@@ -476,6 +478,12 @@ static int parse_statement(struct weir__parser *p)
 		return parse_plugin(p);
 	if (weir__accept(&p->lx, "compartment"))
 		return parse_compartment(p);
+	if (weir__accept(&p->lx, "protocol"))
+		return weir__parse_protocol(p);
+	if (weir__accept(&p->lx, "listen"))
+		return weir__parse_listen(p);
+	if (weir__accept(&p->lx, "datafilter"))
+		return weir__parse_datafilter(p);
 	if (weir__accept(&p->lx, "filter"))
 		return weir__parse_filter_block(p);
 	if (weir__tok_is(t, "permit") || weir__tok_is(t, "block") ||

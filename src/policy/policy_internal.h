@@ -369,6 +369,12 @@ struct weir_policy {
 	struct weir_policy_compartment comps[WEIR_POLICY_COMPARTMENTS_MAX];
 	uint32_t ncomp;
 	uint8_t defaults[WEIR_LAYER__COUNT];
+	struct weir_policy_protocol *protos;    /* app.c */
+	uint32_t nproto, capproto;
+	struct weir_policy_listener *lsns;
+	uint32_t nlsn, caplsn;
+	struct weir_policy_datafilter *dfs;
+	uint32_t ndf, capdf;
 };
 
 /* Parses src into a new policy. */
@@ -400,6 +406,10 @@ int weir__parse_name(struct weir__parser *p, const char *what, size_t max,
 		     bool no_hash, const char **ret, struct weir__loc *ret_loc);
 /* { key = value; ... } as "key=value\n" text in the policy arena. */
 int weir__parse_params(struct weir__parser *p, const char **ret);
+/* The application tier's statements (app.c), after their keyword. */
+int weir__parse_protocol(struct weir__parser *p);
+int weir__parse_listen(struct weir__parser *p);
+int weir__parse_datafilter(struct weir__parser *p);
 /* filter NAME ... { ... } and the one-line permit/block/callout forms. */
 int weir__parse_filter_block(struct weir__parser *p);
 int weir__parse_rule(struct weir__parser *p);

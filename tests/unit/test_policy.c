@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -468,6 +469,55 @@ static void test_statements(void **state)
 	weir_policy_free(p);
 }
 
+/* The application tier's statements. */
+static void test_app_statements(void **state)
+{
+	struct weir_policy *p;
+	const struct weir_policy_listener *l;
+	const struct weir_policy_datafilter *d;
+	const struct sockaddr_in6 *a6;
+
+	(void)state;
+	p = parse_ok("protocol http tcp 80, 8080;\n"
+		     "protocol dns udp 53;\n"
+		     "listen web \"127.0.0.1:8080\" to \"10.0.0.2:80\" "
+		     "protocol http;\n"
+		     "listen web6 \"[::1]:8081\" to \"[fd00::2]:80\";\n"
+		     "listen bare 0.0.0.0:9000 to 10.0.0.3:9000;\n"
+		     "datafilter tap on http, dns priority 10 { log = yes; }\n"
+		     "datafilter exeblock on http;\n"
+		     "datafilter count;\n");
+	assert_int_equal(weir_policy_protocol_count(p), 2);
+	assert_int_equal(weir_policy_protocol_at(p, 0)->nports, 2);
+	assert_int_equal(weir_policy_protocol_at(p, 0)->ports[1], 8080);
+	assert_int_equal(weir_policy_protocol_at(p, 1)->transport, IPPROTO_UDP);
+	assert_int_equal(weir_policy_listener_count(p), 3);
+	l = weir_policy_listener_at(p, 0);
+	assert_string_equal(l->name, "web");
+	assert_string_equal(l->protocol, "http");
+	assert_int_equal(l->listen.ss_family, AF_INET);
+	assert_int_equal(ntohs(((const struct sockaddr_in *)&l->upstream)
+				       ->sin_port), 80);
+	l = weir_policy_listener_at(p, 1);
+	assert_null(l->protocol);
+	a6 = (const struct sockaddr_in6 *)&l->listen;
+	assert_int_equal(a6->sin6_family, AF_INET6);
+	assert_int_equal(ntohs(a6->sin6_port), 8081);
+	assert_int_equal(l->listen_len, sizeof(struct sockaddr_in6));
+	assert_int_equal(weir_policy_datafilter_count(p), 3);
+	d = weir_policy_datafilter_at(p, 0);
+	assert_int_equal(d->nprotocols, 2);
+	assert_string_equal(d->protocols[1], "dns");
+	assert_int_equal(d->priority, 10);
+	assert_string_equal(d->params, "log=yes\n");
+	d = weir_policy_datafilter_at(p, 2);
+	assert_int_equal(d->nprotocols, 0);
+	assert_int_equal(d->priority, 100);
+	assert_string_equal(d->params, "");
+	assert_null(weir_policy_datafilter_at(p, 3));
+	weir_policy_free(p);
+}
+
 /* ---- errors ------------------------------------------------------------ */
 
 struct error_case {
@@ -479,6 +529,19 @@ struct error_case {
 #define E4 "block in ipforward-v4 if "   /* the expression is at col 26 */
 
 static const struct error_case error_cases[] = {
+	/* application tier */
+	{ "protocol a tcp 0;", 1, 16, "a port is a number from 1 to 65535" },
+	{ "protocol a sctp 1;", 1, 12, "tcp or udp" },
+	{ "protocol a tcp 1;\nprotocol a udp 2;", 2, 10,
+	  "protocol a already defined at line 1" },
+	{ "listen x \"1.2.3.4\" to \"1.1.1.1:1\";", 1, 10,
+	  "an address and port is" },
+	{ "listen x \"[::1:80\" to \"1.1.1.1:1\";", 1, 10,
+	  "an address and port is" },
+	{ "listen x 1.2.3.4:80 to 1.1.1.1:1 protocol web;", 1, 43,
+	  "no protocol web" },
+	{ "datafilter x on nope;", 1, 17, "no protocol nope" },
+	{ "datafilter x priority 5000;", 1, 23, "a priority class is" },
 	/* lexing */
 	{ "permit \"web in ipforward-v4;", 1, 8, "unterminated string" },
 	{ "block \"a\\q\" in ipforward-v4;", 1, 9, "unknown escape" },
@@ -1125,6 +1188,7 @@ int main(void)
 		cmocka_unit_test(test_byte_conditions),
 		cmocka_unit_test(test_long_chains),
 		cmocka_unit_test(test_statements),
+		cmocka_unit_test(test_app_statements),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_error_limits),
 		cmocka_unit_test(test_caret),
