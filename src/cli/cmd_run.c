@@ -19,7 +19,7 @@
 
 enum { OPT_QBASE = 256, OPT_FAIL_CLOSED, OPT_NO_QBYPASS, OPT_NO_STEER,
        OPT_NO_CMBYPASS, OPT_NETNS, OPT_CONTROL, OPT_TAG, OPT_PLUGINS,
-       OPT_PEND_TIMEOUT, OPT_MAXLEN };
+       OPT_PEND_TIMEOUT, OPT_MAXLEN, OPT_PROXY_WORKERS };
 
 static const struct option long_opts[] = {
 	{ "policy", required_argument, NULL, 'c' },
@@ -35,6 +35,7 @@ static const struct option long_opts[] = {
 	{ "plugins", required_argument, NULL, OPT_PLUGINS },
 	{ "pend-timeout", required_argument, NULL, OPT_PEND_TIMEOUT },
 	{ "queue-maxlen", required_argument, NULL, OPT_MAXLEN },
+	{ "proxy-workers", required_argument, NULL, OPT_PROXY_WORKERS },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -61,7 +62,9 @@ static void usage(FILE *f)
 	      "      --plugins DIR        plug-in directory\n"
 	      "      --pend-timeout SEC   how long a pended packet waits (5)\n"
 	      "      --queue-maxlen N     packets the kernel holds per queue\n"
-	      "                           before the fail mode applies (65536)\n",
+	      "                           before the fail mode applies (65536)\n"
+	      "      --proxy-workers N    application tier threads, each\n"
+	      "                           accepting on every listener (1)\n",
 	      f);
 }
 
@@ -107,6 +110,11 @@ static int parse_opt(int c, struct daemon_opts *o)
 		if (parse_uint(optarg, 1u << 24, &v) < 0 || !v)
 			return -EINVAL;
 		o->queue_maxlen = (uint32_t)v;
+		return 0;
+	case OPT_PROXY_WORKERS:
+		if (parse_uint(optarg, 64, &v) < 0 || !v)
+			return -EINVAL;
+		o->proxy_workers = (unsigned)v;
 		return 0;
 	case OPT_PEND_TIMEOUT:
 		sec = strtod(optarg, NULL);

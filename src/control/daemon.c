@@ -324,6 +324,25 @@ static void start_inject(struct daemon *d)
 			strerror(-rc));
 }
 
+/* The application tier, on the first policy's listeners (fixed for the
+ * daemon's life, like compartments). */
+static int start_proxy(struct daemon *d)
+{
+	struct weir__proxy_opts po = { .engine = d->engine,
+				       .policy = d->first_policy,
+				       .workers = d->o.proxy_workers };
+	char err[256];
+	int rc = weir__proxy_start(&po, &d->proxy, err, sizeof(err));
+
+	if (rc < 0)
+		say(d, "proxy: %s", err[0] ? err : strerror(-rc));
+	else if (d->proxy)
+		fprintf(stderr, "weir: proxy: %zu listener(s), %u worker(s)\n",
+			weir_policy_listener_count(d->first_policy),
+			po.workers ? po.workers : 1);
+	return rc;
+}
+
 int daemon_start(struct daemon *d, const struct daemon_opts *o)
 {
 	struct weir_policy *p;
@@ -357,6 +376,8 @@ int daemon_start(struct daemon *d, const struct daemon_opts *o)
 		set_bypass(d);
 	for (unsigned i = 0; i < d->ncomp && rc == 0; i++)
 		rc = steer(d, &d->comp[i]);
+	if (rc == 0)
+		rc = start_proxy(d);
 	if (rc < 0)
 		daemon_stop(d);
 	return rc;
@@ -400,6 +421,9 @@ int daemon_reload(struct daemon *d)
 
 void daemon_stop(struct daemon *d)
 {
+	/* Sessions end first: their data filters live in the plug-ins. */
+	weir__proxy_stop(d->proxy);
+	d->proxy = NULL;
 	for (unsigned i = 0; i < d->ncomp; i++)
 		unsteer(d, &d->comp[i]);
 	for (unsigned i = 0; i < d->ncomp; i++) {

@@ -20,6 +20,8 @@
 #include <weir/plugin.h>
 #include <weir/policy.h>
 
+#include "proxy/proxy.h"
+
 #include "capture/live.h"
 #include "capture/steer.h"
 
@@ -39,6 +41,7 @@ struct daemon_opts {
 	bool connmark_bypass;             /* ALE flows leave the queue */
 	uint64_t pend_timeout_ns;
 	uint32_t queue_maxlen;            /* 0: 65536 */
+	unsigned proxy_workers;           /* application tier threads; 0: 1 */
 	const char *netns[DAEMON_MAX_NETNS];  /* compartments; none: ours */
 	unsigned nnetns;
 };
@@ -76,6 +79,7 @@ struct daemon {
 	struct loaded_plugin *plugins;
 	size_t nplugins;
 	struct weir_inject_live *inject;  /* NULL: callouts cannot inject */
+	struct weir__proxy *proxy;        /* NULL: the policy has no listener */
 	struct compartment comp[DAEMON_MAX_NETNS];
 	unsigned ncomp;
 	struct daemon_needs needs;

@@ -1,0 +1,64 @@
+/* Explicit listeners: a listening socket per worker (SO_REUSEPORT: the
+ * kernel spreads connections over the workers), accepting with a
+ * multishot io_uring accept, re-armed if the kernel ends it.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "proxy/proxy_internal.h"
+
+int weir__listener_open(const struct weir_policy_listener *pl)
+{
+	int one = 1;
+	int fd = socket(pl->listen.ss_family,
+			SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) ||
+	    (pl->listen.ss_family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one))) ||
+	    bind(fd, (const struct sockaddr *)&pl->listen, pl->listen_len) ||
+	    listen(fd, 4096)) {
+		int rc = -errno;
+
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
+static void on_accept(struct weir__io_op *op, int res, unsigned flags)
+{
+	struct weir__listener *l =
+		weir__container_of(op, struct weir__listener, accept_op);
+	struct sockaddr_storage peer;
+	socklen_t len = sizeof(peer);
+
+	if (res >= 0) {
+		/* Multishot accept gives no address: ask the socket. */
+		if (getpeername(res, (struct sockaddr *)&peer, &len))
+			peer.ss_family = AF_UNSPEC;
+		weir__session_start(l, res, &peer);
+	}
+	/* The kernel ends a multishot accept on errors (and on overflow of
+	 * the completion queue); take it up again unless closing. */
+	if (!(flags & IORING_CQE_F_MORE) && !l->closed && res != -ECANCELED)
+		weir__listener_arm(l);
+}
+
+int weir__listener_arm(struct weir__listener *l)
+{
+	struct io_uring_sqe *sqe;
+
+	l->accept_op.done = on_accept;
+	sqe = weir__io_sqe(l->w->loop, &l->accept_op);
+	if (!sqe)
+		return -errno;
+	io_uring_prep_multishot_accept(sqe, l->fd, NULL, NULL,
+				       SOCK_NONBLOCK | SOCK_CLOEXEC);
+	return 0;
+}

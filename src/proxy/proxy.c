@@ -1,0 +1,160 @@
+/* The firewall service's workers: each runs an io loop on its own
+ * thread, accepts on its own copy of every listener, and owns the
+ * sessions it accepted for their whole life (no locks on the data path).
+ * Stopping closes the listeners, aborts the sessions and closes the loop,
+ * which delivers every outstanding completion.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "proxy/proxy_internal.h"
+
+static void *worker_main(void *arg)
+{
+	struct weir__worker *w = arg;
+
+	weir_loop_run(w->loop);
+	/* Delivers the cancellations of what the stop left in flight. */
+	weir_loop_close(w->loop);
+	return NULL;
+}
+
+/* On the worker: stop accepting, abort every session, then the loop. */
+static void on_stop(void *arg, int status)
+{
+	struct weir__worker *w = arg;
+
+	(void)status;
+	w->stopping = true;
+	for (size_t i = 0; i < w->nls; i++) {
+		w->ls[i].closed = true;
+		weir__io_cancel(w->loop, &w->ls[i].accept_op);
+	}
+	for (struct weir_session *s = w->sessions, *next; s; s = next) {
+		next = s->next;
+		weir_session_abort(s, "weir is stopping");
+	}
+	weir_loop_stop(w->loop);
+}
+
+static int open_listeners(struct weir__worker *w, char *err, size_t errlen)
+{
+	const struct weir_policy *pol = w->p->o.policy;
+	size_t n = weir_policy_listener_count(pol);
+
+	w->ls = calloc(n, sizeof(*w->ls));
+	if (!w->ls)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const struct weir_policy_listener *pl =
+			weir_policy_listener_at(pol, i);
+		int fd = weir__listener_open(pl);
+
+		if (fd < 0) {
+			snprintf(err, errlen, "listener %s (line %u): %s",
+				 pl->name, pl->line, strerror(-fd));
+			return fd;
+		}
+		w->ls[w->nls++] = (struct weir__listener){ .pl = pl, .fd = fd,
+							   .w = w };
+	}
+	return 0;
+}
+
+static int start_worker(struct weir__worker *w, char *err, size_t errlen)
+{
+	int rc;
+
+	pthread_mutex_init(&w->st_lock, NULL);
+	rc = weir_loop_new(NULL, &w->loop);
+	if (rc) {
+		snprintf(err, errlen, "io loop: %s", strerror(-rc));
+		return rc;
+	}
+	rc = open_listeners(w, err, errlen);
+	for (size_t i = 0; i < w->nls && !rc; i++)
+		rc = weir__listener_arm(&w->ls[i]);
+	if (!rc)
+		rc = -pthread_create(&w->thread, NULL, worker_main, w);
+	if (rc && !err[0])
+		snprintf(err, errlen, "worker: %s", strerror(-rc));
+	return rc;
+}
+
+static void free_worker(struct weir__worker *w, bool started)
+{
+	if (started) {
+		if (weir_loop_post_req(w->loop, &w->stop_post, on_stop, w) < 0)
+			weir_loop_stop(w->loop);
+		pthread_join(w->thread, NULL);
+	}
+	weir_loop_free(w->loop);
+	for (size_t i = 0; i < w->nls; i++)
+		close(w->ls[i].fd);
+	free(w->ls);
+	pthread_mutex_destroy(&w->st_lock);
+}
+
+int weir__proxy_start(const struct weir__proxy_opts *opts,
+		      struct weir__proxy **ret, char *err, size_t errlen)
+{
+	struct weir__proxy *p;
+	int rc = 0;
+
+	err[0] = '\0';
+	*ret = NULL;
+	if (!weir_policy_listener_count(opts->policy))
+		return 0;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->o = *opts;
+	p->o.workers = opts->workers ? opts->workers : 1;
+	p->o.max_sessions = opts->max_sessions ? opts->max_sessions : 10000;
+	p->w = calloc(p->o.workers, sizeof(*p->w));
+	if (!p->w) {
+		free(p);
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < p->o.workers && !rc; i++) {
+		p->w[i].p = p;
+		rc = start_worker(&p->w[i], err, errlen);
+		p->nw = i + (rc == 0);
+		if (rc)
+			free_worker(&p->w[i], false);
+	}
+	if (rc) {
+		weir__proxy_stop(p);
+		return rc;
+	}
+	*ret = p;
+	return 0;
+}
+
+void weir__proxy_stop(struct weir__proxy *p)
+{
+	if (!p)
+		return;
+	for (unsigned i = 0; i < p->nw; i++)
+		free_worker(&p->w[i], true);
+	free(p->w);
+	free(p);
+}
+
+void weir__proxy_stats(struct weir__proxy *p, struct weir__proxy_stats *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	for (unsigned i = 0; p && i < p->nw; i++) {
+		struct weir__worker *w = &p->w[i];
+		uint64_t *dst = (uint64_t *)ret;
+		const uint64_t *src = (const uint64_t *)&w->st;
+
+		pthread_mutex_lock(&w->st_lock);
+		for (size_t k = 0; k < sizeof(*ret) / sizeof(uint64_t); k++)
+			dst[k] += src[k];
+		pthread_mutex_unlock(&w->st_lock);
+	}
+}

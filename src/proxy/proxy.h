@@ -1,0 +1,52 @@
+/* The weir program's application tier (the firewall service): listeners,
+ * sessions and their pumps, on worker threads with an io loop each.
+ * Internal to the weir program (the daemon starts it); the data-filter
+ * interface for plug-ins is include/weir/proxy.h.
+ */
+#ifndef WEIR_SRC_PROXY_H
+#define WEIR_SRC_PROXY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <weir/engine.h>
+#include <weir/policy.h>
+
+struct weir__proxy;
+
+struct weir__proxy_opts {
+	struct weir_engine *engine;     /* data filters are registered here */
+	const struct weir_policy *policy; /* listeners, protocols, bindings;
+	                                   * must outlive the proxy */
+	unsigned workers;               /* threads, each accepting on every
+	                                 * listener (SO_REUSEPORT); 0 = 1 */
+	unsigned max_sessions;          /* per worker; 0 = 10000 */
+	uint64_t idle_timeout_ns;       /* 0 = 300 s */
+};
+
+/* Counters, summed over the workers. */
+struct weir__proxy_stats {
+	uint64_t accepted;              /* client connections taken */
+	uint64_t refused;               /* over max_sessions */
+	uint64_t active;                /* sessions now */
+	uint64_t connect_failed;        /* upstream unreachable */
+	uint64_t spliced;               /* sessions pumped in the kernel */
+	uint64_t chained;               /* sessions through data filters */
+	uint64_t aborted;               /* ended by an error or a filter */
+	uint64_t idle_closed;           /* ended by the idle timeout */
+	uint64_t bytes_up, bytes_down;  /* client->server, server->client */
+};
+
+/* Opens the policy's listeners and starts the workers. 0, or -errno with
+ * a reason in err (nothing left running). A policy without listeners
+ * starts nothing and returns 0 with *ret NULL. */
+int weir__proxy_start(const struct weir__proxy_opts *opts,
+		      struct weir__proxy **ret, char *err, size_t errlen);
+
+/* Closes the listeners, aborts the sessions (every completion delivered,
+ * every filter detached), stops the workers. NULL is fine. */
+void weir__proxy_stop(struct weir__proxy *p);
+
+void weir__proxy_stats(struct weir__proxy *p, struct weir__proxy_stats *ret);
+
+#endif /* WEIR_SRC_PROXY_H */

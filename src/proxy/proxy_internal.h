@@ -1,0 +1,115 @@
+/* Internals of the application tier shared by src/proxy/ files. */
+#ifndef WEIR_PROXY_INTERNAL_H
+#define WEIR_PROXY_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <weir/io.h>
+#include <weir/proxy.h>
+
+#include "io/io_internal.h"
+#include "proxy/proxy.h"
+
+struct weir__worker;
+struct weir_session;
+
+/* ---- the kernel pump (splice.c) ---------------------------------------- */
+
+/* One direction of a session pumped in the kernel: src -> pipe -> dst,
+ * driven by readiness polls on the loop. */
+struct weir__splice_dir {
+	struct weir_session *s;
+	int src, dst;
+	int pipe[2];
+	uint32_t in_pipe;               /* bytes waiting in the pipe */
+	bool src_eof, done;
+	uint64_t *bytes;                /* the session's counter */
+	struct weir__io_op poll_op;     /* POLLIN on src or POLLOUT on dst */
+};
+
+/* Sets up a direction (its pipe). 0 or -errno. */
+int weir__splice_init(struct weir__splice_dir *d, struct weir_session *s,
+		      int src, int dst, uint64_t *bytes);
+/* Moves what it can; arms a poll when it must wait. */
+void weir__splice_run(struct weir__splice_dir *d);
+void weir__splice_fini(struct weir__splice_dir *d);
+
+/* ---- sessions (session.c) ---------------------------------------------- */
+
+enum weir__sess_state {
+	WEIR__SESS_CONNECTING = 1,
+	WEIR__SESS_RUNNING,
+	WEIR__SESS_CLOSING,
+};
+
+/* A listener as a worker knows it. */
+struct weir__listener {
+	const struct weir_policy_listener *pl;
+	int fd;
+	struct weir__worker *w;
+	struct weir__io_op accept_op;
+	bool closed;
+};
+
+struct weir_session {
+	struct weir_session_info info;
+	struct weir__worker *w;
+	struct weir__listener *l;
+	enum weir__sess_state state;
+	int cfd, sfd;                   /* client, server sockets */
+	struct weir__io_op connect_op;
+	struct weir__splice_dir up, down;
+	uint32_t ops;                   /* operations whose completion is
+	                                 * still to come: freed at 0 */
+	bool aborted;
+	uint64_t bytes_up, bytes_down;
+	uint64_t idle_seen;             /* bytes at the last idle sweep */
+	uint64_t idle_since_ns;         /* when they last changed */
+	struct weir_session *prev, *next; /* the worker's list */
+};
+
+/* A client accepted on l: connect upstream, then pump. Takes cfd. */
+void weir__session_start(struct weir__listener *l, int cfd,
+			 const struct sockaddr_storage *peer);
+/* An operation of s completed: one less to wait for. */
+void weir__session_op_done(struct weir_session *s);
+/* A pump direction finished (end of stream passed on). */
+void weir__session_dir_done(struct weir_session *s);
+/* Ends s now (resets both ends). */
+void weir__session_fail(struct weir_session *s, int err);
+
+/* ---- workers (proxy.c) ------------------------------------------------- */
+
+struct weir__worker {
+	struct weir__proxy *p;
+	struct weir_loop *loop;
+	pthread_t thread;
+	struct weir__listener *ls;
+	size_t nls;
+	struct weir_session *sessions;  /* live ones */
+	uint32_t nsessions;
+	struct weir_post stop_post;
+	bool stopping;
+	struct weir__proxy_stats st;    /* this worker's counters */
+	pthread_mutex_t st_lock;        /* guards st for readers */
+};
+
+struct weir__proxy {
+	struct weir__proxy_opts o;
+	struct weir__worker *w;
+	unsigned nw;
+};
+
+/* ---- listeners (listener.c) -------------------------------------------- */
+
+/* Opens a listening socket for pl (SO_REUSEPORT, non-blocking). fd or
+ * -errno. */
+int weir__listener_open(const struct weir_policy_listener *pl);
+/* Starts accepting on the worker's loop. */
+int weir__listener_arm(struct weir__listener *l);
+
+#endif /* WEIR_PROXY_INTERNAL_H */

@@ -1,0 +1,222 @@
+/* Sessions: one client connection, its upstream connection and what
+ * moves bytes between them.
+ *
+ *   accepted --connect op--> running (kernel pump, or a chain) --both
+ *   directions done, or a failure--> closing --last completion--> freed
+ *
+ * Lifetime: every operation bound to the session (the connect, the pump
+ * polls) counts in s->ops; closing cancels them, and the session is
+ * freed when the last one has completed, so no completion ever meets
+ * freed memory. A failure resets both ends (SO_LINGER 0: the client
+ * sees a reset, not a clean end of a stream that was cut).
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "proxy/proxy_internal.h"
+
+static _Atomic uint64_t next_id = 1;
+
+static void count(struct weir__worker *w, uint64_t *field, int64_t delta)
+{
+	pthread_mutex_lock(&w->st_lock);
+	*field += (uint64_t)delta;
+	pthread_mutex_unlock(&w->st_lock);
+}
+
+static void link_in(struct weir__worker *w, struct weir_session *s)
+{
+	s->next = w->sessions;
+	if (w->sessions)
+		w->sessions->prev = s;
+	w->sessions = s;
+	w->nsessions++;
+	count(w, &w->st.active, 1);
+}
+
+static void link_out(struct weir__worker *w, struct weir_session *s)
+{
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		w->sessions = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	w->nsessions--;
+	count(w, &w->st.active, -1);
+}
+
+static void reset_close(int fd)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	if (fd < 0)
+		return;
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(fd);
+}
+
+static void free_session(struct weir_session *s)
+{
+	struct weir__worker *w = s->w;
+
+	weir__splice_fini(&s->up);
+	weir__splice_fini(&s->down);
+	if (s->aborted) {
+		reset_close(s->cfd);
+		reset_close(s->sfd);
+	} else {
+		close(s->cfd);
+		if (s->sfd >= 0)
+			close(s->sfd);
+	}
+	pthread_mutex_lock(&w->st_lock);
+	w->st.bytes_up += s->bytes_up;
+	w->st.bytes_down += s->bytes_down;
+	pthread_mutex_unlock(&w->st_lock);
+	link_out(w, s);
+	free(s);
+}
+
+/* Cancels what is in flight; the session goes when the last completes. */
+static void close_session(struct weir_session *s)
+{
+	if (s->state == WEIR__SESS_CLOSING)
+		return;
+	s->state = WEIR__SESS_CLOSING;
+	weir__io_cancel(s->w->loop, &s->connect_op);
+	weir__io_cancel(s->w->loop, &s->up.poll_op);
+	weir__io_cancel(s->w->loop, &s->down.poll_op);
+	if (!s->ops)
+		free_session(s);
+}
+
+void weir__session_op_done(struct weir_session *s)
+{
+	if (--s->ops == 0 && s->state == WEIR__SESS_CLOSING)
+		free_session(s);
+}
+
+void weir__session_fail(struct weir_session *s, int err)
+{
+	(void)err;
+	if (s->aborted)
+		return;
+	s->aborted = true;
+	count(s->w, &s->w->st.aborted, 1);
+	close_session(s);
+}
+
+void weir_session_abort(struct weir_session *s, const char *why)
+{
+	(void)why;
+	weir__session_fail(s, -ECONNABORTED);
+}
+
+void weir__session_dir_done(struct weir_session *s)
+{
+	if (s->up.done && s->down.done)
+		close_session(s);
+}
+
+static int start_pump(struct weir_session *s)
+{
+	int rc = weir__splice_init(&s->up, s, s->cfd, s->sfd, &s->bytes_up);
+
+	if (!rc)
+		rc = weir__splice_init(&s->down, s, s->sfd, s->cfd,
+				       &s->bytes_down);
+	if (rc)
+		return rc;
+	count(s->w, &s->w->st.spliced, 1);
+	s->state = WEIR__SESS_RUNNING;
+	weir__splice_run(&s->up);
+	if (!s->aborted)
+		weir__splice_run(&s->down);
+	return 0;
+}
+
+static void on_connect(struct weir__io_op *op, int res, unsigned flags)
+{
+	struct weir_session *s =
+		weir__container_of(op, struct weir_session, connect_op);
+	int rc;
+
+	(void)flags;
+	if (res < 0 && s->state == WEIR__SESS_CONNECTING) {
+		count(s->w, &s->w->st.connect_failed, 1);
+		weir__session_fail(s, res);
+	} else if (s->state == WEIR__SESS_CONNECTING) {
+		rc = start_pump(s);
+		if (rc)
+			weir__session_fail(s, rc);
+	}
+	weir__session_op_done(s);
+}
+
+static int connect_upstream(struct weir_session *s)
+{
+	const struct weir_policy_listener *pl = s->l->pl;
+	struct io_uring_sqe *sqe;
+	int one = 1;
+
+	s->sfd = socket(pl->upstream.ss_family,
+			SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (s->sfd < 0)
+		return -errno;
+	setsockopt(s->sfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	s->connect_op.done = on_connect;
+	sqe = weir__io_sqe(s->w->loop, &s->connect_op);
+	if (!sqe)
+		return -ESHUTDOWN;
+	io_uring_prep_connect(sqe, s->sfd,
+			      (const struct sockaddr *)&pl->upstream,
+			      pl->upstream_len);
+	s->ops++;
+	return 0;
+}
+
+void weir__session_start(struct weir__listener *l, int cfd,
+			 const struct sockaddr_storage *peer)
+{
+	struct weir__worker *w = l->w;
+	struct weir_session *s;
+	int one = 1;
+
+	if (w->nsessions >= w->p->o.max_sessions ||
+	    !(s = calloc(1, sizeof(*s)))) {
+		count(w, &w->st.refused, 1);
+		reset_close(cfd);
+		return;
+	}
+	count(w, &w->st.accepted, 1);
+	setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	*s = (struct weir_session){
+		.w = w, .l = l, .cfd = cfd, .sfd = -1,
+		.state = WEIR__SESS_CONNECTING,
+		.up.pipe = { -1, -1 }, .down.pipe = { -1, -1 },
+		.info = { .id = atomic_fetch_add(&next_id, 1),
+			  .transport = IPPROTO_TCP,
+			  .protocol = l->pl->protocol,
+			  .client = *peer } };
+	memcpy(&s->info.original_dst, &l->pl->listen, l->pl->listen_len);
+	memcpy(&s->info.upstream, &l->pl->upstream, l->pl->upstream_len);
+	link_in(w, s);
+	if (connect_upstream(s) < 0)
+		weir__session_fail(s, -errno);
+}
+
+const struct weir_session_info *weir_session_info(const struct weir_session *s)
+{
+	return &s->info;
+}
+
+struct weir_loop *weir_session_loop(struct weir_session *s)
+{
+	return s->w->loop;
+}
