@@ -210,6 +210,20 @@ report() {
 			}
 		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
 	}
+	# "[lo-hi]" of the per-round ratios r/raw: how far one round can
+	# stray from the ratio of the medians.
+	function spread(r,    R, x, lo_, hi_, n) {
+		n = 0
+		for (R = 1; R <= rounds; R++) {
+			if (!((r, R, "recv") in v) || !(("raw", R, "recv") in v) ||
+			    v["raw", R, "recv"] <= 0)
+				continue
+			x = v[r, R, "recv"] / v["raw", R, "recv"]
+			if (!n++ || x < lo_) lo_ = x
+			if (n == 1 || x > hi_) hi_ = x
+		}
+		return n ? sprintf(" [%.2f-%.2f]", lo_, hi_) : ""
+	}
 	function col(r, k,    R, n, a) {
 		n = 0
 		for (R = 1; R <= rounds; R++)
@@ -238,7 +252,7 @@ report() {
 			else
 				v[k] = raw[k]
 		}
-		printf "%-26s %-22s %-22s %7s %6s %7s\n", "row", \
+		printf "%-26s %-22s %-22s %6s %5s  %s\n", "row", \
 		       "sent kpps", "received kpps", "errors", "cores", \
 		       "ratio"
 		n = split(rows, rr, " ")
@@ -258,8 +272,9 @@ report() {
 			med_recv[r] = rc
 			ratio = "-"
 			if (r != "raw" && med_recv["raw"] > 0)
-				ratio = sprintf("%.2fx", rc / med_recv["raw"])
-			printf "%-26s %-22s %-22s %7d %6.2f %7s\n", name[r], \
+				ratio = sprintf("%.2fx", rc / med_recv["raw"]) \
+					spread(r)
+			printf "%-26s %-22s %-22s %6d %5.2f  %s\n", name[r], \
 			       sprintf("%.1f [%.1f-%.1f]", se, lo[r, "sent"], \
 				       hi[r, "sent"]), \
 			       sprintf("%.1f [%.1f-%.1f]", rc, lo[r, "recv"], \
@@ -267,7 +282,7 @@ report() {
 		}
 		print ""
 		print "ratio: weir received median / raw received median" \
-		      " (target >= 0.80x)"
+		      " (target >= 0.80x); [per-round ratios, lowest-highest]"
 	}' "$RESULTS"
 }
 
