@@ -173,7 +173,7 @@ static int parse_addrport(struct weir__parser *p,
 	const char *s = t.kind == TK_STRING ? (const char *)t.str : t.p;
 	size_t n = t.kind == TK_STRING ? t.slen : t.loc.len;
 
-	if ((t.kind != TK_STRING && t.kind != TK_WORD) ||
+	if ((t.kind != TK_STRING && t.kind != TK_WORD) || !s ||
 	    addrport(s, n, ss, len) < 0)
 		return weir__error(p->src, t.loc, "an address and port is "
 				   "\"1.2.3.4:80\" or \"[fd00::1]:80\"");

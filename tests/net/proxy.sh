@@ -1,0 +1,226 @@
+#!/usr/bin/env bash
+# The application tier under `weir run`, in network namespaces this
+# script creates and always removes: client -- gw -- server joined by
+# veth pairs (10.232.x.x, fd32:x::x), weir in gw with explicit listeners,
+# real peers (curl, a Python HTTP server, socat) in client and server.
+#
+#   proxy.sh TEST WEIR PLUGIN_DIR
+#
+# TEST: splice (a 20 MB download arrives intact, pumped in the kernel),
+# ipv6, halfclose (the client's end of stream passes, the answer still
+# comes back), refused (upstream down: the client gets a reset), abort
+# (a client that goes away mid-download ends the session), many (200
+# connections, none left behind).
+# Exit 0 pass, 1 fail, 77 skip (not root, or a tool is missing; under
+# CI=true those fail instead).
+set -u
+name=$1 weir=$2 plugins=$3
+id=$$
+C=pc$id G=pg$id S=ps$id
+work=$(mktemp -d /tmp/weir-proxy.XXXXXX)
+ctl=$work/ctl.sock
+wpid=""
+py=/usr/bin/python3
+
+skip() {
+	if [ "${CI:-}" = "true" ]; then
+		echo "$name: FAIL: $1 (CI=true: nothing may skip)"; exit 1
+	fi
+	echo "$name: SKIP: $1"; exit 77
+}
+fail() { echo "$name: FAIL: $*"; dump; exit 1; }
+note() { echo "# $*"; }
+
+[ "$(id -u)" = 0 ] || skip "needs root (network namespaces)"
+for t in ip socat timeout curl sha256sum $py; do
+	command -v $t >/dev/null || skip "$t not installed"
+done
+
+cleanup() {
+	[ -n "$wpid" ] && kill -9 "$wpid" 2>/dev/null
+	for ns in $C $G $S; do
+		ip netns pids $ns 2>/dev/null | xargs -r kill -9 2>/dev/null
+		ip netns del $ns 2>/dev/null
+	done
+	rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+dump() {
+	[ -f "$work/weir.log" ] && sed 's/^/# weir: /' "$work/weir.log" | tail -20
+}
+
+nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+
+topology() {
+	for ns in $C $G $S; do ip netns add $ns || skip "ip netns add"; done
+	ip link add c0 netns $C type veth peer name g0 netns $G
+	ip link add s0 netns $S type veth peer name g1 netns $G
+	nsx $C ip addr add 10.232.1.2/24 dev c0
+	nsx $C ip addr add fd32:1::2/64 dev c0 nodad
+	nsx $G ip addr add 10.232.1.1/24 dev g0
+	nsx $G ip addr add fd32:1::1/64 dev g0 nodad
+	nsx $G ip addr add 10.232.2.1/24 dev g1
+	nsx $G ip addr add fd32:2::1/64 dev g1 nodad
+	nsx $S ip addr add 10.232.2.2/24 dev s0
+	nsx $S ip addr add fd32:2::2/64 dev s0 nodad
+	for ns in $C $G $S; do
+		nsx $ns ip link set lo up
+		for d in $(nsx $ns ls /sys/class/net); do
+			nsx $ns ip link set "$d" up
+		done
+	done
+	# No routes between client and server: only the proxy joins them.
+}
+
+start_weir() {
+	ip netns exec $G "$weir" run -c "$1" --no-steer --control "$ctl" \
+		--plugins "$plugins" >>"$work/weir.log" 2>&1 &
+	wpid=$!
+	for _ in $(seq 50); do
+		"$weir" stats --control "$ctl" >/dev/null 2>&1 && return 0
+		kill -0 $wpid 2>/dev/null || fail "weir run exited at start"
+		sleep 0.1
+	done
+	fail "weir run did not answer on its control socket"
+}
+
+stop_weir() {
+	kill -TERM $wpid
+	for _ in $(seq 50); do
+		kill -0 $wpid 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -0 $wpid 2>/dev/null && fail "weir run did not stop on SIGTERM"
+	wait $wpid
+	local rc=$?
+	wpid=""
+	[ $rc = 0 ] || fail "weir run exited with status $rc"
+	! grep -q -E "Sanitizer|runtime error" "$work/weir.log" ||
+		fail "sanitizer report in the daemon's log"
+}
+
+# stat KEY: a number from weir stats --json's "proxy" object.
+stat() {
+	"$weir" stats --json --control "$ctl" | $py -c \
+		"import json,sys; print(json.load(sys.stdin)['proxy']['$1'])"
+}
+
+# wait_stat KEY VALUE: up to 3 s for the counter to get there.
+wait_stat() {
+	local v
+	for _ in $(seq 30); do
+		v=$(stat "$1")
+		[ "$v" = "$2" ] && return 0
+		sleep 0.1
+	done
+	fail "proxy $1 is $v, wanted $2"
+}
+
+policy() {
+	cat >"$work/p.weir" <<EOF
+protocol web tcp 80;
+listen web 10.232.1.1:8080 to 10.232.2.2:80 protocol web;
+listen web6 "[fd32:1::1]:8080" to "[fd32:2::2]:80";
+listen half 10.232.1.1:9001 to 10.232.2.2:9001;
+listen down 10.232.1.1:9002 to 10.232.2.2:9002;
+EOF
+	echo "$work/p.weir"
+}
+
+http_server() {
+	mkdir -p "$work/www"
+	head -c 20000000 /dev/urandom >"$work/www/big.bin"
+	echo "hello from the server" >"$work/www/hello.txt"
+	(cd "$work/www" &&
+		exec ip netns exec $S $py -m http.server 80 --bind :: \
+			>/dev/null 2>&1) &
+	for _ in $(seq 50); do
+		nsx $S $py -c "import socket; socket.create_connection(('10.232.2.2', 80), 1)" \
+			2>/dev/null && return 0
+		sleep 0.1
+	done
+	fail "the HTTP server did not start"
+}
+
+t_splice() {
+	http_server
+	start_weir "$(policy)"
+	nsx $C curl -sS --max-time 30 -o "$work/got.bin" \
+		http://10.232.1.1:8080/big.bin || fail "curl through the proxy"
+	[ "$(sha256sum <"$work/got.bin")" = "$(sha256sum <"$work/www/big.bin")" ] ||
+		fail "the download differs from the server's file"
+	wait_stat active 0
+	[ "$(stat spliced)" = 1 ] || fail "not pumped in the kernel"
+	[ "$(stat bytes_down)" -ge 20000000 ] || fail "bytes down not counted"
+	"$weir" stats --control "$ctl" | grep "^proxy" | sed 's/^/# /'
+	stop_weir
+}
+
+t_ipv6() {
+	http_server
+	start_weir "$(policy)"
+	local got; got=$(nsx $C curl -sS --max-time 10 \
+		"http://[fd32:1::1]:8080/hello.txt") || fail "curl over IPv6"
+	[ "$got" = "hello from the server" ] || fail "got '$got'"
+	stop_weir
+}
+
+t_halfclose() {
+	# The server answers only after the client's end of stream.
+	nsx $S socat TCP-LISTEN:9001,reuseaddr \
+		SYSTEM:'cat >/dev/null; echo answer after eof' &
+	sleep 0.3
+	start_weir "$(policy)"
+	local got; got=$(echo question |
+		nsx $C timeout 10 socat -t 5 - TCP:10.232.1.1:9001)
+	[ "$got" = "answer after eof" ] || fail "half-close: got '$got'"
+	wait_stat active 0
+	[ "$(stat aborted)" = 0 ] || fail "a clean exchange counted as aborted"
+	stop_weir
+}
+
+t_refused() {
+	start_weir "$(policy)"
+	local err
+	err=$(nsx $C curl -sS --max-time 5 http://10.232.1.1:9002/ 2>&1) &&
+		fail "a connection to a closed upstream succeeded"
+	note "curl: $err"
+	echo "$err" | grep -q -E "reset|Empty reply|closed" ||
+		fail "curl: '$err', wanted a reset"
+	wait_stat connect_failed 1
+	wait_stat active 0
+	stop_weir
+}
+
+t_abort() {
+	http_server
+	start_weir "$(policy)"
+	# A client that reads 64 KiB a second gives up after a second.
+	nsx $C curl -s --limit-rate 64k --max-time 1 -o /dev/null \
+		http://10.232.1.1:8080/big.bin
+	wait_stat active 0
+	[ "$(stat sessions)" = 1 ] || fail "sessions: $(stat sessions)"
+	stop_weir
+}
+
+t_many() {
+	http_server
+	start_weir "$(policy)"
+	local ok=0
+	for _ in $(seq 200); do
+		nsx $C curl -s --max-time 5 http://10.232.1.1:8080/hello.txt |
+			grep -q "hello from the server" && ok=$((ok + 1))
+	done
+	[ $ok = 200 ] || fail "$ok of 200 requests answered"
+	wait_stat sessions 200
+	wait_stat active 0
+	stop_weir
+}
+
+topology
+case $name in
+splice|ipv6|halfclose|refused|abort|many) "t_$name" ;;
+*) echo "unknown test $name"; exit 2 ;;
+esac
+echo "$name: PASS"
