@@ -125,6 +125,14 @@ struct weir_policy_datafilter {
 	unsigned line;
 };
 
+/* `intercept PROTO, ...;`: weir run redirects connections of these TCP
+ * protocols passing through (forwarded, or to this host) into its
+ * transparent listener; each is proxied to where it was going. The
+ * protocols, in policy order (duplicates merged). */
+size_t weir_policy_intercept_count(const struct weir_policy *policy);
+const struct weir_policy_protocol *
+weir_policy_intercept_at(const struct weir_policy *policy, size_t i);
+
 size_t weir_policy_protocol_count(const struct weir_policy *policy);
 const struct weir_policy_protocol *
 weir_policy_protocol_at(const struct weir_policy *policy, size_t i);

@@ -330,7 +330,9 @@ static int start_proxy(struct daemon *d)
 {
 	struct weir__proxy_opts po = { .engine = d->engine,
 				       .policy = d->first_policy,
-				       .workers = d->o.proxy_workers };
+				       .workers = d->o.proxy_workers,
+				       .tag = d->o.tag,
+				       .no_rules = !d->o.steer };
 	char err[256];
 	int rc = weir__proxy_start(&po, &d->proxy, err, sizeof(err));
 

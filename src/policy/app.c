@@ -5,6 +5,7 @@
  *   "listen" NAME ADDRPORT "to" ADDRPORT [ "protocol" NAME ] ";"
  *   "datafilter" NAME [ "on" NAME { "," NAME } ] [ "priority" N ]
  *                [ PARAMS ] [ ";" ]
+ *   "intercept" NAME { "," NAME } ";"
  *
  * ADDRPORT is "1.2.3.4:80" or "[fd00::1]:80" (a string; the IPv4 form may
  * also be a bare word). A protocol is declared before a listener or data
@@ -290,6 +291,52 @@ int weir__parse_datafilter(struct weir__parser *p)
 	if (d.params[0] || weir__tok_is(weir__peek(&p->lx, 0), ";"))
 		return weir__accept(&p->lx, ";"), 0;
 	return weir__expect(&p->lx, ";");
+}
+
+/* One intercepted protocol; a repeat is merged. */
+static int intercept_one(struct weir__parser *p)
+{
+	struct weir_policy *pol = p->pol;
+	const struct weir__tok *t = weir__peek(&p->lx, 0);
+	struct weir__loc loc = t->loc;
+	const char *name = proto_ref(p);
+	uint32_t idx, *slot;
+
+	if (!name)
+		return -EINVAL;
+	idx = (uint32_t)(find_proto(pol, name) - pol->protos);
+	if (pol->protos[idx].transport != IPPROTO_TCP)
+		return weir__error(p->src, loc, "only TCP protocols can be "
+				   "intercepted yet (%s is UDP)", name);
+	for (uint32_t i = 0; i < pol->nicpt; i++)
+		if (pol->icpt[i] == idx)
+			return 0;
+	slot = push(pol, (void **)&pol->icpt, &pol->nicpt, &pol->capicpt,
+		    sizeof(*slot));
+	if (!slot)
+		return weir__oom(p->src, loc);
+	*slot = idx;
+	return 0;
+}
+
+int weir__parse_intercept(struct weir__parser *p)
+{
+	do {
+		if (intercept_one(p) < 0)
+			return -EINVAL;
+	} while (weir__accept(&p->lx, ","));
+	return weir__expect(&p->lx, ";");
+}
+
+size_t weir_policy_intercept_count(const struct weir_policy *pol)
+{
+	return pol ? pol->nicpt : 0;
+}
+
+const struct weir_policy_protocol *
+weir_policy_intercept_at(const struct weir_policy *pol, size_t i)
+{
+	return pol && i < pol->nicpt ? &pol->protos[pol->icpt[i]] : NULL;
 }
 
 size_t weir_policy_protocol_count(const struct weir_policy *pol)

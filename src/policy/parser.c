@@ -444,7 +444,8 @@ static int unknown_statement(struct weir__parser *p, const struct weir__tok *t)
 	static const char *const kw[] = { "sublayer", "default", "plugins",
 					  "plugin", "filter", "permit",
 					  "block", "callout", "compartment",
-					  "protocol", "listen", "datafilter" };
+					  "protocol", "listen", "datafilter",
+					  "intercept" };
 	struct weir__suggest sg;
 	const char *best;
 
@@ -459,7 +460,8 @@ static int unknown_statement(struct weir__parser *p, const struct weir__tok *t)
 			   best ? "; did you mean '" : "", best ? best : "",
 			   best ? "'?" : " (sublayer, default, plugins, "
 			   "plugin, compartment, filter, permit, block, "
-			   "callout, protocol, listen, datafilter)");
+			   "callout, protocol, listen, datafilter, "
+			   "intercept)");
 }
 
 static int parse_statement(struct weir__parser *p)
@@ -484,6 +486,8 @@ static int parse_statement(struct weir__parser *p)
 		return weir__parse_listen(p);
 	if (weir__accept(&p->lx, "datafilter"))
 		return weir__parse_datafilter(p);
+	if (weir__accept(&p->lx, "intercept"))
+		return weir__parse_intercept(p);
 	if (weir__accept(&p->lx, "filter"))
 		return weir__parse_filter_block(p);
 	if (weir__tok_is(t, "permit") || weir__tok_is(t, "block") ||

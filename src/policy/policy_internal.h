@@ -375,6 +375,9 @@ struct weir_policy {
 	uint32_t nlsn, caplsn;
 	struct weir_policy_datafilter *dfs;
 	uint32_t ndf, capdf;
+	uint32_t *icpt;                 /* intercepted protocols: indexes
+	                                 * into protos (which may move) */
+	uint32_t nicpt, capicpt;
 };
 
 /* Parses src into a new policy. */
@@ -410,6 +413,7 @@ int weir__parse_params(struct weir__parser *p, const char **ret);
 int weir__parse_protocol(struct weir__parser *p);
 int weir__parse_listen(struct weir__parser *p);
 int weir__parse_datafilter(struct weir__parser *p);
+int weir__parse_intercept(struct weir__parser *p);
 /* filter NAME ... { ... } and the one-line permit/block/callout forms. */
 int weir__parse_filter_block(struct weir__parser *p);
 int weir__parse_rule(struct weir__parser *p);

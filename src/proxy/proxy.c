@@ -5,6 +5,7 @@
  * which delivers every outstanding completion.
  */
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,28 +41,59 @@ static void on_stop(void *arg, int status)
 	weir_loop_stop(w->loop);
 }
 
+static int open_one(struct weir__worker *w,
+		    const struct weir_policy_listener *pl, bool transparent,
+		    char *err, size_t errlen)
+{
+	int fd = weir__listener_open(pl);
+
+	if (fd < 0) {
+		snprintf(err, errlen, "listener %s (line %u): %s", pl->name,
+			 pl->line, strerror(-fd));
+		return fd;
+	}
+	w->ls[w->nls++] = (struct weir__listener){
+		.pl = pl, .fd = fd, .w = w, .transparent = transparent };
+	return 0;
+}
+
 static int open_listeners(struct weir__worker *w, char *err, size_t errlen)
 {
 	const struct weir_policy *pol = w->p->o.policy;
 	size_t n = weir_policy_listener_count(pol);
+	int rc = 0;
 
-	w->ls = calloc(n, sizeof(*w->ls));
+	w->ls = calloc(n + w->p->nicpt + 1, sizeof(*w->ls));
 	if (!w->ls)
 		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		const struct weir_policy_listener *pl =
-			weir_policy_listener_at(pol, i);
-		int fd = weir__listener_open(pl);
+	for (size_t i = 0; i < n && !rc; i++)
+		rc = open_one(w, weir_policy_listener_at(pol, i), false, err,
+			      errlen);
+	for (size_t i = 0; i < w->p->nicpt && !rc; i++)
+		rc = open_one(w, &w->p->icpt[i], true, err, errlen);
+	return rc;
+}
 
-		if (fd < 0) {
-			snprintf(err, errlen, "listener %s (line %u): %s",
-				 pl->name, pl->line, strerror(-fd));
-			return fd;
-		}
-		w->ls[w->nls++] = (struct weir__listener){ .pl = pl, .fd = fd,
-							   .w = w };
-	}
-	return 0;
+/* The transparent listener's addresses: any, on the intercept port. */
+static void plan_intercept(struct weir__proxy *p)
+{
+	uint16_t port = p->o.intercept_port ? p->o.intercept_port : 15001;
+	struct weir_policy_listener *l4 = &p->icpt[0], *l6 = &p->icpt[1];
+	struct sockaddr_in *a4 = (struct sockaddr_in *)&l4->listen;
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&l6->listen;
+
+	p->o.intercept_port = port;
+	if (!weir_policy_intercept_count(p->o.policy))
+		return;
+	*l4 = (struct weir_policy_listener){ .name = "intercept",
+					     .listen_len = sizeof(*a4) };
+	a4->sin_family = AF_INET;
+	a4->sin_port = htons(port);
+	*l6 = (struct weir_policy_listener){ .name = "intercept6",
+					     .listen_len = sizeof(*a6) };
+	a6->sin6_family = AF_INET6;
+	a6->sin6_port = htons(port);
+	p->nicpt = 2;
 }
 
 static int start_worker(struct weir__worker *w, char *err, size_t errlen)
@@ -106,7 +138,8 @@ int weir__proxy_start(const struct weir__proxy_opts *opts,
 
 	err[0] = '\0';
 	*ret = NULL;
-	if (!weir_policy_listener_count(opts->policy))
+	if (!weir_policy_listener_count(opts->policy) &&
+	    !weir_policy_intercept_count(opts->policy))
 		return 0;
 	p = calloc(1, sizeof(*p));
 	if (!p)
@@ -119,12 +152,20 @@ int weir__proxy_start(const struct weir__proxy_opts *opts,
 		free(p);
 		return -ENOMEM;
 	}
+	plan_intercept(p);
 	for (unsigned i = 0; i < p->o.workers && !rc; i++) {
 		p->w[i].p = p;
 		rc = start_worker(&p->w[i], err, errlen);
 		p->nw = i + (rc == 0);
 		if (rc)
 			free_worker(&p->w[i], false);
+	}
+	if (!rc && p->nicpt && !p->o.no_rules) {
+		/* After the listeners: a redirected connection must find
+		 * one. */
+		rc = weir__intercept_install(p->o.policy, p->o.tag,
+					     p->o.intercept_port, err, errlen);
+		p->rules = rc == 0;
 	}
 	if (rc) {
 		weir__proxy_stop(p);
@@ -138,6 +179,9 @@ void weir__proxy_stop(struct weir__proxy *p)
 {
 	if (!p)
 		return;
+	/* No new redirected connections while the workers go. */
+	if (p->rules)
+		weir__intercept_remove(p->o.tag);
 	for (unsigned i = 0; i < p->nw; i++)
 		free_worker(&p->w[i], true);
 	free(p->w);

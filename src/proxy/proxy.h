@@ -6,6 +6,7 @@
 #ifndef WEIR_SRC_PROXY_H
 #define WEIR_SRC_PROXY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,6 +23,11 @@ struct weir__proxy_opts {
 	                                 * listener (SO_REUSEPORT); 0 = 1 */
 	unsigned max_sessions;          /* per worker; 0 = 10000 */
 	uint64_t idle_timeout_ns;       /* 0 = 300 s */
+	const char *tag;                /* names the interception rules, as
+	                                 * the steering's; NULL = "weir" */
+	uint16_t intercept_port;        /* transparent listener; 0 = 15001 */
+	bool no_rules;                  /* intercept, but the admin
+	                                 * installs the redirects */
 };
 
 /* Counters, summed over the workers. */
@@ -37,7 +43,8 @@ struct weir__proxy_stats {
 	uint64_t bytes_up, bytes_down;  /* client->server, server->client */
 };
 
-/* Opens the policy's listeners and starts the workers. 0, or -errno with
+/* Opens the policy's listeners (and, when it intercepts protocols, the
+ * transparent listener and its redirect rules) and starts the workers. 0, or -errno with
  * a reason in err (nothing left running). A policy without listeners
  * starts nothing and returns 0 with *ret NULL. */
 int weir__proxy_start(const struct weir__proxy_opts *opts,

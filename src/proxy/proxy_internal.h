@@ -53,6 +53,7 @@ struct weir__listener {
 	struct weir__worker *w;
 	struct weir__io_op accept_op;
 	bool closed;
+	bool transparent;               /* upstream: SO_ORIGINAL_DST */
 };
 
 struct weir_session {
@@ -82,6 +83,13 @@ void weir__session_dir_done(struct weir_session *s);
 /* Ends s now (resets both ends). */
 void weir__session_fail(struct weir_session *s, int err);
 
+/* ---- data filters (registry.c) ----------------------------------------- */
+
+/* A copy of the filter registered on engine as `name` (its `name` field
+ * NULL). 0 or -ENOENT. Any thread. */
+int weir__datafilter_get(struct weir_engine *engine, const char *name,
+			 struct weir_datafilter *ret);
+
 /* ---- workers (proxy.c) ------------------------------------------------- */
 
 struct weir__worker {
@@ -102,7 +110,24 @@ struct weir__proxy {
 	struct weir__proxy_opts o;
 	struct weir__worker *w;
 	unsigned nw;
+	struct weir_policy_listener icpt[2]; /* transparent: v4, v6 */
+	size_t nicpt;
+	bool rules;                     /* interception rules installed */
 };
+
+/* ---- interception (intercept.c) ---------------------------------------- */
+
+/* Installs the redirects of pol's intercepted protocols to `port` (after
+ * removing stale ones). 0 or -errno with a reason in err. */
+int weir__intercept_install(const struct weir_policy *pol, const char *tag,
+			    uint16_t port, char *err, size_t errlen);
+/* Removes them (quiet when there are none). */
+void weir__intercept_remove(const char *tag);
+/* Where a redirected connection was going. 0 or -errno. */
+int weir__original_dst(int fd, struct sockaddr_storage *ret);
+/* The intercepted protocol a destination port belongs to, or NULL. */
+const char *weir__intercept_protocol(const struct weir_policy *pol,
+				     uint16_t port);
 
 /* ---- listeners (listener.c) -------------------------------------------- */
 

@@ -159,13 +159,19 @@ static void on_connect(struct weir__io_op *op, int res, unsigned flags)
 	weir__session_op_done(s);
 }
 
+static socklen_t sa_len(const struct sockaddr_storage *ss)
+{
+	return ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+					 : sizeof(struct sockaddr_in);
+}
+
 static int connect_upstream(struct weir_session *s)
 {
-	const struct weir_policy_listener *pl = s->l->pl;
+	const struct sockaddr_storage *up = &s->info.upstream;
 	struct io_uring_sqe *sqe;
 	int one = 1;
 
-	s->sfd = socket(pl->upstream.ss_family,
+	s->sfd = socket(up->ss_family,
 			SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s->sfd < 0)
 		return -errno;
@@ -174,10 +180,41 @@ static int connect_upstream(struct weir_session *s)
 	sqe = weir__io_sqe(s->w->loop, &s->connect_op);
 	if (!sqe)
 		return -ESHUTDOWN;
-	io_uring_prep_connect(sqe, s->sfd,
-			      (const struct sockaddr *)&pl->upstream,
-			      pl->upstream_len);
+	io_uring_prep_connect(sqe, s->sfd, (const struct sockaddr *)up,
+			      sa_len(up));
 	s->ops++;
+	return 0;
+}
+
+static uint16_t port_of(const struct sockaddr_storage *ss)
+{
+	return ntohs(ss->ss_family == AF_INET6
+			     ? ((const struct sockaddr_in6 *)ss)->sin6_port
+			     : ((const struct sockaddr_in *)ss)->sin_port);
+}
+
+/* Explicit: the listener's fixed upstream. Transparent: where the client
+ * was going, unless that is weir's own listener (a client connecting to
+ * the intercept port directly would make weir connect to itself). */
+static int set_upstream(struct weir_session *s)
+{
+	const struct weir_policy_listener *pl = s->l->pl;
+	struct weir__proxy *p = s->w->p;
+	int rc;
+
+	if (!s->l->transparent) {
+		memcpy(&s->info.original_dst, &pl->listen, pl->listen_len);
+		memcpy(&s->info.upstream, &pl->upstream, pl->upstream_len);
+		return 0;
+	}
+	rc = weir__original_dst(s->cfd, &s->info.original_dst);
+	if (rc < 0 || port_of(&s->info.original_dst) == p->o.intercept_port) {
+		errno = rc < 0 ? -rc : ELOOP;
+		return -1;
+	}
+	s->info.upstream = s->info.original_dst;
+	s->info.protocol = weir__intercept_protocol(
+		p->o.policy, port_of(&s->info.original_dst));
 	return 0;
 }
 
@@ -204,10 +241,8 @@ void weir__session_start(struct weir__listener *l, int cfd,
 			  .transport = IPPROTO_TCP,
 			  .protocol = l->pl->protocol,
 			  .client = *peer } };
-	memcpy(&s->info.original_dst, &l->pl->listen, l->pl->listen_len);
-	memcpy(&s->info.upstream, &l->pl->upstream, l->pl->upstream_len);
 	link_in(w, s);
-	if (connect_upstream(s) < 0)
+	if (set_upstream(s) < 0 || connect_upstream(s) < 0)
 		weir__session_fail(s, -errno);
 }
 

@@ -515,6 +515,16 @@ static void test_app_statements(void **state)
 	assert_int_equal(d->priority, 100);
 	assert_string_equal(d->params, "");
 	assert_null(weir_policy_datafilter_at(p, 3));
+	assert_int_equal(weir_policy_intercept_count(p), 0);
+	weir_policy_free(p);
+
+	p = parse_ok("protocol http tcp 80;\nprotocol alt tcp 8080, 8443;\n"
+		     "intercept http, alt;\nintercept http;\n"
+		     "protocol late tcp 9;\n");
+	assert_int_equal(weir_policy_intercept_count(p), 2);
+	assert_string_equal(weir_policy_intercept_at(p, 1)->name, "alt");
+	assert_int_equal(weir_policy_intercept_at(p, 1)->ports[1], 8443);
+	assert_null(weir_policy_intercept_at(p, 2));
 	weir_policy_free(p);
 }
 
@@ -542,6 +552,9 @@ static const struct error_case error_cases[] = {
 	  "no protocol web" },
 	{ "datafilter x on nope;", 1, 17, "no protocol nope" },
 	{ "datafilter x priority 5000;", 1, 23, "a priority class is" },
+	{ "intercept web;", 1, 11, "no protocol web" },
+	{ "protocol dns udp 53;\nintercept dns;", 2, 11,
+	  "only TCP protocols can be intercepted" },
 	/* lexing */
 	{ "permit \"web in ipforward-v4;", 1, 8, "unterminated string" },
 	{ "block \"a\\q\" in ipforward-v4;", 1, 9, "unknown escape" },
