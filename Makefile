@@ -8,7 +8,7 @@ PREFIX     ?= /usr/local
 FUZZ_TIME  ?= 300
 
 .PHONY: all deps check demo bench bench-packet-core bench-classify bench-packet \
-	bench-inject fuzz install clean
+	bench-inject bench-proxy fuzz install clean
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -27,7 +27,7 @@ check: deps
 demo: deps all
 	@BUILD=$(BUILD) bash scripts/demo.sh
 
-bench: bench-packet-core bench-classify bench-packet bench-inject
+bench: bench-packet-core bench-classify bench-packet bench-inject bench-proxy
 
 bench-packet-core: all
 	@$(BUILD)/bench/packet_core/bench_packet_core
@@ -42,6 +42,11 @@ bench-packet: all
 # Needs root: network namespaces, veth, raw sockets (bench/inject/README.md).
 bench-inject: all
 	@BUILD=$(BUILD) bash bench/inject/run.sh
+
+# Needs root: network namespaces, veth; installs haproxy, nginx-light and
+# wrk when missing, with no service started (bench/proxy/README.md).
+bench-proxy: all
+	@BUILD=$(BUILD) bash bench/proxy/run.sh
 
 # Runs the libFuzzer harnesses for FUZZ_TIME seconds each.
 fuzz:
