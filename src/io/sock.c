@@ -185,12 +185,16 @@ static socklen_t ext_addr(struct real_sock *s,
 			  const struct weir__sock_req *r,
 			  struct sockaddr_storage *ext)
 {
+	socklen_t len;
+
 	if (!s->side_external)
-		return dst_addr(s, ext);
-	if (s->rx_msg.msg_namelen > sizeof(*ext))
-		return 0;
-	memcpy(ext, &r->addr, s->rx_msg.msg_namelen);
-	return s->rx_msg.msg_namelen;
+		len = dst_addr(s, ext);
+	else if ((len = s->rx_msg.msg_namelen) <= sizeof(*ext))
+		memcpy(ext, &r->addr, len);
+	else
+		len = 0;
+	/* An unnamed AF_UNIX peer has a family and nothing else. */
+	return len > sizeof(sa_family_t) ? len : 0;
 }
 
 static void rx_done(struct weir__io_op *op, int res, unsigned flags)
