@@ -21,22 +21,11 @@
  * that the kernel cancels a thread's io_uring requests when that thread
  * exits, so the thread that submits should outlive what it submitted.
  *
- * Socket and file operations (to come). The application tier will add
- * weir_sock_recv/send/recvfrom/sendto and weir_file_read/write (at an
- * offset) in a section at the end of this header, implemented in
- * src/io/sock.c and src/io/file.c on the loop's internal operation records
- * (src/io/io_internal.h): each request is caller-embedded storage holding
- * an operation record, and its record's completion becomes one call of
- *
- *   void (*done)(void *user, int status, struct weir_iobuf *buf,
- *                const struct sockaddr *addr, socklen_t addrlen);
- *
- * where status is the byte count (success) or -errno (the error), buf the
- * buffer the operation used, user the caller's data word and addr/addrlen
- * the external address of a datagram (NULL/0 otherwise). The same rules
- * hold: exactly once, on the loop thread, never inside the starting call,
- * -ECANCELED at close; a start that fails returns -errno and never calls
- * done.
+ * Socket and file operations: see "completion-based I/O for data
+ * filters" at the end of this header (src/io/sock.c, sock_link.c, file.c,
+ * iobuf.c). The same rules hold: exactly once, on the loop thread, never
+ * inside the starting call, -ECANCELED at close; a start that fails
+ * returns -errno and never completes.
  */
 #ifndef WEIR_IO_H
 #define WEIR_IO_H
@@ -230,7 +219,9 @@ int weir_loop_stats(const struct weir_loop *loop,
 /* A reference-counted byte buffer. `data`/`len` are the bytes in use,
  * `cap` how many `data` may hold. A buffer handed to a send is immutable
  * and belongs to the next hop until the send completes: the sender keeps
- * its reference but must not write to it before then. A window shares
+ * its reference but must not write to it before then, nor after while
+ * weir_iobuf_writable() says no (a link hands the very buffer over, and
+ * the receiver may still hold it). A window shares
  * another buffer's bytes (and keeps it alive): it is read-only. */
 struct weir_iobuf {
 	uint8_t *data;
@@ -265,6 +256,11 @@ bool weir_iobuf_writable(const struct weir_iobuf *b);
  *   negative errno (-ECANCELED when its socket/file was closed first).
  * buf: receives and reads: the data (len 0 = end of stream), with one
  *   reference that now belongs to the callee; sends and writes: NULL.
+ *   A receive into the caller's buffer hands that buffer back, also on
+ *   failure; there, end of stream is "no bytes added" (len unchanged).
+ *   On datagram sockets a 0-length buffer is an empty datagram, or on a
+ *   link the peer's shutdown. A datagram larger than the caller's buffer
+ *   fails the receive with -EMSGSIZE and is dropped.
  * ext_addr/ext_len: for UDP receives only, the external address: the
  *   source when receiving from the external side, the destination when
  *   receiving from the internal side; NULL/0 otherwise. It comes from a
@@ -305,7 +301,10 @@ int weir_sock_from_fd(struct weir_loop *loop, int fd, bool side_external,
  * the other end's receive has taken the buffer; at most one send per end
  * waits for a receive (the back-pressure of a chain). A shutdown(SHUT_WR)
  * is seen by the other end as a 0-length receive; a close as an error
- * (-ECONNRESET) on its pending and later operations. */
+ * (-ECONNRESET) on its pending and later operations, except that the
+ * other end still reads end of stream, not a reset, when the closing end
+ * had shut down writing (as with TCP). Sends queue behind the waiting one
+ * and complete in order. */
 int weir_sock_pair(struct weir_loop *loop, enum weir_sock_kind kind,
 		   struct weir_sock **ret_a, struct weir_sock **ret_b);
 
@@ -313,12 +312,14 @@ int weir_sock_pair(struct weir_loop *loop, enum weir_sock_kind kind,
  * caller's reference is handed to the operation and comes back in the
  * completion), or into a buffer weir supplies when buf is NULL (on a link
  * that is the sender's own buffer: zero copy). At most one receive in
- * flight per socket: -EBUSY. */
+ * flight per socket: -EBUSY. buf must be writable (-EINVAL) and not full
+ * (-ENOBUFS). On a datagram socket it is weir_sock_recvfrom(). */
 int weir_sock_recv(struct weir_sock *s, struct weir_iobuf *buf,
 		   const struct weir_io_target *t, uint64_t user_data);
 /* Sends all of buf's bytes (a stream send completes after the last byte
  * was taken). weir takes its own reference until the completion. Sends
- * complete in order. */
+ * complete in order. An empty send on a stream is refused (-EINVAL): on
+ * a link it would read as end of stream. */
 int weir_sock_send(struct weir_sock *s, struct weir_iobuf *buf,
 		   const struct weir_io_target *t, uint64_t user_data);
 /* Datagram receive; the completion carries the external address. */
@@ -332,7 +333,8 @@ int weir_sock_sendto(struct weir_sock *s, struct weir_iobuf *buf,
 int weir_sock_shutdown(struct weir_sock *s, int how,
 		       const struct weir_io_target *t, uint64_t user_data);
 /* Closes: every operation still in flight completes with -ECANCELED
- * (once, from the loop), then the socket is freed. */
+ * (once, from the loop), then the socket is freed. Close every socket
+ * before weir_loop_free() (after weir_loop_close() is fine). */
 void weir_sock_close(struct weir_sock *s);
 /* The fd of a real socket (-1 for a link end), for splice and options. */
 int weir_sock_fd(const struct weir_sock *s);
