@@ -45,6 +45,11 @@ function hi(s,   a, n, i, m) {
 	return m
 }
 
+function us(r, m,   c, q) {
+	c = med(L[r, m "_pcores"]); q = med(L[r, m "_rps"])
+	return (c == "" || q + 0 <= 0) ? "-" : sprintf("%.1f", c * 1e6 / q)
+}
+
 function is_na(r) { return index(" " na " ", " " r " ") > 0 }
 
 function cell(r, k, f,   s) {
@@ -145,6 +150,16 @@ END {
 			       cell(r, "ka_rps", "%.0f"), one(r, "ka_p99", "%.2f"),
 			       cell(r, "cl_rps", "%.0f"), one(r, "cl_p99", "%.2f"),
 			       e (failed[r] ? ", " failed[r] " failed" : "")
+		}
+		print ""
+		print "Proxy CPU per request (proxy cores / req/s, medians; the machine is saturated, so"
+		print "what a proxy spends per request is what the others cannot):"
+		for (i = 1; i <= nh; i++) {
+			r = H[i]
+			if (L[r, "ka_pcores"] == "" && L[r, "cl_pcores"] == "") continue
+			printf "  %-32s keep-alive %s us (%s cores), close %s us (%s cores)\n", title[r],
+			       us(r, "ka"), one(r, "ka_pcores", "%.2f"),
+			       us(r, "cl"), one(r, "cl_pcores", "%.2f")
 		}
 		print ""
 		ratio("weir", "haproxy", "cl_rps", 1.2, "weir / HAProxy, connections/s (close)")

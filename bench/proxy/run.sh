@@ -364,12 +364,19 @@ print("%.3f" % (d["end"]["sum_received"]["bits_per_second"] / 1e9))' 2>/dev/null
 }
 
 measure_http() {    # ROW ROUND MODE(ka|cl)
-	local out rps p99 err
+	local out rps p99 err p0=0 p1 t0 t1
 	local hdr=()
 	[ "$3" = cl ] && hdr=(-H "Connection: close")
+	[ -n "$PROXY_PID" ] && p0=$(pid_ticks "$PROXY_PID")
+	t0=$(date +%s.%N)
 	out=$(nsx "$NS_C" timeout $((DURATION + 20)) wrk -t "$WRK_THREADS" \
 		-c "$WRK_CONNS" -d "${DURATION}s" --latency "${hdr[@]}" \
 		"http://$TARGET:$HTTP_TO/100b" 2>&1)
+	t1=$(date +%s.%N)
+	[ -n "$PROXY_PID" ] && p1=$(pid_ticks "$PROXY_PID") &&
+		rec "$1" "$2" "${3}_pcores" "$(awk -v a="$p0" -v b="$p1" \
+			-v hz="$(getconf CLK_TCK)" -v t0="$t0" -v t1="$t1" \
+			'BEGIN { printf "%.3f", (b - a) / hz / (t1 - t0) }')"
 	echo "== $1 round $2 $3" >>"$TMP/wrk.log"
 	echo "$out" >>"$TMP/wrk.log"
 	rps=$(echo "$out" | awk '/^Requests\/sec:/ { print $2 }')
