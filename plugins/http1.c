@@ -166,18 +166,28 @@ static int hb_take(struct http1_buf *hb, uint32_t max, const uint8_t *in,
 	while (pos < len) {
 		const uint8_t *nl = memchr(in + pos, '\n', len - pos);
 		size_t n = nl ? (size_t)(nl - in) + 1 - pos : len - pos;
+		size_t room = max - hb->len - hb->skipped;
+		bool over = n > room;
 
-		if ((size_t)hb->len + hb->skipped + n > max) {
-			*why = "header block too large";
-			return -1;
+		/* Over the cap, what fits is still taken so that the error
+		 * comes at the same byte however the stream was split. */
+		if (over) {
+			n = room;
+			nl = NULL;
 		}
 		if (hb_reserve(hb, hb->len + (uint32_t)n, max) < 0) {
 			*why = "out of memory";
 			return -1;
 		}
-		memcpy(hb->buf + hb->len, in + pos, n);
+		if (n)
+			memcpy(hb->buf + hb->len, in + pos, n);
 		hb->len += (uint32_t)n;
 		pos += n;
+		if (over) {
+			*used = pos;
+			*why = "header block too large";
+			return -1;
+		}
 		if (nl && hb_line_end(hb)) {
 			*used = pos;
 			return 1;
@@ -903,7 +913,7 @@ static enum http1_ev body(struct http1_event *ev, const uint8_t *d,
  * become an empty line before the status line. */
 static bool bad_start(const struct http1_buf *hb)
 {
-	size_t n = hb->lines ? 0 : hb->len < 7 ? hb->len : 7;
+	size_t n = hb->len < 7 ? hb->len : 7;
 
 	if (hb->len == 1 && hb->buf[0] == '\r')
 		return false;
@@ -917,13 +927,12 @@ static enum http1_ev feed_head(struct http1_parser *p, const uint8_t *in,
 	const char *why = NULL;
 	int r = hb_take(&p->hb, p->lim.head_max, in, len, consumed, &why);
 
+	if (r <= 0 && p->hb.len && bad_start(&p->hb))
+		return fail(p, ev, "malformed status line");
 	if (r < 0)
 		return fail(p, ev, why);
-	if (r == 0) {
-		if (p->hb.len && bad_start(&p->hb))
-			return fail(p, ev, "malformed status line");
+	if (r == 0)
 		return HTTP1_NEED_MORE;
-	}
 	if (parse_response(p, &why) < 0)
 		return fail(p, ev, why);
 	if (p->head.flags & HTTP1_H_INTERIM)

@@ -465,6 +465,12 @@ static void test_not_http(void **state)
 	size_t used;
 
 	check("G", "SSH-2.0-OpenSSH_9.2", false, "X:malformed status line\n");
+	/* the same error whether the bad start came in the first piece or
+	 * inside a complete line (found by fuzz_http1) */
+	check("G", "HTTP/1\xf3\xf3 200 OK\r\nX: 1\r\n", true,
+	      "X:malformed status line\n");
+	check("G", "\r\n\r\n\rHTTP/1.1 200 OK\r\n", true,
+	      "X:malformed status line\n");
 	assert_int_equal(http1_init(&p, NULL), 0);
 	assert_int_equal(http1_feed(&p, (const uint8_t *)"HTTP/1.", 7, &used,
 				    &ev), HTTP1_NEED_MORE);
@@ -506,6 +512,10 @@ static void test_limits(void **state)
 		 128 - 24, 0);
 	assert_int_equal(strlen(big), 128);
 	check_lim("G", big, true, &lim, "H200 UX\nE\nD\n");
+	/* a bad start beyond the cap is still a bad start */
+	memset(big, 'a', 200);
+	big[200] = '\0';
+	check_lim("G", big, true, &lim, "X:malformed status line\n");
 	/* leading empty lines count against the cap too */
 	memset(big, '\n', 200);
 	big[200] = '\0';
