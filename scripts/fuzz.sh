@@ -21,7 +21,7 @@ fi
 ninja -C "$fb" tests/fuzz/fuzz_parse tests/fuzz/fuzz_policy >/dev/null
 
 status=0
-for h in parse policy dns; do
+for h in parse policy dns http1; do
 	bash tests/fuzz/run_fuzz.sh "$fb/tests/fuzz/fuzz_$h" "$secs" \
 		"tests/fuzz/corpus/$h" "$work/$h" || status=1
 done
