@@ -42,6 +42,8 @@ static uint32_t be32(const uint8_t *p)
  * prefix of it), or does not. */
 static int prefix(const uint8_t *b, size_t len, const char *m, size_t mlen)
 {
+	if (len == 0)
+		return SIG_MAYBE;
 	if (len >= mlen)
 		return memcmp(b, m, mlen) ? SIG_NO : SIG_MATCH;
 	return memcmp(b, m, len) ? SIG_NO : SIG_MAYBE;

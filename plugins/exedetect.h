@@ -37,14 +37,17 @@
 #define EXEDETECT_SIGS_DEFAULT "pe,elf,macho,script"
 #define EXEDETECT_SIGS_ALL "pe,elf,macho,script,cab"
 
-/* MIME types counted as executable when mime_list is NULL. */
+/* MIME types counted as executable when mime_list is NULL: the names
+ * libmagic 5.44 gives programs, libraries, installers and shell scripts.
+ * Perl, Python and Ruby types are left out: libmagic also gives them to
+ * source files without "#!", which are not programs a click runs (with
+ * "#!" the script signature catches them). */
 #define EXEDETECT_MIME_DEFAULT \
 	"application/x-dosexec,application/x-msdownload," \
 	"application/vnd.microsoft.portable-executable," \
 	"application/x-executable,application/x-sharedlib," \
 	"application/x-pie-executable,application/x-mach-binary," \
-	"application/x-elf,application/x-msi,text/x-shellscript," \
-	"text/x-perl,text/x-python,text/x-script.python,text/x-ruby"
+	"application/x-msi,text/x-shellscript"
 
 enum exedetect_result {
 	EXEDETECT_NOT_EXE = 0,

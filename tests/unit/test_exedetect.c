@@ -245,6 +245,9 @@ static void test_scripts(void **state)
 		"#![allow(dead_code)]\nfn main() {}\n", "#!\nnothing\n",
 		"# !/bin/sh\n", "#\n!",
 	};
+	static const char py[] = "import os\nimport sys\n\ndef main():\n"
+				 "    print(sys.argv)\n\nif __name__ == "
+				 "\"__main__\":\n    main()\n";
 	struct exedetect *d = new_det(NULL, NULL);
 
 	for (size_t i = 0; i < 4; i++)
@@ -257,6 +260,10 @@ static void test_scripts(void **state)
 	expect(d, (const uint8_t *)"#!   ", 5, false, EXEDETECT_NEED_MORE,
 	       NULL);
 	expect(d, (const uint8_t *)"#!", 2, true, EXEDETECT_NOT_EXE, NULL);
+	/* Python source without "#!" is libmagic's text/x-script.python,
+	 * which the default list leaves out */
+	expect(d, (const uint8_t *)py, strlen(py), true, EXEDETECT_NOT_EXE,
+	       "libmagic: text/x-script.python");
 	exedetect_free(d);
 }
 
