@@ -176,6 +176,7 @@ static int hb_take(struct http1_buf *hb, uint32_t max, const uint8_t *in,
 			nl = NULL;
 		}
 		if (hb_reserve(hb, hb->len + (uint32_t)n, max) < 0) {
+			*used = pos;
 			*why = "out of memory";
 			return -1;
 		}
