@@ -34,6 +34,7 @@ struct run {
 	bool in_body, stopped;
 };
 
+__attribute__((format(printf, 2, 3)))
 static void put(struct run *r, const char *fmt, ...)
 {
 	va_list ap;
