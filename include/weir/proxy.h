@@ -95,10 +95,11 @@ void weir_session_abort(struct weir_session *s, const char *why);
 
 /* Forwards everything `from` receives to `to` without copying, until end
  * of stream (then shuts `to` down for writing) or an error (then aborts
- * the session). For the direction a filter does not inspect. 0 or
- * -ENOMEM. */
+ * the session). For the direction a filter does not inspect. `bytes`,
+ * when given, counts what was handed on (it must outlive the session's
+ * sockets: detach is a safe place to read it). 0 or -ENOMEM. */
 int weir_pump(struct weir_session *s, struct weir_sock *from,
-	      struct weir_sock *to);
+	      struct weir_sock *to, uint64_t *bytes);
 
 #ifdef __cplusplus
 }

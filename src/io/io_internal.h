@@ -88,6 +88,27 @@ uint64_t weir__mono_ns(void);
  * probing opcodes. Never submit or reap with it directly. */
 struct io_uring *weir__io_ring(struct weir_loop *loop);
 
+/* ---- socket observers (for the proxy's sessions) ---- */
+
+struct weir_sock;
+
+/* What an observer of a weir_sock hears, on the loop thread, after the
+ * completion that caused it has run:
+ *  WEIR__SOCK_EV_SHUT_WR: a shutdown for writing (or both) completed;
+ *  WEIR__SOCK_EV_ERROR:   an operation failed with res (not -ECANCELED);
+ *  WEIR__SOCK_EV_FREED:   the socket is gone, every completion of it
+ *                         delivered (the observer must not touch it). */
+enum weir__sock_ev {
+	WEIR__SOCK_EV_SHUT_WR = 1,
+	WEIR__SOCK_EV_ERROR,
+	WEIR__SOCK_EV_FREED,
+};
+typedef void (*weir__sock_obs_fn)(void *arg, struct weir_sock *s, int ev,
+				  int res);
+/* Sets (or, with NULL, clears) the socket's one observer. */
+void weir__sock_observe(struct weir_sock *s, weir__sock_obs_fn fn,
+			void *arg);
+
 static inline bool weir__io_busy(const struct weir__io_op *op)
 {
 	return op->inflight_ != 0;

@@ -76,6 +76,7 @@ static void maybe_free(struct real_sock *s)
 	    weir__io_busy(&s->tx_op))
 		return;
 	close(s->fd);
+	weir__sock_notify(&s->base, WEIR__SOCK_EV_FREED, 0);
 	free(s);
 }
 
@@ -224,6 +225,8 @@ static void rx_done(struct weir__io_op *op, int res, unsigned flags)
 	s->depth++;
 	weir__req_deliver(&r, res, buf, ext_len ? (struct sockaddr *)&ext
 						: NULL, ext_len);
+	if (res < 0 && res != -ECANCELED)
+		weir__sock_notify(&s->base, WEIR__SOCK_EV_ERROR, res);
 	s->depth--;
 	maybe_free(s);
 }
@@ -309,14 +312,24 @@ static int tx_result(struct real_sock *s, struct weir__sock_req *r, int res)
 static void tx_done(struct weir__io_op *op, int res, unsigned flags)
 {
 	struct real_sock *s = weir__container_of(op, struct real_sock, tx_op);
+	struct weir__sock_req *r;
+	bool shut_wr;
 
 	(void)flags;
 	res = tx_result(s, s->txq.head, res);
 	if (res == 1)
 		return;
+	r = weir__req_pop(&s->txq);
+	shut_wr = r->op == WEIR__OP_SHUTDOWN && res >= 0 &&
+		  (r->how == SHUT_WR || r->how == SHUT_RDWR);
+
 	s->depth++;
 	s->tx_pumping = true;
-	tx_finish(weir__req_pop(&s->txq), res);
+	tx_finish(r, res);
+	if (shut_wr)
+		weir__sock_notify(&s->base, WEIR__SOCK_EV_SHUT_WR, 0);
+	else if (res < 0 && res != -ECANCELED)
+		weir__sock_notify(&s->base, WEIR__SOCK_EV_ERROR, res);
 	tx_next(s);
 	s->tx_pumping = false;
 	s->depth--;
@@ -569,4 +582,10 @@ int weir_sock_pair(struct weir_loop *loop, enum weir_sock_kind kind,
 	if (loop->closing)
 		return -ESHUTDOWN;
 	return weir__link_pair(loop, kind, ret_a, ret_b);
+}
+
+void weir__sock_observe(struct weir_sock *s, weir__sock_obs_fn fn, void *arg)
+{
+	s->obs = fn;
+	s->obs_arg = arg;
 }

@@ -89,11 +89,20 @@ struct weir__sock_ops {
 struct weir_sock {
 	const struct weir__sock_ops *ops;
 	struct weir_loop *loop;
+	weir__sock_obs_fn obs;      /* weir__sock_observe() */
+	void *obs_arg;
 	enum weir_sock_kind kind;
 	bool rx_busy;               /* from the start of a receive until its
 	                             * completion begins */
 	struct weir__sock_req rx;
 };
+
+/* Tells the observer, if any (io_internal.h). */
+static inline void weir__sock_notify(struct weir_sock *s, int ev, int res)
+{
+	if (s->obs)
+		s->obs(s->obs_arg, s, ev, res);
+}
 
 /* Calls the request's completion. `res`: >= 0 success, else -errno. */
 static inline void weir__req_deliver(const struct weir__sock_req *r,

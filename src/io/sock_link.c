@@ -66,9 +66,12 @@ static struct link_end *peer(struct link_end *e)
 
 static void try_free(struct link_pair *p)
 {
-	if (p->end[0].closed && p->end[1].closed && !p->depth &&
-	    !p->posted && !p->done.head && !p->guard_armed)
-		free(p);
+	if (!p->end[0].closed || !p->end[1].closed || p->depth ||
+	    p->posted || p->done.head || p->guard_armed)
+		return;
+	weir__sock_notify(&p->end[0].base, WEIR__SOCK_EV_FREED, 0);
+	weir__sock_notify(&p->end[1].base, WEIR__SOCK_EV_FREED, 0);
+	free(p);
 }
 
 /* ---- delivery ----------------------------------------------------------- */

@@ -56,6 +56,16 @@ struct weir__listener {
 	bool transparent;               /* upstream: SO_ORIGINAL_DST */
 };
 
+/* The most data filters a session runs through. */
+#define WEIR__CHAIN_MAX 8
+
+struct weir__chain_elem {
+	struct weir_datafilter df;
+	const char *params;
+	void *inst;
+	bool attached;
+};
+
 struct weir_session {
 	struct weir_session_info info;
 	struct weir__worker *w;
@@ -68,6 +78,14 @@ struct weir_session {
 	                                 * still to come: freed at 0 */
 	bool aborted;
 	uint64_t bytes_up, bytes_down;
+	/* A chain (chain.c) */
+	bool chained, chain_closed, up_done, down_done;
+	struct weir_sock *csock, *ssock;
+	struct weir_sock *links[2 * WEIR__CHAIN_MAX];
+	size_t nlinks;
+	struct weir__chain_elem chain[WEIR__CHAIN_MAX];
+	size_t nchain;
+	unsigned socks_open;            /* not yet freed */
 	uint64_t idle_seen;             /* bytes at the last idle sweep */
 	uint64_t idle_since_ns;         /* when they last changed */
 	struct weir_session *prev, *next; /* the worker's list */
@@ -80,6 +98,8 @@ void weir__session_start(struct weir__listener *l, int cfd,
 void weir__session_op_done(struct weir_session *s);
 /* A pump direction finished (end of stream passed on). */
 void weir__session_dir_done(struct weir_session *s);
+/* Ends s normally (both directions done), or after a failure. */
+void weir__session_close(struct weir_session *s);
 /* Ends s now (resets both ends). */
 void weir__session_fail(struct weir_session *s, int err);
 
@@ -89,6 +109,19 @@ void weir__session_fail(struct weir_session *s, int err);
  * NULL). 0 or -ENOENT. Any thread. */
 int weir__datafilter_get(struct weir_engine *engine, const char *name,
 			 struct weir_datafilter *ret);
+
+/* ---- chains (chain.c) --------------------------------------------------- */
+
+/* How many data filters apply to the session's protocol. */
+size_t weir__chain_count(const struct weir_session *s);
+/* Builds the chain and attaches the filters. 0, or -errno (the caller
+ * fails the session, which closes what was made). */
+int weir__chain_start(struct weir_session *s);
+/* Closes every socket of the chain (resets when aborted); the filters
+ * are detached once all are freed. Idempotent. */
+void weir__chain_close(struct weir_session *s);
+/* SO_LINGER 0 on fd, so that its close sends a reset. */
+void weir__reset_on_close(int fd);
 
 /* ---- workers (proxy.c) ------------------------------------------------- */
 

@@ -51,13 +51,19 @@ static void link_out(struct weir__worker *w, struct weir_session *s)
 	count(w, &w->st.active, -1);
 }
 
-static void reset_close(int fd)
+void weir__reset_on_close(int fd)
 {
 	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 
+	if (fd >= 0)
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+}
+
+static void reset_close(int fd)
+{
 	if (fd < 0)
 		return;
-	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	weir__reset_on_close(fd);
 	close(fd);
 }
 
@@ -67,11 +73,13 @@ static void free_session(struct weir_session *s)
 
 	weir__splice_fini(&s->up);
 	weir__splice_fini(&s->down);
+	/* A chain's sockets own their fds (then -1 here). */
 	if (s->aborted) {
 		reset_close(s->cfd);
 		reset_close(s->sfd);
 	} else {
-		close(s->cfd);
+		if (s->cfd >= 0)
+			close(s->cfd);
 		if (s->sfd >= 0)
 			close(s->sfd);
 	}
@@ -83,17 +91,26 @@ static void free_session(struct weir_session *s)
 	free(s);
 }
 
-/* Cancels what is in flight; the session goes when the last completes. */
-static void close_session(struct weir_session *s)
+/* Cancels what is in flight; the session goes when the last completes.
+ * The extra op held meanwhile keeps a completion that runs inside (a
+ * chain with nothing to wait for) from freeing it under our feet. */
+void weir__session_close(struct weir_session *s)
 {
 	if (s->state == WEIR__SESS_CLOSING)
 		return;
 	s->state = WEIR__SESS_CLOSING;
+	s->ops++;
 	weir__io_cancel(s->w->loop, &s->connect_op);
 	weir__io_cancel(s->w->loop, &s->up.poll_op);
 	weir__io_cancel(s->w->loop, &s->down.poll_op);
-	if (!s->ops)
-		free_session(s);
+	if (s->chained)
+		weir__chain_close(s);
+	weir__session_op_done(s);
+}
+
+static void close_session(struct weir_session *s)
+{
+	weir__session_close(s);
 }
 
 void weir__session_op_done(struct weir_session *s)
@@ -126,7 +143,13 @@ void weir__session_dir_done(struct weir_session *s)
 
 static int start_pump(struct weir_session *s)
 {
-	int rc = weir__splice_init(&s->up, s, s->cfd, s->sfd, &s->bytes_up);
+	int rc;
+
+	if (weir__chain_count(s)) {
+		count(s->w, &s->w->st.chained, 1);
+		return weir__chain_start(s);
+	}
+	rc = weir__splice_init(&s->up, s, s->cfd, s->sfd, &s->bytes_up);
 
 	if (!rc)
 		rc = weir__splice_init(&s->down, s, s->sfd, s->cfd,

@@ -220,6 +220,65 @@ t_many() {
 	stop_weir
 }
 
+# A chain: the tap data filter on the web protocol and on a half-closing
+# exchange; bytes arrive intact, tap counts them, sessions end cleanly.
+t_tap() {
+	http_server
+	nsx $S socat TCP-LISTEN:9001,reuseaddr,fork \
+		SYSTEM:'cat >/dev/null; echo answer after eof' &
+	cat >"$work/t.weir" <<EOF
+plugin tap { log = "$work/tap.log"; }
+protocol web tcp 80;
+protocol half tcp 9001;
+listen web 10.232.1.1:8080 to 10.232.2.2:80 protocol web;
+listen half 10.232.1.1:9001 to 10.232.2.2:9001 protocol half;
+datafilter tap on web, half;
+datafilter tap on web priority 200;
+EOF
+	start_weir "$work/t.weir"
+	nsx $C curl -sS --max-time 30 -o "$work/got.bin" \
+		http://10.232.1.1:8080/big.bin || fail "curl through the chain"
+	[ "$(sha256sum <"$work/got.bin")" = "$(sha256sum <"$work/www/big.bin")" ] ||
+		fail "the download differs from the server's file"
+	local got; got=$(echo question |
+		nsx $C timeout 10 socat -t 5 - TCP:10.232.1.1:9001)
+	[ "$got" = "answer after eof" ] || fail "half-close: got '$got'"
+	wait_stat active 0
+	[ "$(stat chained)" = 2 ] || fail "chained: $(stat chained)"
+	[ "$(stat aborted)" = 0 ] || fail "aborted: $(stat aborted)"
+	sed 's/^/# tap: /' "$work/tap.log"
+	# The web session ran through two taps: two lines, 20 MB down each.
+	[ "$(grep -c '"protocol":"web"' "$work/tap.log")" = 2 ] ||
+		fail "two tap lines for the web session"
+	grep '"protocol":"web"' "$work/tap.log" | grep -q '"bytes_down":2000' ||
+		fail "tap did not count the download"
+	grep '"protocol":"half"' "$work/tap.log" | grep -q '"bytes_up":9,' ||
+		fail "tap did not count the question"
+	stop_weir
+}
+
+# A client that goes away mid-download through a chain: the session is
+# torn down, every filter detached (tap logs its line).
+t_tap_abort() {
+	http_server
+	cat >"$work/t.weir" <<EOF
+plugin tap { log = "$work/tap.log"; }
+protocol web tcp 80;
+listen web 10.232.1.1:8080 to 10.232.2.2:80 protocol web;
+datafilter tap on web;
+EOF
+	start_weir "$work/t.weir"
+	nsx $C curl -s --limit-rate 64k --max-time 1 -o /dev/null \
+		http://10.232.1.1:8080/big.bin
+	wait_stat active 0
+	for _ in $(seq 30); do
+		[ -s "$work/tap.log" ] && break
+		sleep 0.1
+	done
+	grep -q '"protocol":"web"' "$work/tap.log" || fail "tap was not detached"
+	stop_weir
+}
+
 # Transparent interception: the client talks to the server's address,
 # the gateway's kernel redirects it into weir, weir connects on.
 t_intercept() {
@@ -266,7 +325,8 @@ EOF
 
 topology
 case $name in
-splice|ipv6|halfclose|refused|abort|many|intercept) "t_$name" ;;
+splice|ipv6|halfclose|refused|abort|many|intercept|tap|tap_abort)
+	"t_$name" ;;
 *) echo "unknown test $name"; exit 2 ;;
 esac
 echo "$name: PASS"

@@ -1,0 +1,224 @@
+/* Chains: a session whose protocol has data filters runs through them.
+ *
+ *   client fd ─ csock ⇄ [f1] ⇄ link ⇄ [f2] ⇄ ... ⇄ [fn] ⇄ ssock ─ server fd
+ *
+ * The filters are the policy's `datafilter` bindings that apply to the
+ * session's protocol, in increasing priority class (policy order among
+ * equals). Each gets its two sockets in attach and moves the data itself.
+ *
+ * The session watches its two real sockets (weir__sock_observe): the
+ * client->server direction is over when a shutdown for writing reached
+ * the server's socket, the other when one reached the client's; both
+ * over is the normal end. An error on a real socket, or a filter's
+ * weir_session_abort(), ends it at once with resets. Either way every
+ * socket of the chain is closed, and once each has reported that it is
+ * freed (every completion of every filter delivered), the filters are
+ * detached, last to first, and the session goes.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "proxy/proxy_internal.h"
+
+static bool applies(const struct weir_policy_datafilter *d,
+		    const char *protocol)
+{
+	if (!d->nprotocols)
+		return true;
+	for (uint32_t i = 0; protocol && i < d->nprotocols; i++)
+		if (!strcmp(d->protocols[i], protocol))
+			return true;
+	return false;
+}
+
+/* The bindings for the session, sorted by class (stable). */
+static size_t select_bindings(const struct weir_policy *pol,
+			      const char *protocol,
+			      const struct weir_policy_datafilter **out,
+			      size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < weir_policy_datafilter_count(pol) && n < max;
+	     i++) {
+		const struct weir_policy_datafilter *d =
+			weir_policy_datafilter_at(pol, i);
+		size_t k = n;
+
+		if (!applies(d, protocol))
+			continue;
+		while (k > 0 && out[k - 1]->priority > d->priority) {
+			out[k] = out[k - 1];
+			k--;
+		}
+		out[k] = d;
+		n++;
+	}
+	return n;
+}
+
+size_t weir__chain_count(const struct weir_session *s)
+{
+	const struct weir_policy_datafilter *b[WEIR__CHAIN_MAX];
+
+	return select_bindings(s->w->p->o.policy, s->info.protocol, b,
+			       WEIR__CHAIN_MAX);
+}
+
+static void detach_all(struct weir_session *s)
+{
+	for (size_t i = s->nchain; i-- > 0;) {
+		struct weir__chain_elem *c = &s->chain[i];
+
+		if (c->attached && c->df.detach)
+			c->df.detach(c->df.priv, c->inst);
+		c->attached = false;
+	}
+}
+
+static void on_sock(void *arg, struct weir_sock *sock, int ev, int res)
+{
+	struct weir_session *s = arg;
+
+	(void)res;
+	switch (ev) {
+	case WEIR__SOCK_EV_SHUT_WR:
+		if (sock == s->ssock)
+			s->up_done = true;
+		else if (sock == s->csock)
+			s->down_done = true;
+		if (s->up_done && s->down_done)
+			weir__session_close(s);
+		break;
+	case WEIR__SOCK_EV_ERROR:
+		if (sock == s->ssock || sock == s->csock)
+			weir__session_fail(s, res);
+		break;
+	case WEIR__SOCK_EV_FREED:
+		if (--s->socks_open == 0) {
+			detach_all(s);
+			weir__session_op_done(s);
+		}
+		break;
+	default:
+		break;
+	}
+}
+
+static struct weir_sock *wrap(struct weir_session *s, int *fd, bool ext)
+{
+	struct weir_sock *sock;
+
+	if (weir_sock_from_fd(s->w->loop, *fd, ext, &sock) < 0)
+		return NULL;
+	*fd = -1;  /* the weir_sock owns it now */
+	weir__sock_observe(sock, on_sock, s);
+	s->socks_open++;
+	return sock;
+}
+
+/* The sockets: real ends and n-1 links, sock[2i] internal, sock[2i+1]
+ * external of filter i. */
+static int make_socks(struct weir_session *s, struct weir_sock **sock)
+{
+	size_t n = s->nchain;
+
+	sock[0] = s->csock = wrap(s, &s->cfd, false);
+	sock[2 * n - 1] = s->ssock = wrap(s, &s->sfd, true);
+	if (!s->csock || !s->ssock)
+		return -ENOMEM;
+	for (size_t i = 0; i + 1 < n; i++) {
+		struct weir_sock *a, *b;
+
+		if (weir_sock_pair(s->w->loop, WEIR_SOCK_STREAM, &a, &b) < 0)
+			return -ENOMEM;
+		weir__sock_observe(a, on_sock, s);
+		weir__sock_observe(b, on_sock, s);
+		s->socks_open += 2;
+		sock[2 * i + 1] = a;
+		sock[2 * i + 2] = b;
+		s->links[s->nlinks++] = a;
+		s->links[s->nlinks++] = b;
+	}
+	return 0;
+}
+
+static int attach_all(struct weir_session *s, struct weir_sock **sock)
+{
+	for (size_t i = 0; i < s->nchain; i++) {
+		struct weir__chain_elem *c = &s->chain[i];
+		int rc = c->df.attach(c->df.priv, s, sock[2 * i],
+				      sock[2 * i + 1], c->params, &c->inst);
+
+		if (rc < 0)
+			return rc;
+		c->attached = true;
+		if (s->aborted)
+			return -ECONNABORTED;
+	}
+	return 0;
+}
+
+static int lookup(struct weir_session *s)
+{
+	const struct weir_policy_datafilter *b[WEIR__CHAIN_MAX];
+	size_t n = select_bindings(s->w->p->o.policy, s->info.protocol, b,
+				   WEIR__CHAIN_MAX);
+
+	for (size_t i = 0; i < n; i++) {
+		struct weir__chain_elem *c = &s->chain[i];
+
+		if (weir__datafilter_get(s->w->p->o.engine, b[i]->name,
+					 &c->df) < 0)
+			return -ENOENT;  /* not registered (plug-in missing) */
+		c->params = b[i]->params;
+	}
+	s->nchain = n;
+	return 0;
+}
+
+int weir__chain_start(struct weir_session *s)
+{
+	struct weir_sock *sock[2 * WEIR__CHAIN_MAX];
+	int rc = lookup(s);
+
+	/* Until the sockets are all freed, the session counts one op. */
+	s->ops++;
+	s->chained = true;
+	if (!rc)
+		rc = make_socks(s, sock);
+	if (!rc)
+		rc = attach_all(s, sock);
+	if (!rc)
+		s->state = WEIR__SESS_RUNNING;
+	return rc;
+}
+
+void weir__chain_close(struct weir_session *s)
+{
+	struct weir_sock *all[2 + 2 * WEIR__CHAIN_MAX];
+	size_t n = 0;
+
+	if (s->chain_closed)
+		return;
+	s->chain_closed = true;
+	if (s->csock)
+		all[n++] = s->csock;
+	if (s->ssock)
+		all[n++] = s->ssock;
+	for (size_t i = 0; i < s->nlinks; i++)
+		all[n++] = s->links[i];
+	if (s->aborted) {
+		weir__reset_on_close(weir_sock_fd(s->csock));
+		weir__reset_on_close(weir_sock_fd(s->ssock));
+	}
+	for (size_t i = 0; i < n; i++)
+		weir_sock_close(all[i]);
+	/* Nothing was made: the op taken in start ends here. */
+	if (!s->socks_open) {
+		detach_all(s);
+		weir__session_op_done(s);
+	}
+}
