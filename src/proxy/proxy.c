@@ -126,6 +126,10 @@ static void free_worker(struct weir__worker *w, bool started)
 	weir_loop_free(w->loop);
 	for (size_t i = 0; i < w->nls; i++)
 		close(w->ls[i].fd);
+	for (unsigned i = 0; i < w->npipes; i++) {
+		close(w->pipes[i][0]);
+		close(w->pipes[i][1]);
+	}
 	free(w->ls);
 	pthread_mutex_destroy(&w->st_lock);
 }

@@ -26,7 +26,8 @@ struct weir__splice_dir {
 	int src, dst;
 	int pipe[2];
 	uint32_t in_pipe;               /* bytes waiting in the pipe */
-	bool src_eof, done;
+	uint64_t moved;                 /* bytes through, for the resize */
+	bool src_eof, done, big;
 	uint64_t *bytes;                /* the session's counter */
 	struct weir__io_op poll_op;     /* POLLIN on src or POLLOUT on dst */
 };
@@ -125,8 +126,14 @@ void weir__reset_on_close(int fd);
 
 /* ---- workers (proxy.c) ------------------------------------------------- */
 
+/* Empty pipes kept for the next sessions: making and freeing two pipes
+ * per connection is a visible share of a short connection's cost. */
+#define WEIR__PIPE_POOL 64
+
 struct weir__worker {
 	struct weir__proxy *p;
+	int pipes[WEIR__PIPE_POOL][2];
+	unsigned npipes;
 	struct weir_loop *loop;
 	pthread_t thread;
 	struct weir__listener *ls;

@@ -23,8 +23,12 @@
 #include "proxy/proxy_internal.h"
 
 /* Larger than the default 64 KiB: fewer rounds per megabyte at high
- * rates (HAProxy's tune.pipesize does the same). */
+ * rates (HAProxy's tune.pipesize does the same). Only for directions
+ * that move more than BIG_AFTER: each large pipe counts against the
+ * user's pipe pages (fs.pipe-user-pages-soft), and short exchanges gain
+ * nothing from it. */
 #define PIPE_BYTES (1u << 20)
+#define BIG_AFTER (256u << 10)
 
 static void on_ready(struct weir__io_op *op, int res, unsigned flags)
 {
@@ -43,23 +47,49 @@ static void on_ready(struct weir__io_op *op, int res, unsigned flags)
 int weir__splice_init(struct weir__splice_dir *d, struct weir_session *s,
 		      int src, int dst, uint64_t *bytes)
 {
+	struct weir__worker *w = s->w;
+
 	*d = (struct weir__splice_dir){ .s = s, .src = src, .dst = dst,
 					.bytes = bytes, .pipe = { -1, -1 } };
+	d->poll_op.done = on_ready;
+	if (w->npipes) {
+		w->npipes--;
+		d->pipe[0] = w->pipes[w->npipes][0];
+		d->pipe[1] = w->pipes[w->npipes][1];
+		return 0;
+	}
 	if (pipe2(d->pipe, O_NONBLOCK | O_CLOEXEC))
 		return -errno;
-	/* Best effort: a smaller pipe only costs rounds. */
-	fcntl(d->pipe[1], F_SETPIPE_SZ, PIPE_BYTES);
-	d->poll_op.done = on_ready;
 	return 0;
 }
 
+/* An empty pipe goes back to the worker's pool; one with bytes left (the
+ * session was cut) cannot be reused. */
 void weir__splice_fini(struct weir__splice_dir *d)
 {
-	if (d->pipe[0] >= 0)
+	struct weir__worker *w = d->s ? d->s->w : NULL;
+
+	if (d->pipe[0] < 0)
+		return;
+	if (w && !d->in_pipe && w->npipes < WEIR__PIPE_POOL) {
+		w->pipes[w->npipes][0] = d->pipe[0];
+		w->pipes[w->npipes][1] = d->pipe[1];
+		w->npipes++;
+	} else {
 		close(d->pipe[0]);
-	if (d->pipe[1] >= 0)
 		close(d->pipe[1]);
+	}
 	d->pipe[0] = d->pipe[1] = -1;
+}
+
+/* A direction that carries a lot gets a large pipe (best effort: a
+ * smaller one only costs rounds). */
+static void maybe_grow(struct weir__splice_dir *d)
+{
+	if (d->big || d->moved < BIG_AFTER)
+		return;
+	d->big = true;
+	fcntl(d->pipe[1], F_SETPIPE_SZ, PIPE_BYTES);
 }
 
 /* Waits for fd to be ready for `events`. False if the loop refused. */
@@ -102,6 +132,8 @@ static enum step drain(struct weir__splice_dir *d)
 	if (n > 0) {
 		d->in_pipe -= (uint32_t)n;
 		*d->bytes += (uint64_t)n;
+		d->moved += (uint64_t)n;
+		maybe_grow(d);
 		return STEP_MOVED;
 	}
 	if (n < 0 && errno == EAGAIN)
