@@ -18,6 +18,8 @@ pkgs=(
   curl netcat-openbsd socat iperf3 tcpdump
   # DNS client and a resolver for the injection tests (dnssink)
   bind9-dnsutils dnsmasq-base
+  # the application tier's tests: a real web server and libmagic
+  nginx-light libmagic-dev
   # independent oracle for the packet tests
   python3 python3-scapy
 )
@@ -41,6 +43,20 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 echo "deps: installing ${missing[*]}"
-apt-get update -qq
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Packages such as nginx start a system service when installed: tests run
+# their own instances in namespaces, so keep services from starting
+# (policy-rc.d exit 101), unless the machine has its own policy already.
+rcd=/usr/sbin/policy-rc.d
+own_rcd=0
+if [ ! -e $rcd ]; then
+  printf '#!/bin/sh\nexit 101\n' >$rcd && chmod +x $rcd && own_rcd=1
+fi
+rc=0
+apt-get update -qq || rc=1
+if [ $rc = 0 ]; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+    --no-install-recommends "${missing[@]}" >/dev/null || rc=1
+fi
+if [ $own_rcd = 1 ]; then rm -f $rcd; fi
+[ $rc = 0 ] || { echo "deps: apt-get install failed"; exit 1; }
 echo "deps: done"
