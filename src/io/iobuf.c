@@ -47,6 +47,22 @@ struct weir_iobuf *weir_iobuf_new(uint32_t cap)
 	return b;
 }
 
+/* Gives back the unused tail of a buffer only we hold (a datagram in a
+ * 64 KiB receive buffer): one realloc, which may move it. */
+struct weir_iobuf *weir__iobuf_shrink(struct weir_iobuf *b)
+{
+	struct weir_iobuf *n;
+
+	if (!weir_iobuf_writable(b) || b->cap - b->len < 1024)
+		return b;
+	n = realloc(b, sizeof(*b) + b->len);
+	if (!n)
+		return b;
+	n->data = (uint8_t *)(n + 1);
+	n->cap = n->len;
+	return n;
+}
+
 struct weir_iobuf *weir_iobuf_from(const void *bytes, uint32_t len)
 {
 	struct weir_iobuf *b = weir_iobuf_new(len);

@@ -218,6 +218,8 @@ static void rx_done(struct weir__io_op *op, int res, unsigned flags)
 	}
 	if (res >= 0) {
 		buf->len += (uint32_t)res;
+		if (r.own_buf && s->base.kind == WEIR_SOCK_DGRAM)
+			buf = weir__iobuf_shrink(buf);
 	} else if (r.own_buf) {
 		weir_iobuf_unref(buf);
 		buf = NULL;

@@ -120,6 +120,9 @@ bool weir__loop_closing(const struct weir_loop *loop);
 /* iobuf.c: a 0-length buffer that is never freed (end of stream where
  * nothing was allocated; it cannot fail). */
 struct weir_iobuf *weir__iobuf_empty(void);
+/* iobuf.c: b without its unused tail (b itself if shared or not worth
+ * it); b may move. */
+struct weir_iobuf *weir__iobuf_shrink(struct weir_iobuf *b);
 
 /* sock_link.c */
 int weir__link_pair(struct weir_loop *loop, enum weir_sock_kind kind,
