@@ -14,6 +14,8 @@
 #   ROUNDS (3)  DURATION (5)   rounds; seconds each sender runs
 #   LEN (64)              UDP payload bytes (92-byte IP packets)
 #   WINDOW (4096)         packets injblast keeps in flight at most
+#   PIN (1)               1: the sink on the last CPU, each sender on the
+#                         others; 0: wherever the scheduler puts them
 #   KEEP (0)              1 keeps the temporary directory (raw results)
 # Needs root. Exit status 0; 1 when setup or a row failed; 2 on usage.
 
@@ -35,7 +37,8 @@ settings() {
 	# the addresses exist only inside them.
 	NS_C=wbi-cli-$$ NS_S=wbi-srv-$$
 	C_ADDR=10.99.0.1 S_ADDR=10.99.0.2 PORT=9000
-	NCPU=$(nproc)
+	NCPU=$(nproc) PIN=${PIN:-1}
+	pin_cpus
 	FG_PID= SINK_PID= ROWS_NA=
 	case $ROUNDS$DURATION$LEN$WINDOW in
 	*[!0-9.]*) echo "ROUNDS, DURATION, LEN, WINDOW: numbers" >&2; exit 2 ;;
@@ -47,10 +50,25 @@ settings() {
 	done
 }
 
+# Where the sender's thread runs against the sink decides more than
+# anything else: sharing a CPU with the sink costs each side a third of
+# its rate (measured on 2 CPUs, both senders alike), and the scheduler
+# picks either placement from one run to the next. So by default the
+# sink gets the last CPU and the sender, all its threads, the rest: the
+# same CPU budget for both sides, and the same placement every round.
+pin_cpus() {
+	SINK_PIN= SEND_PIN=
+	[ "$PIN" = 1 ] && [ "$NCPU" -ge 2 ] || return 0
+	SINK_PIN="taskset -c $((NCPU - 1))"
+	SEND_PIN="taskset -c 0-$((NCPU - 2))"
+}
+
 preflight() {
 	local t
 	[ "$(id -u)" = 0 ] || die "needs root (network namespaces, raw sockets)"
 	command -v ip >/dev/null || die "missing tool: ip"
+	[ -z "$SINK_PIN" ] || command -v taskset >/dev/null ||
+		die "missing tool: taskset (or run with PIN=0)"
 	for t in "$RAWBLAST" "$UDPSINK"; do
 		[ -x "$t" ] || die "missing $t (run make first)"
 	done
@@ -115,7 +133,7 @@ kv() { sed -n "s/.*\\b$2=\\([0-9.]*\\).*/\\1/p" "$1" | head -n 1; }
 # A sink per row: its count covers exactly one sender's packets.
 sink_start() {
 	local i
-	ip netns exec "$NS_S" "$UDPSINK" -b "$S_ADDR" -p "$PORT" \
+	ip netns exec "$NS_S" $SINK_PIN "$UDPSINK" -b "$S_ADDR" -p "$PORT" \
 		>"$TMP/sink.out" 2>&1 &
 	SINK_PID=$!
 	for i in $(seq 50); do
@@ -148,7 +166,7 @@ sender_cmd() {      # ROW
 # foreground child runs).
 run_sender() {      # ROW OUTFILE
 	local rc
-	ip netns exec "$NS_C" $(sender_cmd "$1") >"$2" 2>&1 &
+	ip netns exec "$NS_C" $SEND_PIN $(sender_cmd "$1") >"$2" 2>&1 &
 	FG_PID=$!
 	wait "$FG_PID"
 	rc=$?
@@ -194,6 +212,12 @@ print_header() {
 	     "kernel $(uname -r), $NCPU CPUs"
 	echo "$ROUNDS interleaved rounds of: $ROWS; $DURATION s each;" \
 	     "IPv4 UDP, $LEN B payload; medians [min-max]."
+	if [ -n "$SINK_PIN" ]; then
+		echo "Pinned: sink on CPU $((NCPU - 1)), each sender (all" \
+		     "its threads) on CPUs 0-$((NCPU - 2))."
+	else
+		echo "Not pinned: the scheduler places sender and sink."
+	fi
 	echo "Load average before: $LOADAVG (other work skews every row)."
 	echo "received: udpsink's count in the server namespace (the truth);" \
 	     "sent: what each sender counted as accepted."
