@@ -354,7 +354,7 @@ int weir_file_tmp(struct weir_loop *loop, const char *dir,
 int weir_file_write(struct weir_file *f, uint64_t off, struct weir_iobuf *buf,
 		    const struct weir_io_target *t, uint64_t user_data);
 /* Reads up to `len` bytes at `off` into a new buffer handed to the
- * completion (len 0 in it: end of file). */
+ * completion (len 0 in it: end of file). len 0 is refused (-EINVAL). */
 int weir_file_read(struct weir_file *f, uint64_t off, uint32_t len,
 		   const struct weir_io_target *t, uint64_t user_data);
 /* Closes; operations in flight complete with -ECANCELED first. */
