@@ -18,7 +18,8 @@ if [ ! -f "$fb/build.ninja" ]; then
 	CC=clang meson setup "$fb" -Dfuzz=true -Db_lundef=false \
 		-Dbuildtype=debugoptimized >/dev/null
 fi
-ninja -C "$fb" tests/fuzz/fuzz_parse tests/fuzz/fuzz_policy >/dev/null
+ninja -C "$fb" tests/fuzz/fuzz_parse tests/fuzz/fuzz_policy \
+	tests/fuzz/fuzz_dns tests/fuzz/fuzz_http1 >/dev/null
 
 status=0
 for h in parse policy dns http1; do
