@@ -16,13 +16,14 @@
  *          (default 4096): the bound a callout needs too, or it would
  *          queue without limit while the stack is busy
  * Prints on exit (also after SIGINT/SIGTERM):
- *   sent=N errors=E rejected=R seconds=S pps=P
+ *   sent=N errors=E rejected=R seconds=S pps=P cpu=C
  * "sent" counts packets whose completion said 0, "errors" packets whose
  * completion carried an error, "rejected" inject calls that returned an
  * error (nothing accepted). After the injection time it waits for every
  * accepted injection to complete, and "seconds" runs from the first
  * injection to the last completion, so the receiver's count over the
- * same run divides by the same time.
+ * same run divides by the same time. "cpu" is the CPU seconds of every
+ * thread (the injector's too) over that time, pkt.h's bench_cpu_s().
  */
 #include <errno.h>
 #include <pthread.h>
@@ -292,14 +293,15 @@ static void teardown(struct blast *b)
 	weir_engine_free(b->engine);
 }
 
-static void report(struct blast *b, double secs)
+static void report(struct blast *b, double secs, double cpu)
 {
 	uint64_t ok = atomic_load(&b->ok), failed = atomic_load(&b->failed);
 	int fs = atomic_load(&b->fail_status);
 
-	printf("sent=%llu errors=%llu rejected=%llu seconds=%.3f pps=%.0f\n",
-	       (unsigned long long)ok, (unsigned long long)failed,
-	       b->rejected, secs, secs > 0 ? (double)ok / secs : 0.0);
+	printf("sent=%llu errors=%llu rejected=%llu seconds=%.3f pps=%.0f "
+	       "cpu=%.3f\n", (unsigned long long)ok,
+	       (unsigned long long)failed, b->rejected, secs,
+	       secs > 0 ? (double)ok / secs : 0.0, cpu);
 	if (fs)
 		fprintf(stderr, "injblast: first packet error: %s\n",
 			weir_inject_strerror(fs));
@@ -313,6 +315,7 @@ int main(int argc, char **argv)
 	struct sigaction sa = { .sa_handler = on_signal };
 	/* Aligned as its cache-line members say (calloc promises 16). */
 	struct blast *b = aligned_alloc(_Alignof(struct blast), sizeof(*b));
+	double secs, cpu;
 	int rc;
 
 	if (b)
@@ -334,7 +337,9 @@ int main(int argc, char **argv)
 		teardown(b);
 		return 1;
 	}
-	report(b, run(b));
+	cpu = bench_cpu_s();
+	secs = run(b);
+	report(b, secs, bench_cpu_s() - cpu);
 	teardown(b);
 	rc = b->rejected && !atomic_load(&b->ok) ? 1 : 0;
 	free(b);

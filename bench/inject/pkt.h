@@ -15,6 +15,7 @@
 #include <netinet/udp.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/resource.h>
 
 /* Bytes of UDP payload by default: "64 B UDP" as in bench/packet, so a
  * 92-byte IP packet. */
@@ -99,6 +100,21 @@ static inline int bench_pkt_addrs(struct bench_pkt_spec *s, const char *src,
 {
 	return src && dst && inet_pton(AF_INET, src, &s->src) == 1 &&
 	       inet_pton(AF_INET, dst, &s->dst) == 1 ? 0 : -1;
+}
+
+/* CPU seconds (user + system) of every thread of the process so far.
+ * The system time includes the receive softirq that runs in the
+ * sender's syscalls (veth delivers on the sending CPU), the same for
+ * both senders. Unlike a rate, it barely moves when other work shares
+ * the machine, which makes it the steadier figure on a busy one. */
+static inline double bench_cpu_s(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru))
+		return 0;
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
 #endif /* WEIR_BENCH_INJECT_PKT_H */

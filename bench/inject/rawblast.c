@@ -12,9 +12,10 @@
  *   -t     duration in seconds (default 5)
  *   -b     messages per sendmmsg (default 64, at most 1024)
  * Prints on exit (also after SIGINT/SIGTERM):
- *   sent=N errors=E seconds=S pps=P
+ *   sent=N errors=E seconds=S pps=P cpu=C
  * "sent" counts packets the kernel accepted from us; "errors" counts
- * failed sendmmsg calls (ENOBUFS and the like).
+ * failed sendmmsg calls (ENOBUFS and the like); "cpu" the seconds of CPU
+ * (user + system) the sending took, pkt.h's bench_cpu_s().
  */
 #include <errno.h>
 #include <signal.h>
@@ -128,7 +129,7 @@ int main(int argc, char **argv)
 {
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct raw *r = calloc(1, sizeof(*r));
-	double secs;
+	double secs, cpu;
 
 	if (!r || parse_args(r, argc, argv) < 0) {
 		fprintf(stderr, "usage: rawblast -S SRC -d DST [-s SPORT] "
@@ -142,9 +143,11 @@ int main(int argc, char **argv)
 		perror("rawblast: setup");
 		return 1;
 	}
+	cpu = bench_cpu_s();
 	secs = run(r);
-	printf("sent=%llu errors=%llu seconds=%.3f pps=%.0f\n", r->sent,
-	       r->errors, secs, (double)r->sent / secs);
+	cpu = bench_cpu_s() - cpu;
+	printf("sent=%llu errors=%llu seconds=%.3f pps=%.0f cpu=%.3f\n",
+	       r->sent, r->errors, secs, (double)r->sent / secs, cpu);
 	close(r->fd);
 	free(r);
 	return 0;

@@ -120,13 +120,6 @@ cleanup() {
 
 rec() { echo "$1 $2 $3 $4" >>"$RESULTS"; }
 
-# "BUSY TOTAL" jiffies of the whole machine: the sender's softirq, the
-# veth and the sink all share the cores.
-cpu_read() {
-	awk '/^cpu / { busy = $2 + $3 + $4 + $7 + $8 + $9
-		       print busy, busy + $5 + $6 }' /proc/stat
-}
-
 # Value of KEY=... in FILE.
 kv() { sed -n "s/.*\\b$2=\\([0-9.]*\\).*/\\1/p" "$1" | head -n 1; }
 
@@ -175,12 +168,10 @@ run_sender() {      # ROW OUTFILE
 }
 
 measure() {         # ROW ROUND
-	local out=$TMP/$1.$2.out c0 c1 recv secs
+	local out=$TMP/$1.$2.out recv secs
 	sink_start || { say "udpsink did not start"; return 1; }
-	c0=$(cpu_read)
 	run_sender "$1" "$out" || { cat "$out" >&2; sink_stop >/dev/null;
 				    return 1; }
-	c1=$(cpu_read)
 	recv=$(sink_stop)
 	secs=$(kv "$out" seconds)
 	[ -n "$recv" ] && [ -n "$secs" ] || { cat "$out" >&2; return 1; }
@@ -190,8 +181,7 @@ measure() {         # ROW ROUND
 	rec "$1" "$2" rejected "$(kv "$out" rejected)"
 	rec "$1" "$2" recv "$recv"
 	rec "$1" "$2" secs "$secs"
-	rec "$1" "$2" cores "$(echo "$c0 $c1" | awk -v n="$NCPU" \
-		'{ printf "%.2f", ($3 - $1) / ($4 - $2) * n }')"
+	rec "$1" "$2" cpu "$(kv "$out" cpu)"
 }
 
 progress() {        # ROW ROUND
@@ -200,9 +190,12 @@ progress() {        # ROW ROUND
 		printf "bench-inject: round %d %-6s", R, r
 		if ("failed" in v) { print "  FAILED"; exit }
 		s = v["secs"]
-		printf "  sent %.1f kpps  received %.1f kpps  errors %d\n",
+		printf "  sent %.1f kpps  received %.1f kpps  errors %d",
 		       v["sent"] / s / 1000, v["recv"] / s / 1000,
 		       v["errors"] + v["rejected"]
+		if (v["recv"] > 0)
+			printf "  %.2f us CPU/pkt", v["cpu"] / v["recv"] * 1e6
+		printf "\n"
 	}' "$RESULTS" >&2
 }
 
@@ -273,12 +266,16 @@ report() {
 			s = secs[p[1], p[2]]
 			if (p[3] == "sent" || p[3] == "recv")
 				v[k] = raw[k] / s / 1000
+			else if (p[3] == "cpu")
+				v[k] = raw[p[1], p[2], "recv"] > 0 && \
+				       raw[k] != "" ? \
+				       raw[k] / raw[p[1], p[2], "recv"] * 1e6 : ""
 			else
 				v[k] = raw[k]
 		}
-		printf "%-26s %-22s %-22s %6s %5s  %s\n", "row", \
-		       "sent kpps", "received kpps", "errors", "cores", \
-		       "ratio"
+		printf "%-26s %-22s %-22s %6s %7s  %-18s %s\n", "row", \
+		       "sent kpps", "received kpps", "errors", "us/pkt", \
+		       "ratio", "cost ratio"
 		n = split(rows, rr, " ")
 		for (i = 1; i <= n; i++) {
 			r = rr[i]
@@ -292,21 +289,28 @@ report() {
 				continue
 			}
 			er = col(r, "errors") + col(r, "rejected")
-			co = col(r, "cores")
+			us[r] = col(r, "cpu")
 			med_recv[r] = rc
-			ratio = "-"
+			ratio = cost = "-"
 			if (r != "raw" && med_recv["raw"] > 0)
 				ratio = sprintf("%.2fx", rc / med_recv["raw"]) \
 					spread(r)
-			printf "%-26s %-22s %-22s %6d %5.2f  %s\n", name[r], \
+			if (r != "raw" && us["raw"] > 0 && us[r] > 0)
+				cost = sprintf("%.2fx", us["raw"] / us[r])
+			printf "%-26s %-22s %-22s %6d %7.2f  %-18s %s\n", \
+			       name[r], \
 			       sprintf("%.1f [%.1f-%.1f]", se, lo[r, "sent"], \
 				       hi[r, "sent"]), \
 			       sprintf("%.1f [%.1f-%.1f]", rc, lo[r, "recv"], \
-				       hi[r, "recv"]), er, co, ratio
+				       hi[r, "recv"]), er, us[r], ratio, cost
 		}
 		print ""
 		print "ratio: weir received median / raw received median" \
 		      " (target >= 0.80x); [per-round ratios, lowest-highest]"
+		print "us/pkt: median CPU time (all threads, user + system)" \
+		      " of the sender per received packet;"
+		print "cost ratio: raw us/pkt / weir us/pkt, the ratio when" \
+		      " CPU is the limit (steadier on a busy machine)"
 	}' "$RESULTS"
 }
 
