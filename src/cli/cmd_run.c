@@ -19,7 +19,8 @@
 
 enum { OPT_QBASE = 256, OPT_FAIL_CLOSED, OPT_NO_QBYPASS, OPT_NO_STEER,
        OPT_NO_CMBYPASS, OPT_NETNS, OPT_CONTROL, OPT_TAG, OPT_PLUGINS,
-       OPT_PEND_TIMEOUT, OPT_MAXLEN, OPT_PROXY_WORKERS };
+       OPT_PEND_TIMEOUT, OPT_MAXLEN, OPT_PROXY_WORKERS, OPT_PROXY_MAX,
+       OPT_PROXY_IDLE };
 
 static const struct option long_opts[] = {
 	{ "policy", required_argument, NULL, 'c' },
@@ -36,6 +37,8 @@ static const struct option long_opts[] = {
 	{ "pend-timeout", required_argument, NULL, OPT_PEND_TIMEOUT },
 	{ "queue-maxlen", required_argument, NULL, OPT_MAXLEN },
 	{ "proxy-workers", required_argument, NULL, OPT_PROXY_WORKERS },
+	{ "proxy-max-sessions", required_argument, NULL, OPT_PROXY_MAX },
+	{ "proxy-idle", required_argument, NULL, OPT_PROXY_IDLE },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -64,7 +67,11 @@ static void usage(FILE *f)
 	      "      --queue-maxlen N     packets the kernel holds per queue\n"
 	      "                           before the fail mode applies (65536)\n"
 	      "      --proxy-workers N    application tier threads, each\n"
-	      "                           accepting on every listener (1)\n",
+	      "                           accepting on every listener (1)\n"
+	      "      --proxy-max-sessions N  sessions per proxy thread; more\n"
+	      "                           are refused with a reset (10000)\n"
+	      "      --proxy-idle SEC     a session with no data either way for\n"
+	      "                           this long is ended (300)\n",
 	      f);
 }
 
@@ -115,6 +122,17 @@ static int parse_opt(int c, struct daemon_opts *o)
 		if (parse_uint(optarg, 64, &v) < 0 || !v)
 			return -EINVAL;
 		o->proxy_workers = (unsigned)v;
+		return 0;
+	case OPT_PROXY_MAX:
+		if (parse_uint(optarg, 1000000, &v) < 0 || !v)
+			return -EINVAL;
+		o->proxy_max_sessions = (unsigned)v;
+		return 0;
+	case OPT_PROXY_IDLE:
+		sec = strtod(optarg, NULL);
+		if (!(sec > 0) || sec > 86400)
+			return -EINVAL;
+		o->proxy_idle_ns = (uint64_t)(sec * 1e9);
 		return 0;
 	case OPT_PEND_TIMEOUT:
 		sec = strtod(optarg, NULL);

@@ -331,6 +331,8 @@ static int start_proxy(struct daemon *d)
 	struct weir__proxy_opts po = { .engine = d->engine,
 				       .policy = d->first_policy,
 				       .workers = d->o.proxy_workers,
+				       .max_sessions = d->o.proxy_max_sessions,
+				       .idle_timeout_ns = d->o.proxy_idle_ns,
 				       .tag = d->o.tag,
 				       .no_rules = !d->o.steer };
 	char err[256];

@@ -42,6 +42,8 @@ struct daemon_opts {
 	uint64_t pend_timeout_ns;
 	uint32_t queue_maxlen;            /* 0: 65536 */
 	unsigned proxy_workers;           /* application tier threads; 0: 1 */
+	unsigned proxy_max_sessions;      /* per worker; 0: 10000 */
+	uint64_t proxy_idle_ns;           /* 0: 300 s */
 	const char *netns[DAEMON_MAX_NETNS];  /* compartments; none: ours */
 	unsigned nnetns;
 };

@@ -97,7 +97,9 @@ struct weir_sock;
  *  WEIR__SOCK_EV_SHUT_WR: a shutdown for writing (or both) completed;
  *  WEIR__SOCK_EV_ERROR:   an operation failed with res (not -ECANCELED);
  *  WEIR__SOCK_EV_FREED:   the socket is gone, every completion of it
- *                         delivered (the observer must not touch it). */
+ *                         delivered (the observer must not touch it).
+ *                         This one may come inside weir_sock_close(),
+ *                         when nothing of the socket was in flight. */
 enum weir__sock_ev {
 	WEIR__SOCK_EV_SHUT_WR = 1,
 	WEIR__SOCK_EV_ERROR,

@@ -204,6 +204,9 @@ void weir__chain_close(struct weir_session *s)
 	if (s->chain_closed)
 		return;
 	s->chain_closed = true;
+	/* A socket may report itself freed inside its close: hold the
+	 * count up until every close is done. */
+	s->socks_open++;
 	if (s->csock)
 		all[n++] = s->csock;
 	if (s->ssock)
@@ -216,8 +219,9 @@ void weir__chain_close(struct weir_session *s)
 	}
 	for (size_t i = 0; i < n; i++)
 		weir_sock_close(all[i]);
-	/* Nothing was made: the op taken in start ends here. */
-	if (!s->socks_open) {
+	/* Every socket freed already (or none made): the op taken in start
+	 * ends here. */
+	if (--s->socks_open == 0) {
 		detach_all(s);
 		weir__session_op_done(s);
 	}

@@ -30,6 +30,7 @@ static void on_stop(void *arg, int status)
 
 	(void)status;
 	w->stopping = true;
+	weir_timer_cancel(&w->idle_timer);
 	for (size_t i = 0; i < w->nls; i++) {
 		w->ls[i].closed = true;
 		weir__io_cancel(w->loop, &w->ls[i].accept_op);
@@ -110,6 +111,8 @@ static int start_worker(struct weir__worker *w, char *err, size_t errlen)
 	for (size_t i = 0; i < w->nls && !rc; i++)
 		rc = weir__listener_arm(&w->ls[i]);
 	if (!rc)
+		weir__idle_arm(w);
+	if (!rc)
 		rc = -pthread_create(&w->thread, NULL, worker_main, w);
 	if (rc && !err[0])
 		snprintf(err, errlen, "worker: %s", strerror(-rc));
@@ -151,6 +154,8 @@ int weir__proxy_start(const struct weir__proxy_opts *opts,
 	p->o = *opts;
 	p->o.workers = opts->workers ? opts->workers : 1;
 	p->o.max_sessions = opts->max_sessions ? opts->max_sessions : 10000;
+	p->o.idle_timeout_ns = opts->idle_timeout_ns ? opts->idle_timeout_ns
+						     : 300000000000ull;
 	p->w = calloc(p->o.workers, sizeof(*p->w));
 	if (!p->w) {
 		free(p);

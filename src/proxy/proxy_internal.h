@@ -87,8 +87,6 @@ struct weir_session {
 	struct weir__chain_elem chain[WEIR__CHAIN_MAX];
 	size_t nchain;
 	unsigned socks_open;            /* not yet freed */
-	uint64_t idle_seen;             /* bytes at the last idle sweep */
-	uint64_t idle_since_ns;         /* when they last changed */
 	struct weir_session *prev, *next; /* the worker's list */
 };
 
@@ -141,6 +139,7 @@ struct weir__worker {
 	struct weir_session *sessions;  /* live ones */
 	uint32_t nsessions;
 	struct weir_post stop_post;
+	struct weir_timer idle_timer;   /* idle.c */
 	bool stopping;
 	struct weir__proxy_stats st;    /* this worker's counters */
 	pthread_mutex_t st_lock;        /* guards st for readers */
@@ -168,6 +167,11 @@ int weir__original_dst(int fd, struct sockaddr_storage *ret);
 /* The intercepted protocol a destination port belongs to, or NULL. */
 const char *weir__intercept_protocol(const struct weir_policy *pol,
 				     uint16_t port);
+
+/* ---- idle timeouts (idle.c) -------------------------------------------- */
+
+/* Starts the worker's next idle sweep. Loop thread (or before it runs). */
+void weir__idle_arm(struct weir__worker *w);
 
 /* ---- listeners (listener.c) -------------------------------------------- */
 

@@ -279,6 +279,39 @@ EOF
 	stop_weir
 }
 
+# Limits: at most 2 sessions (the third is refused with a reset), and
+# sessions quiet for two seconds are ended.
+t_limits() {
+	nsx $S socat TCP-LISTEN:9001,reuseaddr,fork \
+		SYSTEM:'cat >/dev/null; echo answer after eof' &
+	sleep 0.3
+	ip netns exec $G "$weir" run -c "$(policy)" --no-steer \
+		--control "$ctl" --proxy-max-sessions 2 --proxy-idle 2 \
+		>>"$work/weir.log" 2>&1 &
+	wpid=$!
+	for _ in $(seq 50); do
+		"$weir" stats --control "$ctl" >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	# Two clients that say nothing hold both sessions.
+	(sleep 8 | nsx $C socat -T 10 - TCP:10.232.1.1:9001 >/dev/null 2>&1) &
+	(sleep 8 | nsx $C socat -T 10 - TCP:10.232.1.1:9001 >/dev/null 2>&1) &
+	wait_stat active 2
+	local got; got=$(echo question |
+		nsx $C timeout 5 socat -t 3 - TCP:10.232.1.1:9001 2>&1)
+	[ "$got" != "answer after eof" ] || fail "a third session was served"
+	wait_stat refused 1
+	# Quiet for two seconds: both ended by the idle sweep (within 2.5 s).
+	local t0=$SECONDS
+	wait_stat active 0
+	wait_stat idle_closed 2
+	note "idle sessions ended after about $((SECONDS - t0)) s more"
+	# Below the limit again: served.
+	got=$(echo question | nsx $C timeout 5 socat -t 3 - TCP:10.232.1.1:9001)
+	[ "$got" = "answer after eof" ] || fail "after the limit: got '$got'"
+	stop_weir
+}
+
 # Transparent interception: the client talks to the server's address,
 # the gateway's kernel redirects it into weir, weir connects on.
 t_intercept() {
@@ -325,7 +358,7 @@ EOF
 
 topology
 case $name in
-splice|ipv6|halfclose|refused|abort|many|intercept|tap|tap_abort)
+splice|ipv6|halfclose|refused|abort|many|intercept|tap|tap_abort|limits)
 	"t_$name" ;;
 *) echo "unknown test $name"; exit 2 ;;
 esac
