@@ -102,10 +102,11 @@ struct weir_policy_protocol {
 	unsigned line;
 };
 
-/* `listen NAME "ADDR:PORT" to "ADDR:PORT" [protocol NAME];`: an explicit
- * listener with a fixed upstream. */
+/* `listen NAME [tcp|udp] "ADDR:PORT" to "ADDR:PORT" [protocol NAME];`: an
+ * explicit listener with a fixed upstream (TCP unless said). */
 struct weir_policy_listener {
 	const char *name;
+	int transport;          /* IPPROTO_TCP or IPPROTO_UDP */
 	struct sockaddr_storage listen, upstream;
 	socklen_t listen_len, upstream_len;
 	const char *protocol;   /* NULL: none (no data filter applies) */

@@ -2,7 +2,8 @@
  * listeners and data-filter bindings.
  *
  *   "protocol" NAME ("tcp" | "udp") PORT { "," PORT } ";"
- *   "listen" NAME ADDRPORT "to" ADDRPORT [ "protocol" NAME ] ";"
+ *   "listen" NAME [ "tcp" | "udp" ] ADDRPORT "to" ADDRPORT
+ *            [ "protocol" NAME ] ";"
  *   "datafilter" NAME [ "on" NAME { "," NAME } ] [ "priority" N ]
  *                [ PARAMS ] [ ";" ]
  *   "intercept" NAME { "," NAME } ";"
@@ -214,12 +215,25 @@ int weir__parse_listen(struct weir__parser *p)
 			return weir__error(p->src, loc, "listener %s already "
 					   "defined at line %u", name,
 					   pol->lsns[i].line);
+	l.transport = weir__accept(&p->lx, "udp") ? IPPROTO_UDP : IPPROTO_TCP;
+	if (l.transport == IPPROTO_TCP)
+		weir__accept(&p->lx, "tcp");
 	if (parse_addrport(p, &l.listen, &l.listen_len) < 0 ||
 	    weir__expect(&p->lx, "to") < 0 ||
 	    parse_addrport(p, &l.upstream, &l.upstream_len) < 0)
 		return -EINVAL;
-	if (weir__accept(&p->lx, "protocol") && !(l.protocol = proto_ref(p)))
-		return -EINVAL;
+	if (weir__accept(&p->lx, "protocol")) {
+		const struct weir__tok *t = weir__peek(&p->lx, 0);
+		struct weir__loc ploc = t->loc;
+
+		if (!(l.protocol = proto_ref(p)))
+			return -EINVAL;
+		if (find_proto(pol, l.protocol)->transport != l.transport)
+			return weir__error(p->src, ploc, "protocol %s is not "
+					   "%s, as this listener", l.protocol,
+					   l.transport == IPPROTO_UDP ? "UDP"
+								      : "TCP");
+	}
 	l.line = loc.line;
 	l.name = weir__strndup(&pol->arena, name, strlen(name));
 	slot = push(pol, (void **)&pol->lsns, &pol->nlsn, &pol->caplsn,

@@ -78,7 +78,7 @@ static void detach_all(struct weir_session *s)
 	}
 }
 
-static void on_sock(void *arg, struct weir_sock *sock, int ev, int res)
+void weir__chain_on_sock(void *arg, struct weir_sock *sock, int ev, int res)
 {
 	struct weir_session *s = arg;
 
@@ -114,7 +114,7 @@ static struct weir_sock *wrap(struct weir_session *s, int *fd, bool ext)
 	if (weir_sock_from_fd(s->w->loop, *fd, ext, &sock) < 0)
 		return NULL;
 	*fd = -1;  /* the weir_sock owns it now */
-	weir__sock_observe(sock, on_sock, s);
+	weir__sock_observe(sock, weir__chain_on_sock, s);
 	s->socks_open++;
 	return sock;
 }
@@ -134,8 +134,8 @@ static int make_socks(struct weir_session *s, struct weir_sock **sock)
 
 		if (weir_sock_pair(s->w->loop, WEIR_SOCK_STREAM, &a, &b) < 0)
 			return -ENOMEM;
-		weir__sock_observe(a, on_sock, s);
-		weir__sock_observe(b, on_sock, s);
+		weir__sock_observe(a, weir__chain_on_sock, s);
+		weir__sock_observe(b, weir__chain_on_sock, s);
 		s->socks_open += 2;
 		sock[2 * i + 1] = a;
 		sock[2 * i + 2] = b;
@@ -145,7 +145,7 @@ static int make_socks(struct weir_session *s, struct weir_sock **sock)
 	return 0;
 }
 
-static int attach_all(struct weir_session *s, struct weir_sock **sock)
+int weir__chain_attach(struct weir_session *s, struct weir_sock **sock)
 {
 	for (size_t i = 0; i < s->nchain; i++) {
 		struct weir__chain_elem *c = &s->chain[i];
@@ -161,7 +161,7 @@ static int attach_all(struct weir_session *s, struct weir_sock **sock)
 	return 0;
 }
 
-static int lookup(struct weir_session *s)
+int weir__chain_lookup(struct weir_session *s)
 {
 	const struct weir_policy_datafilter *b[WEIR__CHAIN_MAX];
 	size_t n = select_bindings(s->w->p->o.policy, s->info.protocol, b,
@@ -182,7 +182,7 @@ static int lookup(struct weir_session *s)
 int weir__chain_start(struct weir_session *s)
 {
 	struct weir_sock *sock[2 * WEIR__CHAIN_MAX];
-	int rc = lookup(s);
+	int rc = weir__chain_lookup(s);
 
 	/* Until the sockets are all freed, the session counts one op. */
 	s->ops++;
@@ -190,7 +190,7 @@ int weir__chain_start(struct weir_session *s)
 	if (!rc)
 		rc = make_socks(s, sock);
 	if (!rc)
-		rc = attach_all(s, sock);
+		rc = weir__chain_attach(s, sock);
 	if (!rc)
 		s->state = WEIR__SESS_RUNNING;
 	return rc;

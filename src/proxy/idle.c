@@ -45,6 +45,8 @@ static bool idle(const struct weir_session *s, uint64_t limit_ms)
 
 	if (s->state != WEIR__SESS_RUNNING)
 		return false;
+	if (s->info.transport == IPPROTO_UDP)
+		return weir__udp_idle(s, limit_ms * 1000000u);
 	c = quiet_ms(fd_of(s, true));
 	u = quiet_ms(fd_of(s, false));
 	return c >= limit_ms && u >= limit_ms;

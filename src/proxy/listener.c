@@ -11,9 +11,11 @@
 
 int weir__listener_open(const struct weir_policy_listener *pl)
 {
+	bool udp = pl->transport == IPPROTO_UDP;
 	int one = 1;
 	int fd = socket(pl->listen.ss_family,
-			SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+			(udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK |
+				SOCK_CLOEXEC, 0);
 
 	if (fd < 0)
 		return -errno;
@@ -22,7 +24,7 @@ int weir__listener_open(const struct weir_policy_listener *pl)
 	    (pl->listen.ss_family == AF_INET6 &&
 	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one))) ||
 	    bind(fd, (const struct sockaddr *)&pl->listen, pl->listen_len) ||
-	    listen(fd, 4096)) {
+	    (!udp && listen(fd, 4096))) {
 		int rc = -errno;
 
 		close(fd);
@@ -53,6 +55,9 @@ static void on_accept(struct weir__io_op *op, int res, unsigned flags)
 int weir__listener_arm(struct weir__listener *l)
 {
 	struct io_uring_sqe *sqe;
+
+	if (l->pl->transport == IPPROTO_UDP)
+		return weir__udp_arm(l);
 
 	l->accept_op.done = on_accept;
 	sqe = weir__io_sqe(l->w->loop, &l->accept_op);

@@ -87,10 +87,12 @@ static void plan_intercept(struct weir__proxy *p)
 	if (!weir_policy_intercept_count(p->o.policy))
 		return;
 	*l4 = (struct weir_policy_listener){ .name = "intercept",
+					     .transport = IPPROTO_TCP,
 					     .listen_len = sizeof(*a4) };
 	a4->sin_family = AF_INET;
 	a4->sin_port = htons(port);
 	*l6 = (struct weir_policy_listener){ .name = "intercept6",
+					     .transport = IPPROTO_TCP,
 					     .listen_len = sizeof(*a6) };
 	a6->sin6_family = AF_INET6;
 	a6->sin6_port = htons(port);
@@ -127,8 +129,10 @@ static void free_worker(struct weir__worker *w, bool started)
 		pthread_join(w->thread, NULL);
 	}
 	weir_loop_free(w->loop);
-	for (size_t i = 0; i < w->nls; i++)
+	for (size_t i = 0; i < w->nls; i++) {
 		close(w->ls[i].fd);
+		weir__udp_listener_fini(&w->ls[i]);
+	}
 	for (unsigned i = 0; i < w->npipes; i++) {
 		close(w->pipes[i][0]);
 		close(w->pipes[i][1]);

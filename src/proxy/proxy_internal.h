@@ -52,9 +52,14 @@ struct weir__listener {
 	const struct weir_policy_listener *pl;
 	int fd;
 	struct weir__worker *w;
-	struct weir__io_op accept_op;
+	struct weir__io_op accept_op;   /* TCP: the accept; UDP: the recvmsg */
 	bool closed;
 	bool transparent;               /* upstream: SO_ORIGINAL_DST */
+	/* UDP (udp.c): the datagram being received */
+	struct weir_iobuf *rx;
+	struct msghdr msg;
+	struct iovec iov;
+	struct sockaddr_storage from;
 };
 
 /* The most data filters a session runs through. */
@@ -87,9 +92,20 @@ struct weir_session {
 	struct weir__chain_elem chain[WEIR__CHAIN_MAX];
 	size_t nchain;
 	unsigned socks_open;            /* not yet freed */
+	/* UDP (udp.c) */
+	struct weir_sock *ua;           /* the session's end toward the first
+	                                 * filter (NULL: no filter) */
+	struct weir_io_target ut;       /* the session's completions */
+	struct weir_session *hnext;     /* the worker's association table */
+	uint64_t last_ns;               /* last datagram either way */
+	unsigned udp_pending;           /* handed on, not yet taken */
 	struct weir_session *prev, *next; /* the worker's list */
 };
 
+/* A new session id. */
+uint64_t weir__session_next_id(void);
+/* Counts s as accepted and puts it on the worker's list. */
+void weir__session_link(struct weir__worker *w, struct weir_session *s);
 /* A client accepted on l: connect upstream, then pump. Takes cfd. */
 void weir__session_start(struct weir__listener *l, int cfd,
 			 const struct sockaddr_storage *peer);
@@ -113,6 +129,13 @@ int weir__datafilter_get(struct weir_engine *engine, const char *name,
 
 /* How many data filters apply to the session's protocol. */
 size_t weir__chain_count(const struct weir_session *s);
+/* Fills s->chain with the bindings for its protocol. 0 or -ENOENT (a
+ * binding names a filter nobody registered). */
+int weir__chain_lookup(struct weir_session *s);
+/* Attaches filter i to sock[2i] (internal) and sock[2i+1] (external). */
+int weir__chain_attach(struct weir_session *s, struct weir_sock **sock);
+/* The observer of a chain's sockets (end of streams, errors, freed). */
+void weir__chain_on_sock(void *arg, struct weir_sock *sock, int ev, int res);
 /* Builds the chain and attaches the filters. 0, or -errno (the caller
  * fails the session, which closes what was made). */
 int weir__chain_start(struct weir_session *s);
@@ -140,6 +163,7 @@ struct weir__worker {
 	uint32_t nsessions;
 	struct weir_post stop_post;
 	struct weir_timer idle_timer;   /* idle.c */
+	struct weir_session *udp_tab[256]; /* udp.c: by client address */
 	bool stopping;
 	struct weir__proxy_stats st;    /* this worker's counters */
 	pthread_mutex_t st_lock;        /* guards st for readers */
@@ -167,6 +191,16 @@ int weir__original_dst(int fd, struct sockaddr_storage *ret);
 /* The intercepted protocol a destination port belongs to, or NULL. */
 const char *weir__intercept_protocol(const struct weir_policy *pol,
 				     uint16_t port);
+
+/* ---- UDP (udp.c) ----------------------------------------------------- */
+
+/* Starts receiving on a UDP listener. */
+int weir__udp_arm(struct weir__listener *l);
+/* Takes a freed-to-be UDP session out of the worker's table. */
+void weir__udp_forget(struct weir_session *s);
+/* A UDP association's idle time is up (it has no TCP_INFO). */
+bool weir__udp_idle(const struct weir_session *s, uint64_t limit_ns);
+void weir__udp_listener_fini(struct weir__listener *l);
 
 /* ---- idle timeouts (idle.c) -------------------------------------------- */
 

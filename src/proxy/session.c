@@ -22,11 +22,25 @@
 
 static _Atomic uint64_t next_id = 1;
 
+static void count(struct weir__worker *w, uint64_t *field, int64_t delta);
+static void link_in(struct weir__worker *w, struct weir_session *s);
+
 static void count(struct weir__worker *w, uint64_t *field, int64_t delta)
 {
 	pthread_mutex_lock(&w->st_lock);
 	*field += (uint64_t)delta;
 	pthread_mutex_unlock(&w->st_lock);
+}
+
+uint64_t weir__session_next_id(void)
+{
+	return atomic_fetch_add(&next_id, 1);
+}
+
+void weir__session_link(struct weir__worker *w, struct weir_session *s)
+{
+	count(w, &w->st.accepted, 1);
+	link_in(w, s);
 }
 
 static void link_in(struct weir__worker *w, struct weir_session *s)
@@ -83,6 +97,8 @@ static void free_session(struct weir_session *s)
 		if (s->sfd >= 0)
 			close(s->sfd);
 	}
+	if (s->info.transport == IPPROTO_UDP)
+		weir__udp_forget(s);
 	pthread_mutex_lock(&w->st_lock);
 	w->st.bytes_up += s->bytes_up;
 	w->st.bytes_down += s->bytes_down;

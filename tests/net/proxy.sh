@@ -312,6 +312,42 @@ t_limits() {
 	stop_weir
 }
 
+# UDP: a relayed association and one through tap, each answered by an
+# echo server; both end after the idle time.
+t_udp() {
+	nsx $S socat UDP-LISTEN:7001,fork,reuseaddr EXEC:cat &
+	nsx $S socat UDP6-LISTEN:7002,fork,reuseaddr EXEC:cat &
+	sleep 0.3
+	cat >"$work/u.weir" <<EOF
+plugin tap { log = "$work/tap.log"; }
+protocol echo udp 7001;
+listen e udp 10.232.1.1:7001 to 10.232.2.2:7001 protocol echo;
+listen e6 udp "[fd32:1::1]:7002" to "[fd32:2::2]:7002";
+datafilter tap on echo;
+EOF
+	ip netns exec $G "$weir" run -c "$work/u.weir" --no-steer \
+		--control "$ctl" --plugins "$plugins" --proxy-idle 1 \
+		>>"$work/weir.log" 2>&1 &
+	wpid=$!
+	for _ in $(seq 50); do
+		"$weir" stats --control "$ctl" >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	local got
+	got=$(echo "through tap" | nsx $C timeout 5 socat -t 1 - \
+		UDP:10.232.1.1:7001)
+	[ "$got" = "through tap" ] || fail "UDP through tap: got '$got'"
+	got=$(echo "relayed" | nsx $C timeout 5 socat -t 1 - \
+		"UDP6:[fd32:1::1]:7002")
+	[ "$got" = "relayed" ] || fail "UDP relay: got '$got'"
+	[ "$(stat sessions)" = 2 ] || fail "sessions: $(stat sessions)"
+	[ "$(stat chained)" = 1 ] || fail "chained: $(stat chained)"
+	wait_stat active 0
+	grep -q '"protocol":"echo","bytes_up":12,"bytes_down":12' \
+		"$work/tap.log" || fail "tap: $(cat "$work/tap.log")"
+	stop_weir
+}
+
 # Transparent interception: the client talks to the server's address,
 # the gateway's kernel redirects it into weir, weir connects on.
 t_intercept() {
@@ -358,7 +394,7 @@ EOF
 
 topology
 case $name in
-splice|ipv6|halfclose|refused|abort|many|intercept|tap|tap_abort|limits)
+splice|ipv6|halfclose|refused|abort|many|intercept|tap|tap_abort|limits|udp)
 	"t_$name" ;;
 *) echo "unknown test $name"; exit 2 ;;
 esac

@@ -484,6 +484,7 @@ static void test_app_statements(void **state)
 		     "protocol http;\n"
 		     "listen web6 \"[::1]:8081\" to \"[fd00::2]:80\";\n"
 		     "listen bare 0.0.0.0:9000 to 10.0.0.3:9000;\n"
+		     "listen udns udp 0.0.0.0:53 to 10.0.0.3:53 protocol dns;\n"
 		     "datafilter tap on http, dns priority 10 { log = yes; }\n"
 		     "datafilter exeblock on http;\n"
 		     "datafilter count;\n");
@@ -491,7 +492,9 @@ static void test_app_statements(void **state)
 	assert_int_equal(weir_policy_protocol_at(p, 0)->nports, 2);
 	assert_int_equal(weir_policy_protocol_at(p, 0)->ports[1], 8080);
 	assert_int_equal(weir_policy_protocol_at(p, 1)->transport, IPPROTO_UDP);
-	assert_int_equal(weir_policy_listener_count(p), 3);
+	assert_int_equal(weir_policy_listener_count(p), 4);
+	assert_int_equal(weir_policy_listener_at(p, 3)->transport, IPPROTO_UDP);
+	assert_int_equal(weir_policy_listener_at(p, 2)->transport, IPPROTO_TCP);
 	l = weir_policy_listener_at(p, 0);
 	assert_string_equal(l->name, "web");
 	assert_string_equal(l->protocol, "http");
@@ -551,6 +554,8 @@ static const struct error_case error_cases[] = {
 	{ "listen x 1.2.3.4:80 to 1.1.1.1:1 protocol web;", 1, 43,
 	  "no protocol web" },
 	{ "datafilter x on nope;", 1, 17, "no protocol nope" },
+	{ "protocol d udp 53;\nlisten x 1.2.3.4:53 to 1.1.1.1:53 protocol d;",
+	  2, 44, "protocol d is not TCP, as this listener" },
 	{ "datafilter x priority 5000;", 1, 23, "a priority class is" },
 	{ "intercept web;", 1, 11, "no protocol web" },
 	{ "protocol dns udp 53;\nintercept dns;", 2, 11,

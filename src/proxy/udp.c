@@ -1,0 +1,314 @@
+/* UDP sessions: one per client address on an explicit UDP listener (an
+ * association), with its own connected socket to the upstream.
+ *
+ *   client ⇄ listener fd ── (demux by client) ── A ⇄ B [f1] ⇄ ... ⇄ [fn] ⇄ upstream
+ *                                             link (zero copy)   connected UDP
+ *
+ * Without data filters the session relays itself between the listener
+ * and its upstream socket. With filters the first one's internal side is
+ * a datagram link whose other end (A) the session feeds: each client
+ * datagram is sent to A with the upstream as its address (so the
+ * filter's receive reports, as TMG's external address on the internal
+ * side, the destination the client meant), and what the filter sends
+ * back is received on A and sent to the client from the listener.
+ *
+ * Datagrams may be dropped, as UDP allows: more than 64 handed on and
+ * not yet taken, or a full send buffer toward the client. An association
+ * ends after the idle time (at most 30 s) with no datagram, when the
+ * upstream reports an error (ICMP unreachable), or with the proxy. Socket
+ * lifetimes are the chains' (chain.c): the session goes when every one
+ * of its sockets is freed.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "proxy/proxy_internal.h"
+
+#define DGRAM_MAX 65536u
+#define PENDING_MAX 64
+#define UDP_IDLE_MAX_NS 30000000000ull
+
+enum { UD_SENT = 1, UD_BACK };
+
+static bool same_addr(const struct sockaddr_storage *a,
+		      const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET6)
+		return !memcmp(a, b, sizeof(struct sockaddr_in6));
+	return !memcmp(a, b, sizeof(struct sockaddr_in));
+}
+
+static unsigned bucket(const struct sockaddr_storage *a)
+{
+	const uint8_t *p = (const uint8_t *)a;
+	size_t n = a->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+					    : sizeof(struct sockaddr_in);
+	unsigned h = 2166136261u;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 16777619u;
+	return h & 255u;
+}
+
+static socklen_t sa_len(const struct sockaddr_storage *ss)
+{
+	return ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+					 : sizeof(struct sockaddr_in);
+}
+
+static struct weir_session *find(struct weir__listener *l,
+				 const struct sockaddr_storage *from)
+{
+	for (struct weir_session *s = l->w->udp_tab[bucket(from)]; s;
+	     s = s->hnext)
+		if (s->l == l && same_addr(&s->info.client, from) &&
+		    s->state == WEIR__SESS_RUNNING)
+			return s;
+	return NULL;
+}
+
+void weir__udp_forget(struct weir_session *s)
+{
+	struct weir_session **pp = &s->w->udp_tab[bucket(&s->info.client)];
+
+	for (; *pp; pp = &(*pp)->hnext)
+		if (*pp == s) {
+			*pp = s->hnext;
+			return;
+		}
+}
+
+bool weir__udp_idle(const struct weir_session *s, uint64_t limit_ns)
+{
+	if (limit_ns > UDP_IDLE_MAX_NS)
+		limit_ns = UDP_IDLE_MAX_NS;
+	return weir__mono_ns() - s->last_ns >= limit_ns;
+}
+
+/* ---- the session's side ------------------------------------------------ */
+
+static void post_back(struct weir_session *s);
+
+/* Back toward the client: from the listener, so the client sees the
+ * address it talked to. */
+static void to_client(struct weir_session *s, struct weir_iobuf *b)
+{
+	ssize_t n = sendto(s->l->fd, b->data, b->len, MSG_DONTWAIT,
+			   (const struct sockaddr *)&s->info.client,
+			   sa_len(&s->info.client));
+
+	if (n == (ssize_t)b->len)
+		s->bytes_down += b->len;
+	s->last_ns = weir__mono_ns();
+}
+
+static void complete(void *target, bool ok, int err, struct weir_iobuf *buf,
+		     uint64_t ud, const struct sockaddr *a, socklen_t al)
+{
+	struct weir_session *s = target;
+
+	(void)a, (void)al;
+	if (ud == UD_SENT) {
+		s->udp_pending--;
+		return;
+	}
+	if (ok && buf && buf->len)
+		to_client(s, buf);
+	weir_iobuf_unref(buf);
+	if (!ok) {
+		if (err != -ECANCELED)
+			weir__session_fail(s, err);
+		return;
+	}
+	post_back(s);
+}
+
+/* One receive for what goes back to the client: from the first filter,
+ * or from the upstream socket when there is none. */
+static void post_back(struct weir_session *s)
+{
+	struct weir_sock *from = s->ua ? s->ua : s->ssock;
+
+	if (s->state != WEIR__SESS_RUNNING)
+		return;
+	if (weir_sock_recv(from, NULL, &s->ut, UD_BACK) < 0)
+		weir__session_fail(s, -EIO);
+}
+
+/* A client datagram on its way up. Takes b. */
+static void to_upstream(struct weir_session *s, struct weir_iobuf *b)
+{
+	int rc;
+
+	s->last_ns = weir__mono_ns();
+	if (s->udp_pending >= PENDING_MAX) {
+		weir_iobuf_unref(b);   /* the filter is not keeping up: drop */
+		return;
+	}
+	s->bytes_up += b->len;
+	rc = s->ua ? weir_sock_sendto(s->ua, b,
+				      (const struct sockaddr *)&s->info.upstream,
+				      sa_len(&s->info.upstream), &s->ut, UD_SENT)
+		   : weir_sock_send(s->ssock, b, &s->ut, UD_SENT);
+	weir_iobuf_unref(b);
+	if (!rc)
+		s->udp_pending++;
+}
+
+/* ---- making a session -------------------------------------------------- */
+
+static struct weir_sock *upstream_sock(struct weir_session *s)
+{
+	const struct sockaddr_storage *up = &s->info.upstream;
+	struct weir_sock *k;
+	int fd = socket(up->ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+			0);
+
+	if (fd < 0)
+		return NULL;
+	if (connect(fd, (const struct sockaddr *)up, sa_len(up)) ||
+	    weir_sock_from_fd(s->w->loop, fd, true, &k) < 0) {
+		close(fd);
+		return NULL;
+	}
+	weir__sock_observe(k, weir__chain_on_sock, s);
+	s->socks_open++;
+	return k;
+}
+
+static int add_pair(struct weir_session *s, struct weir_sock **a,
+		    struct weir_sock **b)
+{
+	if (weir_sock_pair(s->w->loop, WEIR_SOCK_DGRAM, a, b) < 0)
+		return -ENOMEM;
+	weir__sock_observe(*a, weir__chain_on_sock, s);
+	weir__sock_observe(*b, weir__chain_on_sock, s);
+	s->socks_open += 2;
+	s->links[s->nlinks++] = *a;
+	s->links[s->nlinks++] = *b;
+	return 0;
+}
+
+/* The filters: B is the first one's internal side, A the session's. */
+static int build_chain(struct weir_session *s)
+{
+	struct weir_sock *sock[2 * WEIR__CHAIN_MAX], *a, *b;
+	size_t n = s->nchain;
+
+	if (add_pair(s, &s->ua, &sock[0]) < 0)
+		return -ENOMEM;
+	sock[2 * n - 1] = s->ssock;
+	for (size_t i = 0; i + 1 < n; i++) {
+		if (add_pair(s, &a, &b) < 0)
+			return -ENOMEM;
+		sock[2 * i + 1] = a;
+		sock[2 * i + 2] = b;
+	}
+	pthread_mutex_lock(&s->w->st_lock);
+	s->w->st.chained++;
+	pthread_mutex_unlock(&s->w->st_lock);
+	return weir__chain_attach(s, sock);
+}
+
+static int setup(struct weir_session *s)
+{
+	int rc;
+
+	s->ssock = upstream_sock(s);
+	if (!s->ssock)
+		return -errno ? -errno : -ENOMEM;
+	rc = weir__chain_lookup(s);
+	if (!rc && s->nchain)
+		rc = build_chain(s);
+	if (!rc)
+		post_back(s);
+	return rc;
+}
+
+static struct weir_session *new_session(struct weir__listener *l)
+{
+	struct weir__worker *w = l->w;
+	struct weir_session *s;
+
+	if (w->nsessions >= w->p->o.max_sessions ||
+	    !(s = calloc(1, sizeof(*s)))) {
+		pthread_mutex_lock(&w->st_lock);
+		w->st.refused++;
+		pthread_mutex_unlock(&w->st_lock);
+		return NULL;
+	}
+	*s = (struct weir_session){
+		.w = w, .l = l, .cfd = -1, .sfd = -1,
+		.state = WEIR__SESS_RUNNING, .chained = true, .ops = 1,
+		.up.pipe = { -1, -1 }, .down.pipe = { -1, -1 },
+		.ut = { .complete = complete, .target = s },
+		.last_ns = weir__mono_ns(),
+		.info = { .id = weir__session_next_id(),
+			  .transport = IPPROTO_UDP,
+			  .protocol = l->pl->protocol, .client = l->from } };
+	memcpy(&s->info.original_dst, &l->pl->listen, l->pl->listen_len);
+	memcpy(&s->info.upstream, &l->pl->upstream, l->pl->upstream_len);
+	weir__session_link(w, s);
+	s->hnext = w->udp_tab[bucket(&l->from)];
+	w->udp_tab[bucket(&l->from)] = s;
+	if (setup(s) < 0) {
+		weir__session_fail(s, -EIO);
+		return NULL;
+	}
+	return s;
+}
+
+/* ---- the listener ------------------------------------------------------ */
+
+static void on_dgram(struct weir__io_op *op, int res, unsigned flags)
+{
+	struct weir__listener *l =
+		weir__container_of(op, struct weir__listener, accept_op);
+	struct weir_iobuf *b = l->rx;
+	struct weir_session *s;
+
+	(void)flags;
+	l->rx = NULL;
+	if (res >= 0 && !(l->msg.msg_flags & MSG_TRUNC)) {
+		b->len = (uint32_t)res;
+		s = find(l, &l->from);
+		if (!s)
+			s = new_session(l);
+		if (s) {
+			to_upstream(s, b);
+			b = NULL;
+		}
+	}
+	weir_iobuf_unref(b);
+	if (!l->closed && res != -ECANCELED)
+		weir__udp_arm(l);
+}
+
+int weir__udp_arm(struct weir__listener *l)
+{
+	struct io_uring_sqe *sqe;
+
+	if (!l->rx && !(l->rx = weir_iobuf_new(DGRAM_MAX)))
+		return -ENOMEM;
+	l->iov = (struct iovec){ l->rx->data, l->rx->cap };
+	l->msg = (struct msghdr){ .msg_name = &l->from,
+				  .msg_namelen = sizeof(l->from),
+				  .msg_iov = &l->iov, .msg_iovlen = 1 };
+	l->accept_op.done = on_dgram;
+	sqe = weir__io_sqe(l->w->loop, &l->accept_op);
+	if (!sqe)
+		return -errno;
+	io_uring_prep_recvmsg(sqe, l->fd, &l->msg, 0);
+	return 0;
+}
+
+void weir__udp_listener_fini(struct weir__listener *l)
+{
+	weir_iobuf_unref(l->rx);
+	l->rx = NULL;
+}
