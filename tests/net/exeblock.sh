@@ -354,6 +354,9 @@ rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$wpid/status"; }
 
 t_rss() {
 	web_server big
+	# ASan keeps freed memory in a quarantine (256 MB by default), which
+	# would read as growth: a small one measures weir, not ASan.
+	export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=4"
 	start_weir "$(policy preview)"
 	# Warm up: a first session, so the baseline has the allocator and
 	# libmagic in it.
