@@ -69,8 +69,15 @@ uint32_t weir_inject_handle_inflight(const struct weir_inject_handle *h)
 
 void weir__inject_handle_put(struct weir_inject_handle *h)
 {
-	/* The lock orders the last decrement with destroy's check, so the
-	 * wake-up cannot fall between its test and its wait. */
+	uint32_t v = atomic_load(&h->inflight);
+
+	/* The last one decrements under the lock, which destroy holds while
+	 * it tests the count: destroy cannot see zero and free the handle
+	 * while the last one still has the lock in hand. Everyone else just
+	 * decrements. */
+	while (v > 1)
+		if (atomic_compare_exchange_weak(&h->inflight, &v, v - 1))
+			return;
 	pthread_mutex_lock(&h->lock);
 	if (atomic_fetch_sub(&h->inflight, 1) == 1)
 		pthread_cond_broadcast(&h->idle);

@@ -49,6 +49,15 @@ struct weir_injector *weir__injector_get(struct weir_engine *engine)
 
 void weir__injector_put(struct weir_injector *inj)
 {
+	uint32_t v = atomic_load(&inj->users);
+
+	/* The last user decrements under the lock, which free() holds
+	 * while it tests the count: free cannot see zero and go while the
+	 * last user still has the lock in hand. Everyone else just
+	 * decrements. */
+	while (v > 1)
+		if (atomic_compare_exchange_weak(&inj->users, &v, v - 1))
+			return;
 	pthread_mutex_lock(&inj->lock);
 	if (atomic_fetch_sub(&inj->users, 1) == 1)
 		pthread_cond_broadcast(&inj->idle);

@@ -34,7 +34,9 @@ struct weir_slab {
 
 struct weir_pool_cls {
 	struct weir_blk *free;                   /* owner only */
-	uint32_t nfree;                          /* owner only */
+	uint32_t nfree;                          /* owner only; blocks
+	                                          * adopted from `remote`
+	                                          * are not counted */
 	_Atomic(struct weir_blk *) remote;       /* any thread pushes */
 };
 
@@ -171,9 +173,11 @@ static int pool_refill(struct weir_pool *pool, uint32_t cls)
 
 	if (!b)
 		return pool_grow(pool, cls);
+	/* Not counted: walking the list to count it touched every block,
+	 * out of cache, a visible share of a cross-thread workload (an
+	 * injector freeing what another thread allocated). nfree only caps
+	 * the large class's cache, which may then briefly hold more. */
 	c->free = b;
-	for (; b; b = b->next)
-		c->nfree++;
 	return 0;
 }
 
@@ -190,7 +194,8 @@ void *weir__pool_alloc(enum weir__pool_class cls)
 		return NULL;
 	b = c->free;
 	c->free = b->next;
-	c->nfree--;
+	if (c->nfree)
+		c->nfree--;
 	pool->allocs++;
 	atomic_fetch_add_explicit(&pool->live, 1, memory_order_relaxed);
 	return b + 1;
