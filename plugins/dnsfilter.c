@@ -1,0 +1,643 @@
+/* The `dnsfilter` data filter: DNS over UDP sessions of the application
+ * tier. A query for a listed name is answered by the filter itself, with
+ * a sink address or NXDOMAIN, and never reaches the resolver; every other
+ * datagram (other names, other classes, anything that does not parse as
+ * a single-question query) goes upstream as it came, and every answer
+ * from upstream goes back to the client as it came.
+ *
+ *   client ─ internal (datagram) ─ [dnsfilter] ─ external ─ resolver
+ *                 ▲                 │  listed: answered here
+ *                 └─────────────────┘
+ *
+ * One receive is kept posted on each side. A side's receive is not
+ * re-posted while too many sends toward where its datagrams go are in
+ * flight: the back-pressure is the kernel's socket buffer (or the
+ * session's queue), which drops as UDP may, rather than a queue here.
+ *
+ * Parameters of the plug-in (its block in the policy), as dnssink's:
+ *   names=LIST      patterns separated by spaces or commas: "x" (that
+ *                   name), "*.x" (names below it), ".x" (both); any case,
+ *                   trailing dot allowed
+ *   list=PATH       more patterns, one per line; '#' starts a comment
+ *   answer=sink|nxdomain   (sink: A gets `a`, AAAA gets `aaaa`, other
+ *                   types NODATA)
+ *   a=ADDR, aaaa=ADDR, ttl=N   (0.0.0.0, ::, 60)
+ *   log=PATH|stderr one JSON line per client datagram: what was decided
+ * A binding's parameters (`datafilter dnsfilter on dns { ... }`) may set
+ * answer, a, aaaa and ttl for its sessions; the names are the plug-in's.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <weir/plugin.h>
+#include <weir/proxy.h>
+
+#include "dns.h"
+
+/* Sends in flight toward one side before the receives that feed it wait. */
+#define MAX_SENDS 8
+/* The largest answer dns_build_answer() makes. */
+#define ANSWER_MAX (DNS_HDR_LEN + DNS_NAME_WIRE_MAX + 4 + 12 + 16)
+
+#define MATCH_EXACT 0x1u   /* the name itself */
+#define MATCH_BELOW 0x2u   /* names below it */
+
+struct pattern {
+	char *name;         /* normalised (dns_name_normalize), NULL = free */
+	uint8_t match;      /* MATCH_* */
+};
+
+/* The listed names: an open-addressing hash set, built in init and only
+ * read afterwards, so the sessions of every worker share it unlocked. */
+struct names {
+	struct pattern *set;
+	uint32_t cap;       /* power of two */
+	uint32_t count;
+};
+
+/* What a listed name gets. */
+struct policy {
+	bool nxdomain;
+	uint8_t a[4], aaaa[16];
+	uint32_t ttl;
+};
+
+struct dnsf {
+	struct names names;
+	struct policy pol;
+	FILE *log;          /* NULL: no log */
+};
+
+/* ---- the name set (as dnssink's) ---------------------------------------- */
+
+static uint32_t name_hash(const char *s, size_t n)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (uint8_t)s[i]) * 16777619u;
+	return h;
+}
+
+static struct pattern *slot_of(const struct names *ns, const char *s,
+			       size_t n)
+{
+	uint32_t i = name_hash(s, n) & (ns->cap - 1);
+
+	for (;; i = (i + 1) & (ns->cap - 1)) {
+		struct pattern *p = &ns->set[i];
+
+		if (!p->name || (strlen(p->name) == n && !memcmp(p->name, s, n)))
+			return p;
+	}
+}
+
+static int grow(struct names *ns)
+{
+	struct names big = { .cap = ns->cap ? ns->cap * 2 : 64 };
+
+	big.set = calloc(big.cap, sizeof(*big.set));
+	if (!big.set)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < ns->cap; i++) {
+		struct pattern *p = &ns->set[i];
+
+		if (p->name)
+			*slot_of(&big, p->name, strlen(p->name)) = *p;
+	}
+	free(ns->set);
+	ns->set = big.set;
+	ns->cap = big.cap;
+	return 0;
+}
+
+/* Adds one pattern as typed ("x", "*.x" or ".x"). */
+static int add_pattern(struct names *ns, const char *text)
+{
+	char name[DNS_NAME_TEXT_MAX];
+	uint8_t match = MATCH_EXACT;
+	struct pattern *p;
+
+	if (!strncmp(text, "*.", 2))
+		text += 2, match = MATCH_BELOW;
+	else if (text[0] == '.')
+		text += 1, match = MATCH_EXACT | MATCH_BELOW;
+	if (!text[0] || dns_name_normalize(text, name, sizeof(name)) < 0 ||
+	    !name[0])
+		return -EINVAL;
+	/* At most half full, so a probe always meets a free slot. */
+	if ((ns->count + 1) * 2 > ns->cap && grow(ns) < 0)
+		return -ENOMEM;
+	p = slot_of(ns, name, strlen(name));
+	if (!p->name) {
+		if (!(p->name = strdup(name)))
+			return -ENOMEM;
+		ns->count++;
+	}
+	p->match |= match;
+	return 0;
+}
+
+static uint8_t match_of(const struct names *ns, const char *s, size_t n)
+{
+	const struct pattern *p;
+
+	if (!ns->cap)
+		return 0;
+	p = slot_of(ns, s, n);
+	return p->name ? p->match : 0;
+}
+
+/* The name or one of the names above it is listed. */
+static bool listed(const struct names *ns, const char *name, size_t n)
+{
+	if (match_of(ns, name, n) & MATCH_EXACT)
+		return true;
+	for (size_t i = 0; i < n; i++)
+		if (name[i] == '.' &&
+		    (match_of(ns, name + i + 1, n - i - 1) & MATCH_BELOW))
+			return true;
+	return false;
+}
+
+/* Adds every pattern of a list separated by spaces, tabs or commas. */
+static int add_list(struct names *ns, char *list)
+{
+	char *save = NULL;
+
+	for (char *w = strtok_r(list, " \t,\r\n", &save); w;
+	     w = strtok_r(NULL, " \t,\r\n", &save)) {
+		if (add_pattern(ns, w) < 0) {
+			fprintf(stderr, "dnsfilter: bad name pattern '%s'\n", w);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static int add_file(struct names *ns, const char *path)
+{
+	FILE *f = fopen(path, "re");
+	char line[1024];
+	int rc = 0;
+
+	if (!f) {
+		rc = -errno;
+		fprintf(stderr, "dnsfilter: %s: %s\n", path, strerror(-rc));
+		return rc;
+	}
+	while (rc == 0 && fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "#")] = '\0';
+		rc = add_list(ns, line);
+	}
+	fclose(f);
+	return rc;
+}
+
+/* Adds the patterns of parameter `key` (a list, or a file naming them);
+ * 0 when the parameter is absent. */
+static int add_param(struct names *ns, const char *params, const char *key,
+		     bool file, bool *any)
+{
+	size_t len = 65536;
+	char *buf = malloc(len);
+	int rc;
+
+	if (!buf)
+		return -ENOMEM;
+	rc = weir_param_get(params, key, buf, len);
+	if (rc == 0) {
+		*any = true;
+		rc = file ? add_file(ns, buf) : add_list(ns, buf);
+	} else if (rc == -ENOENT) {
+		rc = 0;
+	} else {
+		fprintf(stderr, "dnsfilter: %s= longer than 64 KiB\n", key);
+	}
+	free(buf);
+	return rc;
+}
+
+static int parse_names(struct names *ns, const char *params)
+{
+	bool any = false;
+	int rc = add_param(ns, params, "names", false, &any);
+
+	if (rc == 0)
+		rc = add_param(ns, params, "list", true, &any);
+	if (rc == 0 && !any) {
+		fprintf(stderr, "dnsfilter: no names= or list= given\n");
+		rc = -EINVAL;
+	}
+	return rc;
+}
+
+static void names_free(struct names *ns)
+{
+	for (uint32_t i = 0; i < ns->cap; i++)
+		free(ns->set[i].name);
+	free(ns->set);
+}
+
+/* ---- what a listed name gets --------------------------------------------- */
+
+static int parse_addr(const char *params, const char *key, int family,
+		      void *addr)
+{
+	char buf[64];
+
+	if (weir_param_get(params, key, buf, sizeof(buf)) < 0)
+		return 0; /* the default stays */
+	return inet_pton(family, buf, addr) == 1 ? 0 : -EINVAL;
+}
+
+/* Overrides the fields of *pol that params set. */
+static int parse_policy(struct policy *pol, const char *params)
+{
+	char buf[32];
+
+	if (weir_param_get(params, "ttl", buf, sizeof(buf)) == 0) {
+		char *end;
+		unsigned long v = strtoul(buf, &end, 10);
+
+		if (*end || end == buf || v > 0x7fffffff)
+			return -EINVAL; /* RFC 2181 8 */
+		pol->ttl = (uint32_t)v;
+	}
+	if (weir_param_get(params, "answer", buf, sizeof(buf)) == 0) {
+		if (!strcmp(buf, "nxdomain"))
+			pol->nxdomain = true;
+		else if (!strcmp(buf, "sink"))
+			pol->nxdomain = false;
+		else
+			return -EINVAL;
+	}
+	if (parse_addr(params, "a", AF_INET, pol->a) < 0 ||
+	    parse_addr(params, "aaaa", AF_INET6, pol->aaaa) < 0)
+		return -EINVAL;
+	return 0;
+}
+
+static void answer_of(const struct policy *pol, const struct dns_question *q,
+		      struct dns_answer *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->ttl = pol->ttl;
+	if (pol->nxdomain) {
+		a->rcode = DNS_RCODE_NXDOMAIN;
+	} else if (q->qtype == DNS_TYPE_A) {
+		a->type = DNS_TYPE_A;
+		memcpy(a->rdata, pol->a, 4);
+	} else if (q->qtype == DNS_TYPE_AAAA) {
+		a->type = DNS_TYPE_AAAA;
+		memcpy(a->rdata, pol->aaaa, 16);
+	} /* else NODATA: NOERROR without records */
+}
+
+/* ---- the log -------------------------------------------------------------- */
+
+static void addr_str(const struct sockaddr_storage *ss, char *buf,
+		     size_t len)
+{
+	const void *a = ss->ss_family == AF_INET6
+		? (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr
+		: (const void *)&((const struct sockaddr_in *)ss)->sin_addr;
+	uint16_t port = ntohs(ss->ss_family == AF_INET6
+		? ((const struct sockaddr_in6 *)ss)->sin6_port
+		: ((const struct sockaddr_in *)ss)->sin_port);
+	char host[INET6_ADDRSTRLEN] = "?";
+
+	if (ss->ss_family == AF_INET || ss->ss_family == AF_INET6)
+		inet_ntop(ss->ss_family, a, host, sizeof(host));
+	snprintf(buf, len, ss->ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u",
+		 host, port);
+}
+
+/* A parsed name may hold '"' and '\' (any printable byte but '.'): the
+ * log escapes them, so a query cannot forge JSON. */
+static void json_name(const char *in, char *out, size_t size)
+{
+	size_t o = 0;
+
+	for (; *in && o + 3 < size; in++) {
+		if (*in == '"' || *in == '\\')
+			out[o++] = '\\';
+		out[o++] = *in;
+	}
+	out[o] = '\0';
+}
+
+/* One line per client datagram; q is NULL when it did not parse. */
+static void log_decision(FILE *log, struct weir_session *s,
+			 const struct dns_question *q, const char *action)
+{
+	const struct weir_session_info *si = weir_session_info(s);
+	char c[64], name[2 * DNS_NAME_TEXT_MAX + 1];
+
+	addr_str(&si->client, c, sizeof(c));
+	if (!q) {
+		fprintf(log, "{\"session\":%llu,\"client\":\"%s\","
+			"\"query\":false,\"action\":\"%s\"}\n",
+			(unsigned long long)si->id, c, action);
+	} else {
+		json_name(q->name, name, sizeof(name));
+		fprintf(log, "{\"session\":%llu,\"client\":\"%s\","
+			"\"name\":\"%s\",\"qtype\":%u,\"action\":\"%s\"}\n",
+			(unsigned long long)si->id, c, name, q->qtype,
+			action);
+	}
+	fflush(log);
+}
+
+/* ---- a session --------------------------------------------------------- */
+
+enum side_id { IN = 0, EX = 1 };
+enum op { OP_RECV = 0, OP_SEND, OP_SHUT };
+
+static uint64_t ud_of(enum op op, enum side_id side)
+{
+	return (uint64_t)op << 1 | (uint64_t)side;
+}
+
+struct side {
+	struct weir_sock *sock;
+	unsigned sends;      /* toward this side, in flight */
+	bool receiving;
+	bool eof;            /* a link's peer shut down: no more receives */
+};
+
+struct inst {
+	const struct dnsf *f;
+	struct weir_session *s;
+	struct policy pol;   /* the plug-in's, with the binding's overrides */
+	struct side side[2];
+	struct weir_io_target t;
+	bool failed;         /* aborted (or closing): start nothing more */
+};
+
+static void post_recv(struct inst *in, enum side_id id);
+
+static void fail(struct inst *in, int err)
+{
+	/* -ECANCELED: the session is closing already. weir_session_abort
+	 * is idempotent, so a link's -ECONNRESET at close is harmless. */
+	if (!in->failed && err != -ECANCELED)
+		weir_session_abort(in->s, "dnsfilter: I/O error");
+	in->failed = true;
+}
+
+/* Sends b (not taken: the send holds its own reference) toward side. */
+static void send_to(struct inst *in, enum side_id id, struct weir_iobuf *b)
+{
+	int rc = weir_sock_send(in->side[id].sock, b, &in->t,
+				ud_of(OP_SEND, id));
+
+	if (rc)
+		fail(in, rc);
+	else
+		in->side[id].sends++;
+}
+
+/* The answer to a listed name, in a buffer of its own. */
+static struct weir_iobuf *make_answer(const struct inst *in,
+				      const struct weir_iobuf *query,
+				      const struct dns_question *q)
+{
+	struct weir_iobuf *b = weir_iobuf_new(ANSWER_MAX);
+	struct dns_answer a;
+	int n;
+
+	if (!b)
+		return NULL;
+	answer_of(&in->pol, q, &a);
+	n = dns_build_answer(query->data, query->len, q, &a, b->data, b->cap);
+	if (n < 0) {
+		weir_iobuf_unref(b);
+		return NULL;
+	}
+	b->len = (uint32_t)n;
+	return b;
+}
+
+/* A client datagram: answered here when it asks for a listed name, else
+ * forwarded as it is. */
+static void on_query(struct inst *in, struct weir_iobuf *b)
+{
+	struct dns_question q;
+	bool parsed = dns_parse_query(b->data, b->len, &q) == 0;
+	struct weir_iobuf *ans = NULL;
+
+	if (parsed && q.qclass == DNS_CLASS_IN &&
+	    listed(&in->f->names, q.name, q.name_len))
+		ans = make_answer(in, b, &q);
+	if (in->f->log)
+		log_decision(in->f->log, in->s, parsed ? &q : NULL,
+			     !ans ? "forward"
+				  : in->pol.nxdomain ? "nxdomain" : "sink");
+	/* An answer that could not be built (no memory) forwards: the
+	 * query is answered late rather than not at all. */
+	if (ans) {
+		send_to(in, IN, ans);
+		weir_iobuf_unref(ans);
+	} else {
+		send_to(in, EX, b);
+	}
+}
+
+/* A receive on side id completed. A 0-length datagram on a link is its
+ * peer's shutdown, passed on; from a real socket it is an empty datagram,
+ * which no DNS message is, and which a link would read as a shutdown: it
+ * is dropped. */
+static void on_recv(struct inst *in, enum side_id id, bool ok, int err,
+		    struct weir_iobuf *b)
+{
+	enum side_id other = id == IN ? EX : IN;
+	int rc;
+
+	in->side[id].receiving = false;
+	if (!ok) {
+		weir_iobuf_unref(b);
+		fail(in, err);
+		return;
+	}
+	if (in->failed) {
+		weir_iobuf_unref(b);
+		return;
+	}
+	if (b && b->len)
+		id == IN ? on_query(in, b) : send_to(in, IN, b);
+	else if (weir_sock_fd(in->side[id].sock) < 0) {
+		in->side[id].eof = true;
+		rc = weir_sock_shutdown(in->side[other].sock, SHUT_WR, &in->t,
+					ud_of(OP_SHUT, other));
+		if (rc)
+			fail(in, rc);
+	}
+	weir_iobuf_unref(b);
+	post_recv(in, id);
+}
+
+static void complete(void *target, bool ok, int err, struct weir_iobuf *buf,
+		     uint64_t ud, const struct sockaddr *a, socklen_t al)
+{
+	struct inst *in = target;
+	enum side_id id = (enum side_id)(ud & 1);
+
+	(void)a, (void)al;
+	switch ((enum op)(ud >> 1)) {
+	case OP_RECV:
+		on_recv(in, id, ok, err, buf);
+		return;
+	case OP_SEND:
+		in->side[id].sends--;
+		break;
+	case OP_SHUT:
+		break;
+	}
+	if (!ok) {
+		fail(in, err);
+		return;
+	}
+	/* Room again toward id: the receives that feed it may go on. */
+	post_recv(in, IN);
+	post_recv(in, EX);
+}
+
+/* Whether side id may receive: the sides its datagrams go to have room.
+ * Client datagrams go upstream or, answered, back to the client. */
+static bool room_for(const struct inst *in, enum side_id id)
+{
+	if (in->side[IN].sends >= MAX_SENDS)
+		return false;
+	return id == EX || in->side[EX].sends < MAX_SENDS;
+}
+
+static void post_recv(struct inst *in, enum side_id id)
+{
+	struct side *sd = &in->side[id];
+	int rc;
+
+	if (in->failed || sd->receiving || sd->eof || !room_for(in, id))
+		return;
+	rc = weir_sock_recvfrom(sd->sock, NULL, &in->t, ud_of(OP_RECV, id));
+	if (rc) {
+		fail(in, rc);
+		return;
+	}
+	sd->receiving = true;
+}
+
+static int attach(void *priv, struct weir_session *s,
+		  struct weir_sock *internal, struct weir_sock *external,
+		  const char *params, void **ret_inst)
+{
+	const struct dnsf *f = priv;
+	struct inst *in = calloc(1, sizeof(*in));
+
+	if (!in)
+		return -ENOMEM;
+	*in = (struct inst){ .f = f, .s = s, .pol = f->pol,
+			     .t = { .complete = complete, .target = in } };
+	in->side[IN].sock = internal;
+	in->side[EX].sock = external;
+	/* A refused attach is never detached: free it here, before anything
+	 * is in flight. */
+	if (params && parse_policy(&in->pol, params) < 0) {
+		fprintf(stderr, "dnsfilter: bad binding parameters\n");
+		free(in);
+		return -EINVAL;
+	}
+	post_recv(in, IN);
+	post_recv(in, EX);
+	/* A receive that failed to start aborted the session (fail());
+	 * one already in flight still completes into the instance, so it
+	 * must stay attached until detach. */
+	if (in->failed && !in->side[IN].receiving) {
+		free(in);
+		return -EIO;
+	}
+	*ret_inst = in;
+	return 0;
+}
+
+static void detach(void *priv, void *inst)
+{
+	(void)priv;
+	free(inst);
+}
+
+/* ---- the plug-in ------------------------------------------------------- */
+
+static void dnsf_free(struct dnsf *f)
+{
+	if (f->log)
+		weir_param_close(f->log, stderr);
+	names_free(&f->names);
+	free(f);
+}
+
+static int open_log(struct dnsf *f, const char *params)
+{
+	char path[512];
+
+	if (weir_param_get(params, "log", path, sizeof(path)) != 0)
+		return 0;
+	if (!strcmp(path, "stderr")) {
+		f->log = stderr;
+		return 0;
+	}
+	return weir_param_open(params, "log", stderr, &f->log);
+}
+
+static int init(struct weir_engine *e, const char *params, void **ret)
+{
+	struct dnsf *f = calloc(1, sizeof(*f));
+	struct weir_datafilter df = { .name = "dnsfilter", .attach = attach,
+				      .detach = detach };
+	int rc;
+
+	if (!f)
+		return -ENOMEM;
+	f->pol.ttl = 60;
+	rc = parse_policy(&f->pol, params);
+	if (rc < 0)
+		fprintf(stderr, "dnsfilter: bad answer, a, aaaa or ttl\n");
+	if (!rc)
+		rc = parse_names(&f->names, params);
+	if (!rc)
+		rc = open_log(f, params);
+	if (!rc) {
+		df.priv = f;
+		rc = weir_datafilter_register(e, &df);
+	}
+	if (rc < 0) {
+		dnsf_free(f);
+		return rc;
+	}
+	*ret = f;
+	return 0;
+}
+
+static void fini(struct weir_engine *e, void *state)
+{
+	weir_datafilter_unregister(e, "dnsfilter");
+	dnsf_free(state);
+}
+
+const struct weir_plugin_ops *weir_plugin_entry(void);
+const struct weir_plugin_ops *weir_plugin_entry(void)
+{
+	static const struct weir_plugin_ops ops = {
+		.abi = WEIR_PLUGIN_ABI, .name = "dnsfilter",
+		.description = "data filter: answers DNS queries for listed "
+			       "names with a sink address or NXDOMAIN, "
+			       "forwards the rest",
+		.init = init, .fini = fini };
+	return &ops;
+}
