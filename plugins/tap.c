@@ -60,10 +60,16 @@ static int attach(void *priv, struct weir_session *s,
 	in->s = s;
 	/* Counters live in the instance, which outlives the sockets. */
 	rc = weir_pump(s, internal, external, &in->up);
-	if (!rc)
-		rc = weir_pump(s, external, internal, &in->down);
+	if (rc) {
+		free(in);  /* nothing started: refuse the session */
+		return rc;
+	}
+	/* One pump runs already: accept, so that detach frees the instance
+	 * after its completions, and end the session instead. */
 	*ret_inst = in;
-	return rc;
+	if (weir_pump(s, external, internal, &in->down))
+		weir_session_abort(s, "tap: out of memory");
+	return 0;
 }
 
 static void detach(void *priv, void *inst)

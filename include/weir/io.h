@@ -338,6 +338,8 @@ int weir_sock_shutdown(struct weir_sock *s, int how,
 void weir_sock_close(struct weir_sock *s);
 /* The fd of a real socket (-1 for a link end), for splice and options. */
 int weir_sock_fd(const struct weir_sock *s);
+/* Stream or datagram. */
+enum weir_sock_kind weir_sock_kind(const struct weir_sock *s);
 
 /* ---- files ------------------------------------------------------------- */
 

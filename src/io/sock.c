@@ -591,3 +591,8 @@ void weir__sock_observe(struct weir_sock *s, weir__sock_obs_fn fn, void *arg)
 	s->obs = fn;
 	s->obs_arg = arg;
 }
+
+enum weir_sock_kind weir_sock_kind(const struct weir_sock *s)
+{
+	return s->kind;
+}

@@ -51,6 +51,15 @@ static void on_recv(struct pump *p, bool ok, int err, struct weir_iobuf *b)
 		fail(p, err);
 		return;
 	}
+	if ((!b || !b->len) && weir_sock_kind(p->from) == WEIR_SOCK_DGRAM &&
+	    weir_sock_fd(p->from) >= 0) {
+		/* An empty datagram from a real socket is no end of stream,
+		 * but handed on it would read as one (a 0-length receive on
+		 * a link is the peer's shutdown): drop it. */
+		weir_iobuf_unref(b);
+		pump_recv(p);
+		return;
+	}
 	if (!b || !b->len) {
 		weir_iobuf_unref(b);
 		p->eof = true;

@@ -111,13 +111,15 @@ static void complete(void *target, bool ok, int err, struct weir_iobuf *buf,
 		     uint64_t ud, const struct sockaddr *a, socklen_t al)
 {
 	struct weir_session *s = target;
+	bool empty = !buf || !buf->len;
 
 	(void)a, (void)al;
 	if (ud == UD_SENT) {
 		s->udp_pending--;
 		return;
 	}
-	if (ok && buf && buf->len)
+
+	if (ok && !empty)
 		to_client(s, buf);
 	weir_iobuf_unref(buf);
 	if (!ok) {
@@ -125,6 +127,11 @@ static void complete(void *target, bool ok, int err, struct weir_iobuf *buf,
 			weir__session_fail(s, err);
 		return;
 	}
+	/* Nothing on a link is its end: the first filter will send the
+	 * client no more (the association lives on until idle). An empty
+	 * datagram from the upstream socket itself is dropped. */
+	if (empty && s->ua)
+		return;
 	post_back(s);
 }
 
