@@ -39,266 +39,20 @@
 #include <weir/proxy.h>
 
 #include "dns.h"
+#include "dns_names.h"
 
 /* Sends in flight toward one side before the receives that feed it wait. */
 #define MAX_SENDS 8
 /* The largest answer dns_build_answer() makes. */
 #define ANSWER_MAX (DNS_HDR_LEN + DNS_NAME_WIRE_MAX + 4 + 12 + 16)
 
-#define MATCH_EXACT 0x1u   /* the name itself */
-#define MATCH_BELOW 0x2u   /* names below it */
-
-struct pattern {
-	char *name;         /* normalised (dns_name_normalize), NULL = free */
-	uint8_t match;      /* MATCH_* */
-};
-
-/* The listed names: an open-addressing hash set, built in init and only
- * read afterwards, so the sessions of every worker share it unlocked. */
-struct names {
-	struct pattern *set;
-	uint32_t cap;       /* power of two */
-	uint32_t count;
-};
-
-/* What a listed name gets. */
-struct policy {
-	bool nxdomain;
-	uint8_t a[4], aaaa[16];
-	uint32_t ttl;
-};
-
+/* The names are built in init and only read afterwards, so the sessions
+ * of every worker share them unlocked. */
 struct dnsf {
-	struct names names;
-	struct policy pol;
+	struct dns_names names;
+	struct dns_policy pol;
 	FILE *log;          /* NULL: no log */
 };
-
-/* ---- the name set (as dnssink's) ---------------------------------------- */
-
-static uint32_t name_hash(const char *s, size_t n)
-{
-	uint32_t h = 2166136261u;
-
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (uint8_t)s[i]) * 16777619u;
-	return h;
-}
-
-static struct pattern *slot_of(const struct names *ns, const char *s,
-			       size_t n)
-{
-	uint32_t i = name_hash(s, n) & (ns->cap - 1);
-
-	for (;; i = (i + 1) & (ns->cap - 1)) {
-		struct pattern *p = &ns->set[i];
-
-		if (!p->name || (strlen(p->name) == n && !memcmp(p->name, s, n)))
-			return p;
-	}
-}
-
-static int grow(struct names *ns)
-{
-	struct names big = { .cap = ns->cap ? ns->cap * 2 : 64 };
-
-	big.set = calloc(big.cap, sizeof(*big.set));
-	if (!big.set)
-		return -ENOMEM;
-	for (uint32_t i = 0; i < ns->cap; i++) {
-		struct pattern *p = &ns->set[i];
-
-		if (p->name)
-			*slot_of(&big, p->name, strlen(p->name)) = *p;
-	}
-	free(ns->set);
-	ns->set = big.set;
-	ns->cap = big.cap;
-	return 0;
-}
-
-/* Adds one pattern as typed ("x", "*.x" or ".x"). */
-static int add_pattern(struct names *ns, const char *text)
-{
-	char name[DNS_NAME_TEXT_MAX];
-	uint8_t match = MATCH_EXACT;
-	struct pattern *p;
-
-	if (!strncmp(text, "*.", 2))
-		text += 2, match = MATCH_BELOW;
-	else if (text[0] == '.')
-		text += 1, match = MATCH_EXACT | MATCH_BELOW;
-	if (!text[0] || dns_name_normalize(text, name, sizeof(name)) < 0 ||
-	    !name[0])
-		return -EINVAL;
-	/* At most half full, so a probe always meets a free slot. */
-	if ((ns->count + 1) * 2 > ns->cap && grow(ns) < 0)
-		return -ENOMEM;
-	p = slot_of(ns, name, strlen(name));
-	if (!p->name) {
-		if (!(p->name = strdup(name)))
-			return -ENOMEM;
-		ns->count++;
-	}
-	p->match |= match;
-	return 0;
-}
-
-static uint8_t match_of(const struct names *ns, const char *s, size_t n)
-{
-	const struct pattern *p;
-
-	if (!ns->cap)
-		return 0;
-	p = slot_of(ns, s, n);
-	return p->name ? p->match : 0;
-}
-
-/* The name or one of the names above it is listed. */
-static bool listed(const struct names *ns, const char *name, size_t n)
-{
-	if (match_of(ns, name, n) & MATCH_EXACT)
-		return true;
-	for (size_t i = 0; i < n; i++)
-		if (name[i] == '.' &&
-		    (match_of(ns, name + i + 1, n - i - 1) & MATCH_BELOW))
-			return true;
-	return false;
-}
-
-/* Adds every pattern of a list separated by spaces, tabs or commas. */
-static int add_list(struct names *ns, char *list)
-{
-	char *save = NULL;
-
-	for (char *w = strtok_r(list, " \t,\r\n", &save); w;
-	     w = strtok_r(NULL, " \t,\r\n", &save)) {
-		if (add_pattern(ns, w) < 0) {
-			fprintf(stderr, "dnsfilter: bad name pattern '%s'\n", w);
-			return -EINVAL;
-		}
-	}
-	return 0;
-}
-
-static int add_file(struct names *ns, const char *path)
-{
-	FILE *f = fopen(path, "re");
-	char line[1024];
-	int rc = 0;
-
-	if (!f) {
-		rc = -errno;
-		fprintf(stderr, "dnsfilter: %s: %s\n", path, strerror(-rc));
-		return rc;
-	}
-	while (rc == 0 && fgets(line, sizeof(line), f)) {
-		line[strcspn(line, "#")] = '\0';
-		rc = add_list(ns, line);
-	}
-	fclose(f);
-	return rc;
-}
-
-/* Adds the patterns of parameter `key` (a list, or a file naming them);
- * 0 when the parameter is absent. */
-static int add_param(struct names *ns, const char *params, const char *key,
-		     bool file, bool *any)
-{
-	size_t len = 65536;
-	char *buf = malloc(len);
-	int rc;
-
-	if (!buf)
-		return -ENOMEM;
-	rc = weir_param_get(params, key, buf, len);
-	if (rc == 0) {
-		*any = true;
-		rc = file ? add_file(ns, buf) : add_list(ns, buf);
-	} else if (rc == -ENOENT) {
-		rc = 0;
-	} else {
-		fprintf(stderr, "dnsfilter: %s= longer than 64 KiB\n", key);
-	}
-	free(buf);
-	return rc;
-}
-
-static int parse_names(struct names *ns, const char *params)
-{
-	bool any = false;
-	int rc = add_param(ns, params, "names", false, &any);
-
-	if (rc == 0)
-		rc = add_param(ns, params, "list", true, &any);
-	if (rc == 0 && !any) {
-		fprintf(stderr, "dnsfilter: no names= or list= given\n");
-		rc = -EINVAL;
-	}
-	return rc;
-}
-
-static void names_free(struct names *ns)
-{
-	for (uint32_t i = 0; i < ns->cap; i++)
-		free(ns->set[i].name);
-	free(ns->set);
-}
-
-/* ---- what a listed name gets --------------------------------------------- */
-
-static int parse_addr(const char *params, const char *key, int family,
-		      void *addr)
-{
-	char buf[64];
-
-	if (weir_param_get(params, key, buf, sizeof(buf)) < 0)
-		return 0; /* the default stays */
-	return inet_pton(family, buf, addr) == 1 ? 0 : -EINVAL;
-}
-
-/* Overrides the fields of *pol that params set. */
-static int parse_policy(struct policy *pol, const char *params)
-{
-	char buf[32];
-
-	if (weir_param_get(params, "ttl", buf, sizeof(buf)) == 0) {
-		char *end;
-		unsigned long v = strtoul(buf, &end, 10);
-
-		if (*end || end == buf || v > 0x7fffffff)
-			return -EINVAL; /* RFC 2181 8 */
-		pol->ttl = (uint32_t)v;
-	}
-	if (weir_param_get(params, "answer", buf, sizeof(buf)) == 0) {
-		if (!strcmp(buf, "nxdomain"))
-			pol->nxdomain = true;
-		else if (!strcmp(buf, "sink"))
-			pol->nxdomain = false;
-		else
-			return -EINVAL;
-	}
-	if (parse_addr(params, "a", AF_INET, pol->a) < 0 ||
-	    parse_addr(params, "aaaa", AF_INET6, pol->aaaa) < 0)
-		return -EINVAL;
-	return 0;
-}
-
-static void answer_of(const struct policy *pol, const struct dns_question *q,
-		      struct dns_answer *a)
-{
-	memset(a, 0, sizeof(*a));
-	a->ttl = pol->ttl;
-	if (pol->nxdomain) {
-		a->rcode = DNS_RCODE_NXDOMAIN;
-	} else if (q->qtype == DNS_TYPE_A) {
-		a->type = DNS_TYPE_A;
-		memcpy(a->rdata, pol->a, 4);
-	} else if (q->qtype == DNS_TYPE_AAAA) {
-		a->type = DNS_TYPE_AAAA;
-		memcpy(a->rdata, pol->aaaa, 16);
-	} /* else NODATA: NOERROR without records */
-}
 
 /* ---- the log -------------------------------------------------------------- */
 
@@ -375,7 +129,7 @@ struct side {
 struct inst {
 	const struct dnsf *f;
 	struct weir_session *s;
-	struct policy pol;   /* the plug-in's, with the binding's overrides */
+	struct dns_policy pol; /* the plug-in's, with the binding's overrides */
 	struct side side[2];
 	struct weir_io_target t;
 	bool failed;         /* aborted (or closing): start nothing more */
@@ -415,7 +169,7 @@ static struct weir_iobuf *make_answer(const struct inst *in,
 
 	if (!b)
 		return NULL;
-	answer_of(&in->pol, q, &a);
+	dns_policy_answer(&in->pol, q, &a);
 	n = dns_build_answer(query->data, query->len, q, &a, b->data, b->cap);
 	if (n < 0) {
 		weir_iobuf_unref(b);
@@ -434,7 +188,7 @@ static void on_query(struct inst *in, struct weir_iobuf *b)
 	struct weir_iobuf *ans = NULL;
 
 	if (parsed && q.qclass == DNS_CLASS_IN &&
-	    listed(&in->f->names, q.name, q.name_len))
+	    dns_names_listed(&in->f->names, q.name, q.name_len))
 		ans = make_answer(in, b, &q);
 	if (in->f->log)
 		log_decision(in->f->log, in->s, parsed ? &q : NULL,
@@ -548,7 +302,7 @@ static int attach(void *priv, struct weir_session *s,
 	in->side[EX].sock = external;
 	/* A refused attach is never detached: free it here, before anything
 	 * is in flight. */
-	if (params && parse_policy(&in->pol, params) < 0) {
+	if (params && dns_policy_parse(&in->pol, params) < 0) {
 		fprintf(stderr, "dnsfilter: bad binding parameters\n");
 		free(in);
 		return -EINVAL;
@@ -578,7 +332,7 @@ static void dnsf_free(struct dnsf *f)
 {
 	if (f->log)
 		weir_param_close(f->log, stderr);
-	names_free(&f->names);
+	dns_names_free(&f->names);
 	free(f);
 }
 
@@ -605,11 +359,11 @@ static int init(struct weir_engine *e, const char *params, void **ret)
 	if (!f)
 		return -ENOMEM;
 	f->pol.ttl = 60;
-	rc = parse_policy(&f->pol, params);
+	rc = dns_policy_parse(&f->pol, params);
 	if (rc < 0)
 		fprintf(stderr, "dnsfilter: bad answer, a, aaaa or ttl\n");
 	if (!rc)
-		rc = parse_names(&f->names, params);
+		rc = dns_names_parse(&f->names, params, "dnsfilter");
 	if (!rc)
 		rc = open_log(f, params);
 	if (!rc) {
