@@ -376,8 +376,13 @@ t_rss() {
 	wait $cpid 2>/dev/null
 	note "VmRSS: ${base} kB before, ${peak} kB at most during"
 	# The server sends at full speed; weir must hold no more than its
-	# bounded window (plus socket buffers, which are the kernel's).
-	[ $((peak - base)) -lt 32768 ] ||
+	# bounded window (plus socket buffers, which are the kernel's). Had
+	# it buffered what the server sends, it would hold most of the 200 MB
+	# by now. ASan's allocator keeps more (redzones, per-thread caches,
+	# the quarantine): a looser bound there, still far below the file.
+	local limit=32768
+	ldd "$weir" | grep -q libasan && limit=98304
+	[ $((peak - base)) -lt $limit ] ||
 		fail "weir grew by $((peak - base)) kB with a slow client"
 	# Under ASan the shadow memory alone is larger: only the growth.
 	if ! ldd "$weir" | grep -q libasan && [ $peak -gt 65536 ]; then
