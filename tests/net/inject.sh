@@ -302,9 +302,10 @@ EOF
 )
 	plugins=${WEIR_TEST_PLUGIN_DIR:?} start_weir "$pol"
 	local got
-	# -W 5: every packet crosses weir twice (absorbed, injected again);
-	# under a sanitizer on a loaded machine a reply may take a while.
-	got=$(nsx $C ping -c 20 -i 0.05 -W 5 10.231.2.2 |
+	# -w 10: wait for all 20 replies (or 10 s). Without it ping gives up
+	# on the last ones after twice the round trip it saw, and under a
+	# sanitizer on a loaded machine a reply may take longer than that.
+	got=$(nsx $C ping -c 20 -i 0.05 -w 10 10.231.2.2 |
 		sed -n 's/.* \([0-9]*\) received.*/\1/p')
 	[ "$got" = 20 ] || fail "ping through the re-injector: $got of 20"
 	connect $C 10.231.2.2 80 || fail "TCP through the re-injector"
