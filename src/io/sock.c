@@ -249,9 +249,11 @@ static int tx_submit(struct real_sock *s, struct weir__sock_req *r)
 	s->tx_iov.iov_base = r->buf->data + r->done;
 	s->tx_iov.iov_len = r->buf->len - r->done;
 	if (!r->addr_len) {
-		/* WAITALL: the kernel itself retries a short stream send. */
-		if (s->base.kind == WEIR_SOCK_STREAM)
-			flags |= MSG_WAITALL;
+		/* No MSG_WAITALL: on this kernel a WAITALL send that the
+		 * socket took whole could stay uncompleted, and hold up the
+		 * socket's receive with it (a request/response exchange
+		 * through a chain stalled). tx_result() resubmits what a
+		 * short send left. */
 		io_uring_prep_send(sqe, s->fd, s->tx_iov.iov_base,
 				   s->tx_iov.iov_len, flags);
 		return 0;
@@ -290,10 +292,13 @@ static void tx_next(struct real_sock *s)
 	}
 }
 
-/* The head's result: done (>= 0 or -errno), or resubmitted (1) when a
- * stream send was short. */
-static int tx_result(struct real_sock *s, struct weir__sock_req *r, int res)
+/* The head's result (>= 0 or -errno), or *again when a short stream
+ * send was resubmitted for the rest. (A flag, not a special value: any
+ * byte count, 1 included, is a real result.) */
+static int tx_result(struct real_sock *s, struct weir__sock_req *r, int res,
+		     bool *again)
 {
+	*again = false;
 	res = closed_res(s, res);
 	if (res < 0 || r->op != WEIR__OP_SEND ||
 	    s->base.kind != WEIR_SOCK_STREAM)
@@ -306,8 +311,10 @@ static int tx_result(struct real_sock *s, struct weir__sock_req *r, int res)
 	if (s->closed)
 		return -ECANCELED;
 	res = tx_submit(s, r);
-	if (!res)
-		return 1;
+	if (!res) {
+		*again = true;
+		return 0;
+	}
 	return res == -ESHUTDOWN ? -ECANCELED : res;
 }
 
@@ -315,11 +322,11 @@ static void tx_done(struct weir__io_op *op, int res, unsigned flags)
 {
 	struct real_sock *s = weir__container_of(op, struct real_sock, tx_op);
 	struct weir__sock_req *r;
-	bool shut_wr;
+	bool shut_wr, again;
 
 	(void)flags;
-	res = tx_result(s, s->txq.head, res);
-	if (res == 1)
+	res = tx_result(s, s->txq.head, res, &again);
+	if (again)
 		return;
 	r = weir__req_pop(&s->txq);
 	shut_wr = r->op == WEIR__OP_SHUTDOWN && res >= 0 &&

@@ -254,6 +254,41 @@ static void tcp_pair(struct weir_loop *loop, struct weir_sock **cli,
 	assert_int_equal(weir_sock_from_fd(loop, s, false, srv), 0);
 }
 
+/* One-byte stream sends complete (a byte count of 1 once read as "sent
+ * short, resubmitted": the send never completed and held up the
+ * socket's queue), and a receive and a send on one socket both ways. */
+static void tcp_one_byte(void **state)
+{
+	struct weir_loop *loop = new_loop();
+	struct weir_sock *c, *srv;
+	struct ev rx = { 0 }, tx = { 0 }, tx2 = { 0 }, back = { 0 };
+	struct weir_iobuf *x = text("X"), *y = text("Y");
+
+	(void)state;
+	tcp_pair(loop, &c, &srv);
+	assert_int_equal(CALL(weir_sock_recv(srv, NULL, TARGET(&rx), 1)), 0);
+	assert_int_equal(CALL(weir_sock_recv(c, NULL, TARGET(&back), 4)), 0);
+	assert_int_equal(CALL(weir_sock_send(srv, x, TARGET(&tx), 2)), 0);
+	assert_int_equal(CALL(weir_sock_send(srv, y, TARGET(&tx2), 3)), 0);
+	run_until(loop, &tx.calls, 1);
+	run_until(loop, &tx2.calls, 1);
+	expect_ok(&tx, 2);
+	expect_ok(&tx2, 3);
+	run_until(loop, &back.calls, 1);
+	expect_ok(&back, 4);
+	weir_iobuf_unref(back.buf);
+	assert_int_equal(CALL(weir_sock_send(c, x, TARGET(&tx), 5)), 0);
+	run_until(loop, &rx.calls, 1);
+	expect_ok(&rx, 1);
+	expect_bytes(rx.buf, "X");
+	weir_iobuf_unref(rx.buf);
+	weir_iobuf_unref(x);
+	weir_iobuf_unref(y);
+	weir_sock_close(c);
+	weir_sock_close(srv);
+	weir_loop_free(loop);
+}
+
 static uint8_t pattern(size_t i)
 {
 	return (uint8_t)(i * 7 + i / 251);
@@ -1105,6 +1140,7 @@ int main(void)
 		cmocka_unit_test(buffers),
 		cmocka_unit_test(unix_round_trip),
 		cmocka_unit_test(tcp_large_in_order),
+		cmocka_unit_test(tcp_one_byte),
 		cmocka_unit_test(tcp_eof),
 		cmocka_unit_test(udp_ipv4),
 		cmocka_unit_test(udp_ipv6),
