@@ -96,8 +96,9 @@ struct weir_sock;
  * completion that caused it has run:
  *  WEIR__SOCK_EV_SHUT_WR: a shutdown for writing (or both) completed;
  *  WEIR__SOCK_EV_ERROR:   an operation failed with res (not -ECANCELED);
- *  WEIR__SOCK_EV_FREED:   the socket is gone, every completion of it
- *                         delivered (the observer must not touch it).
+ *  WEIR__SOCK_EV_FREED:   the socket is closed and every completion of
+ *                         it delivered; unless held, it is gone (the
+ *                         observer must not touch it).
  *                         This one may come inside weir_sock_close(),
  *                         when nothing of the socket was in flight. */
 enum weir__sock_ev {
@@ -110,6 +111,12 @@ typedef void (*weir__sock_obs_fn)(void *arg, struct weir_sock *s, int ev,
 /* Sets (or, with NULL, clears) the socket's one observer. */
 void weir__sock_observe(struct weir_sock *s, weir__sock_obs_fn fn,
 			void *arg);
+/* Keeps the socket's memory after its close and last completion (it then
+ * reports WEIR__SOCK_EV_FREED, meaning closed and idle), so that those
+ * who still hold a pointer get -ESHUTDOWN from it instead of touching
+ * freed memory. weir__sock_release() lets it go (at once if idle). */
+void weir__sock_hold(struct weir_sock *s);
+void weir__sock_release(struct weir_sock *s);
 
 static inline bool weir__io_busy(const struct weir__io_op *op)
 {

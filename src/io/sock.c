@@ -75,9 +75,15 @@ static void maybe_free(struct real_sock *s)
 	if (!s->closed || s->depth || weir__io_busy(&s->rx_op) ||
 	    weir__io_busy(&s->tx_op))
 		return;
-	close(s->fd);
-	weir__sock_notify(&s->base, WEIR__SOCK_EV_FREED, 0);
-	free(s);
+	if (s->fd >= 0) {
+		close(s->fd);
+		s->fd = -1;
+	}
+	s->depth++;   /* the observer may release us inside */
+	weir__sock_idle(&s->base);
+	s->depth--;
+	if (!s->base.held_ && !s->depth)
+		free(s);
 }
 
 /* Asks the kernel to end `op`. Without an SQE for the cancel, shutting
@@ -359,11 +365,17 @@ static int real_send(struct weir_sock *base, struct weir__sock_req *r)
 	return 0;
 }
 
+static void real_release(struct weir_sock *base)
+{
+	maybe_free(real(base));
+}
+
 static const struct weir__sock_ops real_ops = {
 	.recv = real_recv,
 	.send = real_send,
 	.close = real_close,
 	.fd = real_fd,
+	.release = real_release,
 };
 
 /* Asks for the destination of each datagram (internal side). IPv4 on a
@@ -452,7 +464,7 @@ static int start_recv(struct weir_sock *s, struct weir_iobuf *buf,
 		return -ENOBUFS;
 	if (s->rx_busy)
 		return -EBUSY;
-	if (s->loop->closing)
+	if (s->loop->closing || s->closed_)
 		return -ESHUTDOWN;
 	r = &s->rx;
 	memset(r, 0, offsetof(struct weir__sock_req, addr));
@@ -523,7 +535,7 @@ static int check_send(struct weir_sock *s, const struct weir_iobuf *buf,
 		return -EISCONN;
 	if (to && (!to_len || to_len > sizeof(struct sockaddr_storage)))
 		return -EINVAL;
-	if (s->loop->closing)
+	if (s->loop->closing || s->closed_)
 		return -ESHUTDOWN;
 	return 0;
 }
@@ -562,7 +574,7 @@ int weir_sock_shutdown(struct weir_sock *s, int how,
 	if (!s || !target_ok(t) ||
 	    (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR))
 		return -EINVAL;
-	if (s->loop->closing)
+	if (s->loop->closing || s->closed_)
 		return -ESHUTDOWN;
 	r = new_req(t, user_data, WEIR__OP_SHUTDOWN);
 	if (!r)
@@ -573,8 +585,22 @@ int weir_sock_shutdown(struct weir_sock *s, int how,
 
 void weir_sock_close(struct weir_sock *s)
 {
-	if (s)
+	if (s && !s->closed_) {
+		s->closed_ = true;
 		s->ops->close(s);
+	}
+}
+
+void weir__sock_hold(struct weir_sock *s)
+{
+	s->held_ = true;
+}
+
+void weir__sock_release(struct weir_sock *s)
+{
+	s->held_ = false;
+	if (s->ops->release)
+		s->ops->release(s);
 }
 
 int weir_sock_fd(const struct weir_sock *s)

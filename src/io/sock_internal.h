@@ -84,6 +84,8 @@ struct weir__sock_ops {
 	int (*send)(struct weir_sock *s, struct weir__sock_req *r);
 	void (*close)(struct weir_sock *s);
 	int (*fd)(const struct weir_sock *s);
+	/* The hold is gone: free if closed and idle. */
+	void (*release)(struct weir_sock *s);
 };
 
 struct weir_sock {
@@ -91,6 +93,11 @@ struct weir_sock {
 	struct weir_loop *loop;
 	weir__sock_obs_fn obs;      /* weir__sock_observe() */
 	void *obs_arg;
+	bool closed_;               /* weir_sock_close() was called: new
+	                             * operations are refused */
+	bool held_;                 /* weir__sock_hold(): memory kept after
+	                             * close until weir__sock_release() */
+	bool idle_told_;            /* WEIR__SOCK_EV_FREED was sent */
 	enum weir_sock_kind kind;
 	bool rx_busy;               /* from the start of a receive until its
 	                             * completion begins */
@@ -102,6 +109,19 @@ static inline void weir__sock_notify(struct weir_sock *s, int ev, int res)
 {
 	if (s->obs)
 		s->obs(s->obs_arg, s, ev, res);
+}
+
+/* Closed and idle (every completion delivered): tells the observer once
+ * (WEIR__SOCK_EV_FREED). Returns true when the memory may go now (not
+ * held). The caller keeps its own depth count up around this call when
+ * the observer may release it re-entrantly. */
+static inline bool weir__sock_idle(struct weir_sock *s)
+{
+	if (!s->idle_told_) {
+		s->idle_told_ = true;
+		weir__sock_notify(s, WEIR__SOCK_EV_FREED, 0);
+	}
+	return !s->held_;
 }
 
 /* Calls the request's completion. `res`: >= 0 success, else -errno. */

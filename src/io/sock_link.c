@@ -69,9 +69,12 @@ static void try_free(struct link_pair *p)
 	if (!p->end[0].closed || !p->end[1].closed || p->depth ||
 	    p->posted || p->done.head || p->guard_armed)
 		return;
-	weir__sock_notify(&p->end[0].base, WEIR__SOCK_EV_FREED, 0);
-	weir__sock_notify(&p->end[1].base, WEIR__SOCK_EV_FREED, 0);
-	free(p);
+	p->depth++;   /* an observer may release an end inside */
+	weir__sock_idle(&p->end[0].base);
+	weir__sock_idle(&p->end[1].base);
+	p->depth--;
+	if (!p->end[0].base.held_ && !p->end[1].base.held_)
+		free(p);
 }
 
 /* ---- delivery ----------------------------------------------------------- */
@@ -314,11 +317,17 @@ static int link_fd(const struct weir_sock *s)
 	return -1;
 }
 
+static void link_release(struct weir_sock *s)
+{
+	try_free(end_of(s)->pair);
+}
+
 static const struct weir__sock_ops link_ops = {
 	.recv = link_recv,
 	.send = link_send,
 	.close = link_close,
 	.fd = link_fd,
+	.release = link_release,
 };
 
 /* ---- the guard ---------------------------------------------------------- */

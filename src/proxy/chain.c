@@ -97,14 +97,38 @@ void weir__chain_on_sock(void *arg, struct weir_sock *sock, int ev, int res)
 			weir__session_fail(s, res);
 		break;
 	case WEIR__SOCK_EV_FREED:
-		if (--s->socks_open == 0) {
-			detach_all(s);
-			weir__session_op_done(s);
-		}
+		/* Closed and idle; still held, so that a filter's late call
+		 * gets -ESHUTDOWN: released once every socket got here. */
+		if (--s->socks_open == 0)
+			weir__chain_done(s);
 		break;
 	default:
 		break;
 	}
+}
+
+/* Every socket of the chain idle: the filters go, then the sockets'
+ * memory, then the op that kept the session. */
+void weir__chain_done(struct weir_session *s)
+{
+	detach_all(s);
+	if (s->csock)
+		weir__sock_release(s->csock);
+	if (s->ssock)
+		weir__sock_release(s->ssock);
+	for (size_t i = 0; i < s->nlinks; i++)
+		weir__sock_release(s->links[i]);
+	s->csock = s->ssock = NULL;
+	s->nlinks = 0;
+	weir__session_op_done(s);
+}
+
+/* Watched and held (see weir__chain_done). */
+void weir__chain_adopt(struct weir_session *s, struct weir_sock *k)
+{
+	weir__sock_observe(k, weir__chain_on_sock, s);
+	weir__sock_hold(k);
+	s->socks_open++;
 }
 
 static struct weir_sock *wrap(struct weir_session *s, int *fd, bool ext)
@@ -114,8 +138,7 @@ static struct weir_sock *wrap(struct weir_session *s, int *fd, bool ext)
 	if (weir_sock_from_fd(s->w->loop, *fd, ext, &sock) < 0)
 		return NULL;
 	*fd = -1;  /* the weir_sock owns it now */
-	weir__sock_observe(sock, weir__chain_on_sock, s);
-	s->socks_open++;
+	weir__chain_adopt(s, sock);
 	return sock;
 }
 
@@ -134,9 +157,8 @@ static int make_socks(struct weir_session *s, struct weir_sock **sock)
 
 		if (weir_sock_pair(s->w->loop, WEIR_SOCK_STREAM, &a, &b) < 0)
 			return -ENOMEM;
-		weir__sock_observe(a, weir__chain_on_sock, s);
-		weir__sock_observe(b, weir__chain_on_sock, s);
-		s->socks_open += 2;
+		weir__chain_adopt(s, a);
+		weir__chain_adopt(s, b);
 		sock[2 * i + 1] = a;
 		sock[2 * i + 2] = b;
 		s->links[s->nlinks++] = a;
@@ -219,10 +241,8 @@ void weir__chain_close(struct weir_session *s)
 	}
 	for (size_t i = 0; i < n; i++)
 		weir_sock_close(all[i]);
-	/* Every socket freed already (or none made): the op taken in start
+	/* Every socket idle already (or none made): the op taken in start
 	 * ends here. */
-	if (--s->socks_open == 0) {
-		detach_all(s);
-		weir__session_op_done(s);
-	}
+	if (--s->socks_open == 0)
+		weir__chain_done(s);
 }

@@ -134,6 +134,10 @@ size_t weir__chain_count(const struct weir_session *s);
 int weir__chain_lookup(struct weir_session *s);
 /* Attaches filter i to sock[2i] (internal) and sock[2i+1] (external). */
 int weir__chain_attach(struct weir_session *s, struct weir_sock **sock);
+/* Watches and holds a socket of s's chain. */
+void weir__chain_adopt(struct weir_session *s, struct weir_sock *k);
+/* Every socket of the chain idle: detach, release, end the session. */
+void weir__chain_done(struct weir_session *s);
 /* The observer of a chain's sockets (end of streams, errors, freed). */
 void weir__chain_on_sock(void *arg, struct weir_sock *sock, int ev, int res);
 /* Builds the chain and attaches the filters. 0, or -errno (the caller

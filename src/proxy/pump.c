@@ -37,7 +37,7 @@ static void maybe_free(struct pump *p)
 static void fail(struct pump *p, int err)
 {
 	/* -ECANCELED: the session is closing already. */
-	if (!p->failed && err != -ECANCELED)
+	if (!p->failed && err != -ECANCELED && err != -ESHUTDOWN)
 		weir_session_abort(p->s, "pump: I/O error");
 	p->failed = true;
 }

@@ -183,8 +183,7 @@ static struct weir_sock *upstream_sock(struct weir_session *s)
 		close(fd);
 		return NULL;
 	}
-	weir__sock_observe(k, weir__chain_on_sock, s);
-	s->socks_open++;
+	weir__chain_adopt(s, k);
 	return k;
 }
 
@@ -193,9 +192,8 @@ static int add_pair(struct weir_session *s, struct weir_sock **a,
 {
 	if (weir_sock_pair(s->w->loop, WEIR_SOCK_DGRAM, a, b) < 0)
 		return -ENOMEM;
-	weir__sock_observe(*a, weir__chain_on_sock, s);
-	weir__sock_observe(*b, weir__chain_on_sock, s);
-	s->socks_open += 2;
+	weir__chain_adopt(s, *a);
+	weir__chain_adopt(s, *b);
 	s->links[s->nlinks++] = *a;
 	s->links[s->nlinks++] = *b;
 	return 0;
