@@ -392,9 +392,36 @@ t_rss() {
 	stop_weir
 }
 
+# Transparent interception: the client fetches from the server's own
+# address; the gateway's kernel redirects port 80 into weir.
+t_intercept() {
+	web_server
+	nsx $C ip route add default via 10.232.1.1
+	nsx $S ip route add default via 10.232.2.1
+	nsx $G sysctl -qw net.ipv4.ip_forward=1
+	cat >"$work/i.weir" <<EOF
+plugin exeblock { log = "$work/eb.log"; }
+protocol web tcp 80;
+intercept web;
+datafilter exeblock on web { mode = preview; }
+EOF
+	ip netns exec $G "$weir" run -c "$work/i.weir" --control "$ctl" \
+		--plugins "$plugins" >>"$work/weir.log" 2>&1 &
+	wpid=$!
+	for _ in $(seq 50); do
+		"$weir" stats --control "$ctl" >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	mode=intercept
+	expect_403 /tool "ELF" http://10.232.2.2
+	expect_intact /notes.txt http://10.232.2.2
+	wait_stat active 0
+	stop_weir
+}
+
 topology
 case $name in
-block|intact|chunked|keepalive|head|cap|abort|rss)
+block|intact|chunked|keepalive|head|cap|abort|rss|intercept)
 	"t_$name" ;;
 *) echo "unknown test $name"; exit 2 ;;
 esac
