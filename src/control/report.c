@@ -109,6 +109,7 @@ static void text_report(struct daemon *d, FILE *f)
 		text_live(f, &d->comp[i]);
 	if (d->proxy) {
 		struct weir__proxy_stats ps;
+		char why[128];
 
 		weir__proxy_stats(d->proxy, &ps);
 		fprintf(f, "proxy     sessions %" PRIu64 " (active %" PRIu64
@@ -120,6 +121,9 @@ static void text_report(struct daemon *d, FILE *f)
 			ps.refused, ps.connect_failed, ps.aborted,
 			ps.idle_closed, ps.spliced, ps.chained, ps.bytes_up,
 			ps.bytes_down);
+		weir__proxy_last_abort(d->proxy, why, sizeof(why));
+		if (why[0])
+			fprintf(f, "          last abort: %s\n", why);
 	}
 	if (d->inject) {
 		struct weir_inject_live_stats st;

@@ -215,3 +215,16 @@ void weir__proxy_stats(struct weir__proxy *p, struct weir__proxy_stats *ret)
 		pthread_mutex_unlock(&w->st_lock);
 	}
 }
+
+void weir__proxy_last_abort(struct weir__proxy *p, char *buf, size_t len)
+{
+	buf[0] = '\0';
+	for (unsigned i = 0; p && i < p->nw; i++) {
+		struct weir__worker *w = &p->w[i];
+
+		pthread_mutex_lock(&w->st_lock);
+		if (w->last_abort[0])
+			snprintf(buf, len, "%s", w->last_abort);
+		pthread_mutex_unlock(&w->st_lock);
+	}
+}

@@ -55,5 +55,8 @@ int weir__proxy_start(const struct weir__proxy_opts *opts,
 void weir__proxy_stop(struct weir__proxy *p);
 
 void weir__proxy_stats(struct weir__proxy *p, struct weir__proxy_stats *ret);
+/* The last reason a data filter gave for ending a session (any worker),
+ * "" if none. */
+void weir__proxy_last_abort(struct weir__proxy *p, char *buf, size_t len);
 
 #endif /* WEIR_SRC_PROXY_H */

@@ -170,6 +170,7 @@ struct weir__worker {
 	struct weir_session *udp_tab[256]; /* udp.c: by client address */
 	bool stopping;
 	struct weir__proxy_stats st;    /* this worker's counters */
+	char last_abort[128];           /* weir_session_abort's last why */
 	pthread_mutex_t st_lock;        /* guards st for readers */
 };
 

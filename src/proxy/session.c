@@ -147,7 +147,15 @@ void weir__session_fail(struct weir_session *s, int err)
 
 void weir_session_abort(struct weir_session *s, const char *why)
 {
-	(void)why;
+	struct weir__worker *w = s->w;
+
+	/* The last reason a filter gave, for weir stats: per session lines
+	 * would flood the log under an attack. */
+	if (why && !s->aborted) {
+		pthread_mutex_lock(&w->st_lock);
+		snprintf(w->last_abort, sizeof(w->last_abort), "%s", why);
+		pthread_mutex_unlock(&w->st_lock);
+	}
 	weir__session_fail(s, -ECONNABORTED);
 }
 
