@@ -120,11 +120,14 @@ static void decode_meta(struct nlattr **attr, struct weir__nfq_msg *m)
 	if (attr[NFQA_TIMESTAMP] &&
 	    mnl_attr_get_payload_len(attr[NFQA_TIMESTAMP]) >=
 		    sizeof(struct nfqnl_msg_packet_timestamp)) {
-		const struct nfqnl_msg_packet_timestamp *ts =
-			mnl_attr_get_payload(attr[NFQA_TIMESTAMP]);
+		/* Netlink attributes are only 4-byte aligned: copy the two
+		 * 64-bit fields out instead of reading them in place. */
+		struct nfqnl_msg_packet_timestamp ts;
 
-		mt->timestamp_ns = be64toh(ts->sec) * 1000000000ull +
-				   be64toh(ts->usec) * 1000ull;
+		memcpy(&ts, mnl_attr_get_payload(attr[NFQA_TIMESTAMP]),
+		       sizeof(ts));
+		mt->timestamp_ns = be64toh(ts.sec) * 1000000000ull +
+				   be64toh(ts.usec) * 1000ull;
 	}
 	decode_csum(attr, m);
 }
