@@ -124,10 +124,6 @@ void weir__session_close(struct weir_session *s)
 	weir__session_op_done(s);
 }
 
-static void close_session(struct weir_session *s)
-{
-	weir__session_close(s);
-}
 
 void weir__session_op_done(struct weir_session *s)
 {
@@ -142,7 +138,7 @@ void weir__session_fail(struct weir_session *s, int err)
 		return;
 	s->aborted = true;
 	count(s->w, &s->w->st.aborted, 1);
-	close_session(s);
+	weir__session_close(s);
 }
 
 void weir_session_abort(struct weir_session *s, const char *why)
@@ -162,7 +158,7 @@ void weir_session_abort(struct weir_session *s, const char *why)
 void weir__session_dir_done(struct weir_session *s)
 {
 	if (s->up.done && s->down.done)
-		close_session(s);
+		weir__session_close(s);
 }
 
 static int start_pump(struct weir_session *s)
