@@ -143,6 +143,13 @@ weir_policy_listener_at(const struct weir_policy *policy, size_t i);
 size_t weir_policy_datafilter_count(const struct weir_policy *policy);
 const struct weir_policy_datafilter *
 weir_policy_datafilter_at(const struct weir_policy *policy, size_t i);
+/* `sessionfilter NAME [on PROTO, ...] [{ params }];`: binds the session
+ * filter (proxy.h) registered as NAME to those protocols (all, when no
+ * `on`); bound filters see events in policy order. Described by the
+ * same struct as a data-filter binding, priority unused. */
+size_t weir_policy_sessionfilter_count(const struct weir_policy *policy);
+const struct weir_policy_datafilter *
+weir_policy_sessionfilter_at(const struct weir_policy *policy, size_t i);
 
 /* One filter spec. spec.sublayer is 0: `sublayer` names the sublayer,
  * which weir_policy_apply() resolves. spec.conds, their sets and

@@ -81,6 +81,99 @@ int weir_datafilter_register(struct weir_engine *engine,
  * 0 or -ENOENT. */
 int weir_datafilter_unregister(struct weir_engine *engine, const char *name);
 
+/* ---- session filters ----------------------------------------------- */
+
+/* A session filter (TMG's IFWXSessionFilter) sees a session's life, not
+ * its bytes: it may refuse the session, end it, redirect it, or attach
+ * data filters to it alone. The policy binds it to protocols
+ * (`sessionfilter NAME [on P, ...] { params }`); bound filters run in
+ * policy order, each event to each filter until one says otherwise. */
+enum weir_session_event {
+	/* A client's connection was accepted (TCP), or a client's first
+	 * datagram made a UDP association. info: client, original_dst,
+	 * upstream (where it will go). Data filters may be attached and the
+	 * upstream changed. */
+	WEIR_SESSION_ACCEPT = 1,
+	/* TCP: the proxy is about to connect to `addr` (the upstream).
+	 * The last moment to change it or attach data filters. */
+	WEIR_SESSION_CONNECT,
+	/* UDP: the association is about to send its first datagram toward
+	 * `addr` (each destination is its own association, so once per
+	 * session). The last moment to attach data filters. */
+	WEIR_SESSION_UDP_DEST,
+	/* The session is over: every data filter detached, both sockets
+	 * closed. Delivered exactly once to every filter that got ACCEPT,
+	 * whatever the verdicts; the verdict is ignored. The place to free
+	 * *ctx. */
+	WEIR_SESSION_TERMINATE,
+};
+
+enum weir_session_verdict {
+	WEIR_SESSION_CONTINUE = 0,   /* next filter; then the session goes on */
+	/* Refuse what the event announces. ACCEPT, CONNECT: the client
+	 * gets a reset, nothing is connected. UDP_DEST: the association
+	 * stays but drops every datagram until it goes idle (so a
+	 * flood of refused datagrams is not a flood of events). */
+	WEIR_SESSION_DENY,
+	/* End the session now (weir_session_abort). For TCP the same as
+	 * DENY; for UDP the association ends and a later datagram makes a
+	 * new one. */
+	WEIR_SESSION_KILL,
+};
+
+struct weir_session_event_info {
+	enum weir_session_event kind;
+	/* CONNECT: the upstream; UDP_DEST: the destination; else NULL. */
+	const struct sockaddr *addr;
+	socklen_t addr_len;
+	/* TERMINATE: bytes client->server and back as the real sockets
+	 * moved them, and why it ended: 0 (both sides closed, or idle),
+	 * or a negative errno with `reason` ("denied", a filter's abort
+	 * reason, "upstream unreachable", ...; NULL if none). */
+	uint64_t bytes_up, bytes_down;
+	int error;
+	const char *reason;
+};
+
+struct weir_sessionfilter {
+	const char *name;      /* unique among session filters; copied */
+	/* An event of session s (on its loop's thread). `params` is the
+	 * policy's parameter text for this binding ("" if none). `ctx` is
+	 * a word per (session, filter), NULL at first, kept across the
+	 * session's events: what the filter keeps there it frees at
+	 * TERMINATE. */
+	enum weir_session_verdict (*event)(
+		void *priv, struct weir_session *s,
+		const struct weir_session_event_info *ev, const char *params,
+		void **ctx);
+	void *priv;
+};
+
+/* Registers a session filter on engine (copied). -EEXIST, -EINVAL,
+ * -ENOMEM. Sessions started afterwards use it. */
+int weir_sessionfilter_register(struct weir_engine *engine,
+				const struct weir_sessionfilter *sf);
+/* 0 or -ENOENT. A session that already looked it up keeps calling it:
+ * unregister from a plug-in's fini only (the proxy stops first). */
+int weir_sessionfilter_unregister(struct weir_engine *engine,
+				  const char *name);
+
+/* From ACCEPT, CONNECT or UDP_DEST: puts the data filter registered as
+ * `datafilter` into this session's chain in priority class `priority`
+ * (0..1000; with the policy's bindings, in increasing class, bindings
+ * first among equals) with `params` (copied; NULL = ""). The session
+ * then runs through a chain even if its protocol binds no filter.
+ * 0, -ENOENT (no such data filter), -ENOSPC (the chain is full: 8),
+ * -EINVAL, -EBUSY (outside those events), -ENOMEM. */
+int weir_session_attach(struct weir_session *s, const char *datafilter,
+			unsigned priority, const char *params);
+
+/* From ACCEPT or CONNECT (TCP) or ACCEPT (UDP): sends the session to `a`
+ * instead (a redirector). info.upstream changes; original_dst stays.
+ * 0, -EINVAL (not an IPv4/IPv6 address), -EBUSY (too late). */
+int weir_session_set_upstream(struct weir_session *s,
+			      const struct sockaddr *a, socklen_t len);
+
 /* ---- inside a session --------------------------------------------- */
 
 const struct weir_session_info *

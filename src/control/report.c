@@ -115,11 +115,11 @@ static void text_report(struct daemon *d, FILE *f)
 		fprintf(f, "proxy     sessions %" PRIu64 " (active %" PRIu64
 			   ", refused %" PRIu64 ", connect-failed %" PRIu64
 			   ", aborted %" PRIu64 ", idle-closed %" PRIu64
-			   ")  spliced %" PRIu64
+			   ", denied %" PRIu64 ")  spliced %" PRIu64
 			   "  chained %" PRIu64 "  bytes up %" PRIu64
 			   " down %" PRIu64 "\n", ps.accepted, ps.active,
 			ps.refused, ps.connect_failed, ps.aborted,
-			ps.idle_closed, ps.spliced, ps.chained, ps.bytes_up,
+			ps.idle_closed, ps.denied, ps.spliced, ps.chained, ps.bytes_up,
 			ps.bytes_down);
 		weir__proxy_last_abort(d->proxy, why, sizeof(why));
 		if (why[0])
@@ -205,12 +205,12 @@ static void json_report(struct daemon *d, FILE *f)
 			   ",\"active\":%" PRIu64 ",\"refused\":%" PRIu64
 			   ",\"connect_failed\":%" PRIu64 ",\"aborted\":%"
 			   PRIu64 ",\"idle_closed\":%" PRIu64
-			   ",\"spliced\":%" PRIu64 ",\"chained\":%"
+			   ",\"denied\":%" PRIu64 ",\"spliced\":%" PRIu64 ",\"chained\":%"
 			   PRIu64 ",\"bytes_up\":%" PRIu64
 			   ",\"bytes_down\":%" PRIu64 "}",
 			ps.accepted, ps.active, ps.refused, ps.connect_failed,
-			ps.aborted, ps.idle_closed, ps.spliced, ps.chained,
-			ps.bytes_up, ps.bytes_down);
+			ps.aborted, ps.idle_closed, ps.denied, ps.spliced,
+			ps.chained, ps.bytes_up, ps.bytes_down);
 	}
 	fputs(",\"filters\":[", f);
 	for (size_t i = 0, n = 0; i < d->nids; i++) {

@@ -117,6 +117,9 @@ void weir__sock_observe(struct weir_sock *s, weir__sock_obs_fn fn,
  * freed memory. weir__sock_release() lets it go (at once if idle). */
 void weir__sock_hold(struct weir_sock *s);
 void weir__sock_release(struct weir_sock *s);
+/* Bytes a real socket has received (0 for a link): a chained session's
+ * byte counts, taken from its two real sockets. */
+uint64_t weir__sock_rx_bytes(const struct weir_sock *s);
 
 static inline bool weir__io_busy(const struct weir__io_op *op)
 {

@@ -224,6 +224,7 @@ static void rx_done(struct weir__io_op *op, int res, unsigned flags)
 	}
 	if (res >= 0) {
 		buf->len += (uint32_t)res;
+		s->base.rx_bytes += (uint32_t)res;
 		if (r.own_buf && s->base.kind == WEIR_SOCK_DGRAM)
 			buf = weir__iobuf_shrink(buf);
 	} else if (r.own_buf) {
@@ -601,6 +602,11 @@ void weir__sock_release(struct weir_sock *s)
 	s->held_ = false;
 	if (s->ops->release)
 		s->ops->release(s);
+}
+
+uint64_t weir__sock_rx_bytes(const struct weir_sock *s)
+{
+	return s->rx_bytes;
 }
 
 int weir_sock_fd(const struct weir_sock *s)

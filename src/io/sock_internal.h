@@ -104,6 +104,7 @@ struct weir_sock {
 	bool rx_busy;               /* from the start of a receive until its
 	                             * completion begins */
 	struct weir__sock_req rx;
+	uint64_t rx_bytes;          /* received so far (real sockets) */
 };
 
 /* Tells the observer, if any (io_internal.h). */

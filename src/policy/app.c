@@ -1,11 +1,12 @@
 /* The application tier's statements: protocol definitions, explicit
- * listeners and data-filter bindings.
+ * listeners, data- and session-filter bindings, interception.
  *
  *   "protocol" NAME ("tcp" | "udp") PORT { "," PORT } ";"
  *   "listen" NAME [ "tcp" | "udp" ] ADDRPORT "to" ADDRPORT
  *            [ "protocol" NAME ] ";"
  *   "datafilter" NAME [ "on" NAME { "," NAME } ] [ "priority" N ]
  *                [ PARAMS ] [ ";" ]
+ *   "sessionfilter" NAME [ "on" NAME { "," NAME } ] [ PARAMS ] [ ";" ]
  *   "intercept" NAME { "," NAME } ";"
  *
  * ADDRPORT is "1.2.3.4:80" or "[fd00::1]:80" (a string; the IPv4 form may
@@ -255,7 +256,7 @@ static int parse_on(struct weir__parser *p, struct weir_policy_datafilter *d)
 
 		if (n == ON_MAX)
 			return weir__error(p->src, t->loc, "at most %d "
-					   "protocols per data filter", ON_MAX);
+					   "protocols per binding", ON_MAX);
 		if (!(on[n++] = proto_ref(p)))
 			return -EINVAL;
 	} while (weir__accept(&p->lx, ","));
@@ -268,36 +269,54 @@ static int parse_on(struct weir__parser *p, struct weir_policy_datafilter *d)
 	return 0;
 }
 
-int weir__parse_datafilter(struct weir__parser *p)
+static int parse_priority(struct weir__parser *p, uint32_t *ret)
+{
+	struct weir__tok t = weir__next(&p->lx);
+	uint64_t v;
+
+	if (t.kind != TK_WORD || weir__parse_u64(t.p, t.loc.len, &v) < 0 ||
+	    v > 1000)
+		return weir__error(p->src, t.loc, "a priority class is a "
+				   "number from 0 to 1000");
+	*ret = (uint32_t)v;
+	return 0;
+}
+
+/* `datafilter` and `sessionfilter` after their keyword: the same shape,
+ * but session filters run in policy order (no class: the data filters
+ * they attach carry one). */
+static int parse_binding(struct weir__parser *p, bool session)
 {
 	struct weir_policy *pol = p->pol;
 	struct weir_policy_datafilter d = { .priority = 100, .params = "" };
 	struct weir_policy_datafilter *slot;
+	const struct weir__tok *t;
 	struct weir__loc loc;
 	const char *name;
 
-	if (weir__parse_name(p, "data filter name", APP_NAME_MAX, true, &name,
-			     &loc) < 0)
+	if (weir__parse_name(p, session ? "session filter name"
+					: "data filter name",
+			     APP_NAME_MAX, true, &name, &loc) < 0)
 		return -EINVAL;
 	if (weir__accept(&p->lx, "on") && parse_on(p, &d) < 0)
 		return -EINVAL;
-	if (weir__accept(&p->lx, "priority")) {
-		struct weir__tok t = weir__next(&p->lx);
-		uint64_t v;
-
-		if (t.kind != TK_WORD ||
-		    weir__parse_u64(t.p, t.loc.len, &v) < 0 || v > 1000)
-			return weir__error(p->src, t.loc, "a priority class is "
-					   "a number from 0 to 1000");
-		d.priority = (uint32_t)v;
-	}
+	t = weir__peek(&p->lx, 0);
+	if (session && weir__tok_is(t, "priority"))
+		return weir__error(p->src, t->loc, "session filters run in "
+				   "policy order; the data filters they attach "
+				   "have a priority class");
+	if (weir__accept(&p->lx, "priority") &&
+	    parse_priority(p, &d.priority) < 0)
+		return -EINVAL;
 	d.line = loc.line;
 	d.name = weir__strndup(&pol->arena, name, strlen(name));
 	if (weir__tok_is(weir__peek(&p->lx, 0), "{") &&
 	    weir__parse_params(p, &d.params) < 0)
 		return -EINVAL;
-	slot = push(pol, (void **)&pol->dfs, &pol->ndf, &pol->capdf,
-		    sizeof(*slot));
+	slot = session ? push(pol, (void **)&pol->sfs, &pol->nsf, &pol->capsf,
+			      sizeof(*slot))
+		       : push(pol, (void **)&pol->dfs, &pol->ndf, &pol->capdf,
+			      sizeof(*slot));
 	if (!slot || !d.name)
 		return weir__oom(p->src, loc);
 	*slot = d;
@@ -305,6 +324,16 @@ int weir__parse_datafilter(struct weir__parser *p)
 	if (d.params[0] || weir__tok_is(weir__peek(&p->lx, 0), ";"))
 		return weir__accept(&p->lx, ";"), 0;
 	return weir__expect(&p->lx, ";");
+}
+
+int weir__parse_datafilter(struct weir__parser *p)
+{
+	return parse_binding(p, false);
+}
+
+int weir__parse_sessionfilter(struct weir__parser *p)
+{
+	return parse_binding(p, true);
 }
 
 /* One intercepted protocol; a repeat is merged. */
@@ -384,4 +413,15 @@ const struct weir_policy_datafilter *
 weir_policy_datafilter_at(const struct weir_policy *pol, size_t i)
 {
 	return pol && i < pol->ndf ? &pol->dfs[i] : NULL;
+}
+
+size_t weir_policy_sessionfilter_count(const struct weir_policy *pol)
+{
+	return pol ? pol->nsf : 0;
+}
+
+const struct weir_policy_datafilter *
+weir_policy_sessionfilter_at(const struct weir_policy *pol, size_t i)
+{
+	return pol && i < pol->nsf ? &pol->sfs[i] : NULL;
 }

@@ -9,7 +9,8 @@
  *              | "plugins" STRING ";"
  *              | "compartment" N STRING ";"
  *              | "plugin" NAME [ PARAMS ] ";"
- *              | "protocol" ... | "listen" ... | "datafilter" ...  (app.c)
+ *              | "protocol" ... | "listen" ... | "datafilter" ...
+ *              | "sessionfilter" ... | "intercept" ...  (app.c)
  *              | "filter" ... | ("permit" | "block" | "callout") ...
  */
 #include <errno.h>
@@ -445,7 +446,7 @@ static int unknown_statement(struct weir__parser *p, const struct weir__tok *t)
 					  "plugin", "filter", "permit",
 					  "block", "callout", "compartment",
 					  "protocol", "listen", "datafilter",
-					  "intercept" };
+					  "sessionfilter", "intercept" };
 	struct weir__suggest sg;
 	const char *best;
 
@@ -461,7 +462,7 @@ static int unknown_statement(struct weir__parser *p, const struct weir__tok *t)
 			   best ? "'?" : " (sublayer, default, plugins, "
 			   "plugin, compartment, filter, permit, block, "
 			   "callout, protocol, listen, datafilter, "
-			   "intercept)");
+			   "sessionfilter, intercept)");
 }
 
 static int parse_statement(struct weir__parser *p)
@@ -486,6 +487,8 @@ static int parse_statement(struct weir__parser *p)
 		return weir__parse_listen(p);
 	if (weir__accept(&p->lx, "datafilter"))
 		return weir__parse_datafilter(p);
+	if (weir__accept(&p->lx, "sessionfilter"))
+		return weir__parse_sessionfilter(p);
 	if (weir__accept(&p->lx, "intercept"))
 		return weir__parse_intercept(p);
 	if (weir__accept(&p->lx, "filter"))

@@ -375,6 +375,8 @@ struct weir_policy {
 	uint32_t nlsn, caplsn;
 	struct weir_policy_datafilter *dfs;
 	uint32_t ndf, capdf;
+	struct weir_policy_datafilter *sfs;    /* session filters */
+	uint32_t nsf, capsf;
 	uint32_t *icpt;                 /* intercepted protocols: indexes
 	                                 * into protos (which may move) */
 	uint32_t nicpt, capicpt;
@@ -413,6 +415,7 @@ int weir__parse_params(struct weir__parser *p, const char **ret);
 int weir__parse_protocol(struct weir__parser *p);
 int weir__parse_listen(struct weir__parser *p);
 int weir__parse_datafilter(struct weir__parser *p);
+int weir__parse_sessionfilter(struct weir__parser *p);
 int weir__parse_intercept(struct weir__parser *p);
 /* filter NAME ... { ... } and the one-line permit/block/callout forms. */
 int weir__parse_filter_block(struct weir__parser *p);

@@ -3,8 +3,9 @@
  *   client fd ─ csock ⇄ [f1] ⇄ link ⇄ [f2] ⇄ ... ⇄ [fn] ⇄ ssock ─ server fd
  *
  * The filters are the policy's `datafilter` bindings that apply to the
- * session's protocol, in increasing priority class (policy order among
- * equals). Each gets its two sockets in attach and moves the data itself.
+ * session's protocol and those its session filters attached, in
+ * increasing priority class (bindings in policy order, then attachments,
+ * among equals). Each gets its two sockets in attach and moves the data itself.
  *
  * The session watches its two real sockets (weir__sock_observe): the
  * client->server direction is over when a shutdown for writing reached
@@ -16,55 +17,60 @@
  * detached, last to first, and the session goes.
  */
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #include "proxy/proxy_internal.h"
 
-static bool applies(const struct weir_policy_datafilter *d,
-		    const char *protocol)
+/* One filter of the chain to be: a policy binding or an attachment. */
+struct pick {
+	const char *name, *params;
+	unsigned priority;
+};
+
+/* Inserts after every pick of the same or a lower class (stable). */
+static void insert(struct pick *out, size_t n, struct pick p)
 {
-	if (!d->nprotocols)
-		return true;
-	for (uint32_t i = 0; protocol && i < d->nprotocols; i++)
-		if (!strcmp(d->protocols[i], protocol))
-			return true;
-	return false;
+	size_t k = n;
+
+	while (k > 0 && out[k - 1].priority > p.priority) {
+		out[k] = out[k - 1];
+		k--;
+	}
+	out[k] = p;
 }
 
-/* The bindings for the session, sorted by class (stable). */
-static size_t select_bindings(const struct weir_policy *pol,
-			      const char *protocol,
-			      const struct weir_policy_datafilter **out,
-			      size_t max)
+/* The session's filters, sorted by class: the policy's bindings for its
+ * protocol, then what session filters attached. */
+static size_t select_filters(const struct weir_session *s, struct pick *out)
 {
+	const struct weir_policy *pol = s->w->p->o.policy;
+	const struct weir__sfilt_set *set = s->sfs;
 	size_t n = 0;
 
-	for (size_t i = 0; i < weir_policy_datafilter_count(pol) && n < max;
-	     i++) {
+	for (size_t i = 0; i < weir_policy_datafilter_count(pol) &&
+			   n < WEIR__CHAIN_MAX; i++) {
 		const struct weir_policy_datafilter *d =
 			weir_policy_datafilter_at(pol, i);
-		size_t k = n;
 
-		if (!applies(d, protocol))
-			continue;
-		while (k > 0 && out[k - 1]->priority > d->priority) {
-			out[k] = out[k - 1];
-			k--;
-		}
-		out[k] = d;
-		n++;
+		if (weir__binding_applies(d, s->info.protocol))
+			insert(out, n++, (struct pick){ d->name, d->params,
+							d->priority });
 	}
+	for (size_t i = 0; set && i < set->natt && n < WEIR__CHAIN_MAX; i++)
+		insert(out, n++, (struct pick){ set->att[i].name,
+						set->att[i].params,
+						set->att[i].priority });
 	return n;
 }
 
 size_t weir__chain_count(const struct weir_session *s)
 {
-	const struct weir_policy_datafilter *b[WEIR__CHAIN_MAX];
+	struct pick p[WEIR__CHAIN_MAX];
 
-	return select_bindings(s->w->p->o.policy, s->info.protocol, b,
-			       WEIR__CHAIN_MAX);
+	return select_filters(s, p);
 }
 
 static void detach_all(struct weir_session *s)
@@ -112,6 +118,11 @@ void weir__chain_on_sock(void *arg, struct weir_sock *sock, int ev, int res)
 void weir__chain_done(struct weir_session *s)
 {
 	detach_all(s);
+	/* UDP sessions count datagrams themselves (udp.c). */
+	if (s->info.transport == IPPROTO_TCP && s->csock && s->ssock) {
+		s->bytes_up += weir__sock_rx_bytes(s->csock);
+		s->bytes_down += weir__sock_rx_bytes(s->ssock);
+	}
 	if (s->csock)
 		weir__sock_release(s->csock);
 	if (s->ssock)
@@ -185,17 +196,20 @@ int weir__chain_attach(struct weir_session *s, struct weir_sock **sock)
 
 int weir__chain_lookup(struct weir_session *s)
 {
-	const struct weir_policy_datafilter *b[WEIR__CHAIN_MAX];
-	size_t n = select_bindings(s->w->p->o.policy, s->info.protocol, b,
-				   WEIR__CHAIN_MAX);
+	struct pick p[WEIR__CHAIN_MAX];
+	size_t n = select_filters(s, p);
 
 	for (size_t i = 0; i < n; i++) {
 		struct weir__chain_elem *c = &s->chain[i];
 
-		if (weir__datafilter_get(s->w->p->o.engine, b[i]->name,
-					 &c->df) < 0)
-			return -ENOENT;  /* not registered (plug-in missing) */
-		c->params = b[i]->params;
+		if (weir__datafilter_get(s->w->p->o.engine, p[i].name,
+					 &c->df) < 0) {
+			/* not registered (plug-in missing) */
+			weir__session_why(s, -ENOENT, "data filter not "
+					  "registered");
+			return -ENOENT;
+		}
+		c->params = p[i].params;
 	}
 	s->nchain = n;
 	return 0;

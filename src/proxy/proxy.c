@@ -141,6 +141,40 @@ static void free_worker(struct weir__worker *w, bool started)
 	pthread_mutex_destroy(&w->st_lock);
 }
 
+/* Every binding names a filter some plug-in registered: otherwise each
+ * session of its protocols would be refused, which is better said now. */
+static int check_bindings(const struct weir__proxy_opts *o, char *err,
+			  size_t errlen)
+{
+	const struct weir_policy *pol = o->policy;
+	struct weir_datafilter df;
+	struct weir_sessionfilter sf;
+
+	for (size_t i = 0; i < weir_policy_datafilter_count(pol); i++) {
+		const struct weir_policy_datafilter *b =
+			weir_policy_datafilter_at(pol, i);
+
+		if (weir__datafilter_get(o->engine, b->name, &df) < 0) {
+			snprintf(err, errlen, "line %u: no loaded plug-in "
+				 "registers a data filter '%s'", b->line,
+				 b->name);
+			return -ENOENT;
+		}
+	}
+	for (size_t i = 0; i < weir_policy_sessionfilter_count(pol); i++) {
+		const struct weir_policy_datafilter *b =
+			weir_policy_sessionfilter_at(pol, i);
+
+		if (weir__sessionfilter_get(o->engine, b->name, &sf) < 0) {
+			snprintf(err, errlen, "line %u: no loaded plug-in "
+				 "registers a session filter '%s'", b->line,
+				 b->name);
+			return -ENOENT;
+		}
+	}
+	return 0;
+}
+
 int weir__proxy_start(const struct weir__proxy_opts *opts,
 		      struct weir__proxy **ret, char *err, size_t errlen)
 {
@@ -152,6 +186,9 @@ int weir__proxy_start(const struct weir__proxy_opts *opts,
 	if (!weir_policy_listener_count(opts->policy) &&
 	    !weir_policy_intercept_count(opts->policy))
 		return 0;
+	rc = check_bindings(opts, err, errlen);
+	if (rc < 0)
+		return rc;
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;

@@ -40,6 +40,7 @@ struct weir__proxy_stats {
 	uint64_t chained;               /* sessions through data filters */
 	uint64_t aborted;               /* ended by an error or a filter */
 	uint64_t idle_closed;           /* ended by the idle timeout */
+	uint64_t denied;                /* refused by a session filter */
 	uint64_t bytes_up, bytes_down;  /* client->server, server->client */
 };
 

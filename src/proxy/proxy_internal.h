@@ -72,6 +72,30 @@ struct weir__chain_elem {
 	bool attached;
 };
 
+/* A session filter bound to a session (sessfilt.c). */
+struct weir__sfilt {
+	struct weir_sessionfilter sf;
+	const char *name, *params;      /* the policy's */
+	void *ctx;                      /* the filter's word */
+};
+
+/* A data filter a session filter attached (weir_session_attach). */
+struct weir__attached {
+	char name[64];
+	unsigned priority;
+	char *params;                   /* owned */
+};
+
+/* A session's session filters and what they did; allocated only when
+ * the policy binds some to its protocol. */
+struct weir__sfilt_set {
+	struct weir__sfilt f[WEIR__CHAIN_MAX];
+	size_t n, told;                 /* bound; given ACCEPT */
+	struct weir__attached att[WEIR__CHAIN_MAX];
+	size_t natt;
+	enum weir_session_event now;    /* being delivered, 0 if none */
+};
+
 struct weir_session {
 	struct weir_session_info info;
 	struct weir__worker *w;
@@ -84,6 +108,11 @@ struct weir_session {
 	                                 * still to come: freed at 0 */
 	bool aborted;
 	uint64_t bytes_up, bytes_down;
+	/* How it ended, for TERMINATE: the first error and reason. */
+	int end_err;
+	char why[96];
+	struct weir__sfilt_set *sfs;    /* NULL: no session filter */
+	bool udp_denied;                /* UDP_DEST denied: drop until idle */
 	/* A chain (chain.c) */
 	bool chained, chain_closed, up_done, down_done;
 	struct weir_sock *csock, *ssock;
@@ -118,12 +147,35 @@ void weir__session_close(struct weir_session *s);
 /* Ends s now (resets both ends). */
 void weir__session_fail(struct weir_session *s, int err);
 
-/* ---- data filters (registry.c) ----------------------------------------- */
+/* Records the first reason s ends for (TERMINATE, weir stats). */
+void weir__session_why(struct weir_session *s, int err, const char *why);
+
+/* ---- registered filters (registry.c) ------------------------------------ */
 
 /* A copy of the filter registered on engine as `name` (its `name` field
  * NULL). 0 or -ENOENT. Any thread. */
 int weir__datafilter_get(struct weir_engine *engine, const char *name,
 			 struct weir_datafilter *ret);
+int weir__sessionfilter_get(struct weir_engine *engine, const char *name,
+			    struct weir_sessionfilter *ret);
+
+/* ---- session filters (sessfilt.c) --------------------------------------- */
+
+/* Finds the session filters bound to s's protocol. 0, -ENOENT (a binding
+ * names a filter nobody registered: the session is refused), -ENOMEM. */
+int weir__sessfilt_lookup(struct weir_session *s);
+/* Delivers an event to s's filters in order until one does not say
+ * CONTINUE; returns that verdict. ACCEPT is what makes a filter owed a
+ * TERMINATE. A DENY or KILL records why. The caller holds an op on s
+ * (a filter may abort it inside). */
+enum weir_session_verdict weir__sessfilt_event(struct weir_session *s,
+					       enum weir_session_event kind,
+					       const struct sockaddr_storage *a);
+/* TERMINATE to every filter that got ACCEPT; frees the set. */
+void weir__sessfilt_end(struct weir_session *s);
+/* Whether a binding applies to a session of `protocol`. */
+bool weir__binding_applies(const struct weir_policy_datafilter *d,
+			   const char *protocol);
 
 /* ---- chains (chain.c) --------------------------------------------------- */
 

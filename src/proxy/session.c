@@ -99,6 +99,7 @@ static void free_session(struct weir_session *s)
 	}
 	if (s->info.transport == IPPROTO_UDP)
 		weir__udp_forget(s);
+	weir__sessfilt_end(s);
 	pthread_mutex_lock(&w->st_lock);
 	w->st.bytes_up += s->bytes_up;
 	w->st.bytes_down += s->bytes_down;
@@ -131,9 +132,18 @@ void weir__session_op_done(struct weir_session *s)
 		free_session(s);
 }
 
+void weir__session_why(struct weir_session *s, int err, const char *why)
+{
+	if (s->end_err || s->why[0])
+		return;
+	s->end_err = err;
+	if (why)
+		snprintf(s->why, sizeof(s->why), "%s", why);
+}
+
 void weir__session_fail(struct weir_session *s, int err)
 {
-	(void)err;
+	weir__session_why(s, err, NULL);
 	if (s->aborted)
 		return;
 	s->aborted = true;
@@ -151,6 +161,7 @@ void weir_session_abort(struct weir_session *s, const char *why)
 		pthread_mutex_lock(&w->st_lock);
 		snprintf(w->last_abort, sizeof(w->last_abort), "%s", why);
 		pthread_mutex_unlock(&w->st_lock);
+		weir__session_why(s, -ECONNABORTED, why);
 	}
 	weir__session_fail(s, -ECONNABORTED);
 }
@@ -193,6 +204,7 @@ static void on_connect(struct weir__io_op *op, int res, unsigned flags)
 	(void)flags;
 	if (res < 0 && s->state == WEIR__SESS_CONNECTING) {
 		count(s->w, &s->w->st.connect_failed, 1);
+		weir__session_why(s, res, "upstream unreachable");
 		weir__session_fail(s, res);
 	} else if (s->state == WEIR__SESS_CONNECTING) {
 		rc = start_pump(s);
@@ -261,12 +273,30 @@ static int set_upstream(struct weir_session *s)
 	return 0;
 }
 
+/* The session filters' say before anything is connected: ACCEPT, then
+ * CONNECT. 0 to go on, or -errno (refused; why recorded). */
+static int screen(struct weir_session *s)
+{
+	enum weir_session_verdict v;
+	int rc = weir__sessfilt_lookup(s);
+
+	if (rc < 0)
+		return rc;
+	v = weir__sessfilt_event(s, WEIR_SESSION_ACCEPT, NULL);
+	if (v == WEIR_SESSION_CONTINUE && !s->aborted)
+		v = weir__sessfilt_event(s, WEIR_SESSION_CONNECT,
+					 &s->info.upstream);
+	if (v != WEIR_SESSION_CONTINUE)
+		count(s->w, &s->w->st.denied, 1);
+	return v == WEIR_SESSION_CONTINUE && !s->aborted ? 0 : -EACCES;
+}
+
 void weir__session_start(struct weir__listener *l, int cfd,
 			 const struct sockaddr_storage *peer)
 {
 	struct weir__worker *w = l->w;
 	struct weir_session *s;
-	int one = 1;
+	int one = 1, rc;
 
 	if (w->nsessions >= w->p->o.max_sessions ||
 	    !(s = calloc(1, sizeof(*s)))) {
@@ -285,8 +315,16 @@ void weir__session_start(struct weir__listener *l, int cfd,
 			  .protocol = l->pl->protocol,
 			  .client = *peer } };
 	link_in(w, s);
-	if (set_upstream(s) < 0 || connect_upstream(s) < 0)
+	/* Held across the filters' events: one that aborts the session
+	 * inside must not free it under them. */
+	s->ops++;
+	if (set_upstream(s) < 0)
 		weir__session_fail(s, -errno);
+	else if ((rc = screen(s)) < 0)
+		weir__session_fail(s, rc);
+	else if (connect_upstream(s) < 0)
+		weir__session_fail(s, -errno);
+	weir__session_op_done(s);
 }
 
 const struct weir_session_info *weir_session_info(const struct weir_session *s)

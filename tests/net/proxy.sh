@@ -10,7 +10,8 @@
 # ipv6, halfclose (the client's end of stream passes, the answer still
 # comes back), refused (upstream down: the client gets a reset), abort
 # (a client that goes away mid-download ends the session), many (200
-# connections, none left behind).
+# connections, none left behind), intercept, tap, tap_abort, limits,
+# udp, sessfilt (session filters: deny, limit, redirect, attach).
 # Exit 0 pass, 1 fail, 77 skip (not root, or a tool is missing; under
 # CI=true those fail instead).
 set -u
@@ -392,9 +393,84 @@ EOF
 	return 0
 }
 
+# Session filters (sessgate): a denied client gets a reset, a
+# per-client limit holds, a redirect and an attached data filter work for
+# a protocol that binds none, and every accepted session is told its end
+# once, with the bytes the real sockets moved.
+t_sessfilt() {
+	http_server
+	nsx $S socat TCP-LISTEN:9001,reuseaddr,fork EXEC:cat &
+	nsx $C ip addr add 10.232.1.3/24 dev c0
+	cat >"$work/s.weir" <<EOF
+plugin tap { log = "$work/tap.log"; }
+plugin sessgate { log = "$work/gate.log"; }
+protocol web tcp 80;
+protocol echo tcp 9001;
+protocol redir tcp 9999;
+protocol far tcp 80;
+listen web 10.232.1.1:8080 to 10.232.2.2:80 protocol web;
+listen echo 10.232.1.1:9001 to 10.232.2.2:9001 protocol echo;
+listen redir 10.232.1.1:8082 to 10.232.2.2:9999 protocol redir;
+listen far 10.232.1.1:8083 to 10.232.2.2:80 protocol far;
+sessionfilter sessgate on web { deny_client = "10.232.1.3"; attach = "tap@50"; }
+sessionfilter sessgate on echo { max_per_client = 2; }
+sessionfilter sessgate on redir { redirect = "10.232.2.2:80"; }
+sessionfilter sessgate on far { deny_dest = "10.232.2.0/24"; }
+EOF
+	start_weir "$work/s.weir"
+	local got
+	got=$(nsx $C curl -sS --max-time 10 --interface 10.232.1.2 \
+		http://10.232.1.1:8080/hello.txt) || fail "allowed client"
+	[ "$got" = "hello from the server" ] || fail "allowed client got '$got'"
+	wait_stat chained 1
+	wait_stat active 0
+	grep -q '"protocol":"web","bytes_up":[0-9]*,"bytes_down":[0-9]*' \
+		"$work/tap.log" || fail "tap was not attached: $(cat "$work/tap.log")"
+	nsx $C curl -sS --max-time 5 --interface 10.232.1.3 \
+		http://10.232.1.1:8080/hello.txt 2>/dev/null &&
+		fail "a denied client got an answer"
+	wait_stat denied 1
+	# Two held echo sessions; the third is refused; after they end a
+	# new one gets through.
+	nsx $C timeout 30 socat -u TCP:10.232.1.1:9001 - >/dev/null &
+	local h1=$!
+	nsx $C timeout 30 socat -u TCP:10.232.1.1:9001 - >/dev/null &
+	local h2=$!
+	wait_stat active 2
+	got=$(echo third | nsx $C timeout 5 socat -t 2 - TCP:10.232.1.1:9001)
+	[ -z "$got" ] || fail "a third session per client got '$got'"
+	wait_stat denied 2
+	pkill -f "socat -u TCP:10.232.1.1:9001"; wait $h1 $h2 2>/dev/null
+	wait_stat active 0
+	got=$(echo again | nsx $C timeout 5 socat -t 2 - TCP:10.232.1.1:9001)
+	[ "$got" = "again" ] || fail "after the limit freed: got '$got'"
+	got=$(nsx $C curl -sS --max-time 10 http://10.232.1.1:8082/hello.txt) ||
+		fail "redirected session"
+	[ "$got" = "hello from the server" ] || fail "redirect got '$got'"
+	nsx $C curl -sS --max-time 5 http://10.232.1.1:8083/hello.txt \
+		2>/dev/null && fail "a denied destination was connected"
+	wait_stat denied 3
+	wait_stat active 0
+	local acc term
+	acc=$(grep -c '"event":"accept"' "$work/gate.log")
+	term=$(grep -c '"event":"terminate"' "$work/gate.log")
+	[ "$acc" = "$(stat sessions)" ] ||
+		fail "accept events $acc, sessions $(stat sessions)"
+	[ "$term" = "$acc" ] || fail "terminate events $term for $acc accepts"
+	grep -q '"event":"connect","protocol":"far","verdict":"deny"' \
+		"$work/gate.log" || fail "no denied connect in the log"
+	grep -q '"bytes_up":[1-9][0-9]*,"bytes_down":[1-9][0-9]*,"error":0' \
+		"$work/gate.log" || fail "no byte counts in terminate events"
+	grep -q '"reason":"denied by session filter sessgate"' "$work/gate.log" ||
+		fail "no reason for the denied sessions"
+	[ "$(stat bytes_down)" -gt 40 ] || fail "bytes down: $(stat bytes_down)"
+	sed 's/^/# /' "$work/gate.log" | head -12
+	stop_weir
+}
+
 topology
 case $name in
-splice|ipv6|halfclose|refused|abort|many|intercept|tap|tap_abort|limits|udp)
+splice|ipv6|halfclose|refused|abort|many|intercept|tap|tap_abort|limits|udp|sessfilt)
 	"t_$name" ;;
 *) echo "unknown test $name"; exit 2 ;;
 esac

@@ -529,6 +529,21 @@ static void test_app_statements(void **state)
 	assert_int_equal(weir_policy_intercept_at(p, 1)->ports[1], 8443);
 	assert_null(weir_policy_intercept_at(p, 2));
 	weir_policy_free(p);
+
+	p = parse_ok("protocol http tcp 80;\n"
+		     "sessionfilter sessgate on http { max_per_client = 3; }\n"
+		     "sessionfilter audit;\n");
+	assert_int_equal(weir_policy_sessionfilter_count(p), 2);
+	assert_int_equal(weir_policy_datafilter_count(p), 0);
+	d = weir_policy_sessionfilter_at(p, 0);
+	assert_string_equal(d->name, "sessgate");
+	assert_int_equal(d->nprotocols, 1);
+	assert_string_equal(d->params, "max_per_client=3\n");
+	d = weir_policy_sessionfilter_at(p, 1);
+	assert_int_equal(d->nprotocols, 0);
+	assert_string_equal(d->params, "");
+	assert_null(weir_policy_sessionfilter_at(p, 2));
+	weir_policy_free(p);
 }
 
 /* ---- errors ------------------------------------------------------------ */
@@ -557,6 +572,10 @@ static const struct error_case error_cases[] = {
 	{ "protocol d udp 53;\nlisten x 1.2.3.4:53 to 1.1.1.1:53 protocol d;",
 	  2, 44, "protocol d is not TCP, as this listener" },
 	{ "datafilter x priority 5000;", 1, 23, "a priority class is" },
+	{ "sessionfilter x priority 5;", 1, 17, "session filters run in "
+	  "policy order" },
+	{ "sessionfilter x on nope;", 1, 20, "no protocol nope" },
+	{ "sesionfilter x;", 1, 1, "did you mean 'sessionfilter'" },
 	{ "intercept web;", 1, 11, "no protocol web" },
 	{ "protocol dns udp 53;\nintercept dns;", 2, 11,
 	  "only TCP protocols can be intercepted" },
