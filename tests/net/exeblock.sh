@@ -13,7 +13,9 @@
 # ELF, text on one connection: 200, 403, 200), head (HEAD of the ELF
 # passes), cap (spool_max with cap=block and cap=pass), abort (a client
 # that gives up leaves no session), rss (a slow client through 200 MB in
-# preview mode: weir's memory stays bounded).
+# preview mode: weir's memory stays bounded), intercept, reset (the
+# server resets mid-body, both modes: the client sees a failure, the
+# session ends aborted).
 # Exit 0 pass, 1 fail, 77 skip (not root, or a tool is missing; under
 # CI=true those fail instead).
 set -u
@@ -419,9 +421,64 @@ EOF
 	stop_weir
 }
 
+# A server that resets mid-body: the client sees the download fail (a
+# reset, or a short body after the headers went out), the session ends
+# as aborted, both modes.
+t_reset() {
+	files
+	cat >"$work/rst.py" <<'EOF'
+import socket, struct
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("10.232.2.2", 8082))
+s.listen(8)
+while True:
+    c, _ = s.accept()
+    try:
+        if c.recv(4096):    # not the readiness check's empty connection
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                      b"Content-Length: 10000000\r\n\r\n" + b"x" * 1000000)
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                         struct.pack("ii", 1, 0))
+    except OSError:
+        pass
+    c.close()
+EOF
+	nsx $S $py "$work/rst.py" >/dev/null 2>&1 &
+	for _ in $(seq 50); do
+		nsx $S $py -c "import socket; socket.create_connection(('10.232.2.2', 8082), 1)" \
+			2>/dev/null && break
+		sleep 0.1
+	done
+	local rc
+	for mode in spool preview; do
+		cat >"$work/r.weir" <<EOF
+plugin exeblock { log = "$work/eb.log"; }
+protocol web tcp 8082;
+listen rst 10.232.1.1:8082 to 10.232.2.2:8082 protocol web;
+datafilter exeblock on web { mode = $mode; }
+EOF
+		start_weir "$work/r.weir"
+		nsx $C curl -s --max-time 20 -o "$work/got" \
+			http://10.232.1.1:8082/any.txt
+		rc=$?
+		local got; got=$(cat "$work/got" 2>/dev/null | wc -c)
+		note "$mode: curl exit $rc after $got bytes"
+		[ $rc = 0 ] && fail "$mode: a reset download looked complete"
+		# curl 56: receive failure (the reset), 18: body cut short.
+		[ $rc = 56 ] || [ $rc = 18 ] || fail "$mode: curl exit $rc"
+		# Preview streams the body once it saw text: some arrived.
+		[ $mode = spool ] || [ "$got" -gt 0 ] ||
+			fail "preview: nothing arrived before the reset"
+		wait_stat active 0
+		[ "$(stat aborted)" = 1 ] || fail "$mode: aborted $(stat aborted)"
+		stop_weir
+	done
+}
+
 topology
 case $name in
-block|intact|chunked|keepalive|head|cap|abort|rss|intercept)
+block|intact|chunked|keepalive|head|cap|abort|rss|intercept|reset)
 	"t_$name" ;;
 *) echo "unknown test $name"; exit 2 ;;
 esac
