@@ -64,8 +64,14 @@ int weir_policy_parse(const char *text, size_t len, const char *filename,
  * -EFBIG above 16 MiB. */
 int weir_policy_load(const char *path, struct weir_policy **ret,
 		     struct weir_policy_error *err);
-/* Frees the policy and everything it owns. NULL is fine. */
+/* Drops a reference; the last one frees the policy and everything it
+ * owns. NULL is fine. */
 void weir_policy_free(struct weir_policy *policy);
+/* Another reference to a parsed policy (which is never changed after
+ * parsing), for a holder that may outlive its creator's: the daemon's
+ * application tier keeps each session's policy until the session ends,
+ * across reloads. Any thread. Returns policy. */
+struct weir_policy *weir_policy_ref(struct weir_policy *policy);
 
 /* ---- what a policy holds ------------------------------------------- */
 

@@ -508,6 +508,7 @@ int weir__policy_parse(struct weir__src *src, struct weir_policy **ret)
 	if (!pol)
 		return weir__oom(src, (struct weir__loc){ 0, 1, 1, 1 });
 	memset(&p, 0, sizeof(p));
+	atomic_init(&pol->refs, 1);
 	p.src = src;
 	p.pol = pol;
 	weir__lex_init(&p.lx, src, &p.lexa);

@@ -86,9 +86,18 @@ int weir_policy_load(const char *path, struct weir_policy **ret,
 	return r;
 }
 
+struct weir_policy *weir_policy_ref(struct weir_policy *policy)
+{
+	if (policy)
+		atomic_fetch_add_explicit(&policy->refs, 1,
+					  memory_order_relaxed);
+	return policy;
+}
+
 void weir_policy_free(struct weir_policy *policy)
 {
-	if (!policy)
+	if (!policy ||
+	    atomic_fetch_sub_explicit(&policy->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	weir__arena_free(&policy->arena);
 	free(policy);

@@ -8,6 +8,7 @@
 #ifndef WEIR_POLICY_INTERNAL_H
 #define WEIR_POLICY_INTERNAL_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -357,6 +358,7 @@ int weir__expr_compile(struct weir__ectx *cx, const int *layers,
 /* ---- the policy object ------------------------------------------------- */
 
 struct weir_policy {
+	_Atomic unsigned refs;          /* weir_policy_ref(); 1 when parsed */
 	struct weir__arena arena;       /* owns everything below */
 	const char *file;
 	struct weir_policy_sublayer *subs;

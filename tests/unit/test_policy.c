@@ -543,7 +543,14 @@ static void test_app_statements(void **state)
 	assert_int_equal(d->nprotocols, 0);
 	assert_string_equal(d->params, "");
 	assert_null(weir_policy_sessionfilter_at(p, 2));
+	/* A second reference keeps it after the first is dropped (ASan
+	 * watches). */
+	assert_ptr_equal(weir_policy_ref(p), p);
 	weir_policy_free(p);
+	assert_string_equal(weir_policy_sessionfilter_at(p, 0)->name,
+			    "sessgate");
+	weir_policy_free(p);
+	assert_null(weir_policy_ref(NULL));
 }
 
 /* ---- errors ------------------------------------------------------------ */
