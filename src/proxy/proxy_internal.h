@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <weir/io.h>
@@ -178,24 +179,29 @@ struct weir__proxy {
 	struct weir__proxy_opts o;
 	struct weir__worker *w;
 	unsigned nw;
-	struct weir_policy_listener icpt[2]; /* transparent: v4, v6 */
+	struct weir_policy_listener icpt[4]; /* transparent: TCP v4, v6,
+	                                      * UDP v4, v6 (those needed) */
 	size_t nicpt;
 	bool rules;                     /* interception rules installed */
 };
 
 /* ---- interception (intercept.c) ---------------------------------------- */
 
-/* Installs the redirects of pol's intercepted protocols to `port` (after
- * removing stale ones). 0 or -errno with a reason in err. */
+/* Installs the redirects (TCP) and TPROXY diversions (UDP, with their
+ * routing) of pol's intercepted protocols to `port`, after removing stale
+ * ones. 0 or -errno with a reason in err. */
 int weir__intercept_install(const struct weir_policy *pol, const char *tag,
 			    uint16_t port, char *err, size_t errlen);
 /* Removes them (quiet when there are none). */
 void weir__intercept_remove(const char *tag);
 /* Where a redirected connection was going. 0 or -errno. */
 int weir__original_dst(int fd, struct sockaddr_storage *ret);
-/* The intercepted protocol a destination port belongs to, or NULL. */
+/* Whether pol intercepts protocols of a transport. */
+bool weir__intercept_has(const struct weir_policy *pol, int transport);
+/* The intercepted protocol of a transport (IPPROTO_TCP or IPPROTO_UDP)
+ * that a destination port belongs to, or NULL. */
 const char *weir__intercept_protocol(const struct weir_policy *pol,
-				     uint16_t port);
+				     int transport, uint16_t port);
 
 /* ---- UDP (udp.c) ----------------------------------------------------- */
 
