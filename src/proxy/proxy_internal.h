@@ -55,12 +55,17 @@ struct weir__listener {
 	struct weir__worker *w;
 	struct weir__io_op accept_op;   /* TCP: the accept; UDP: the recvmsg */
 	bool closed;
-	bool transparent;               /* upstream: SO_ORIGINAL_DST */
+	bool transparent;               /* upstream: SO_ORIGINAL_DST (TCP),
+	                                 * IP_ORIGDSTADDR (UDP) */
 	/* UDP (udp.c): the datagram being received */
 	struct weir_iobuf *rx;
 	struct msghdr msg;
 	struct iovec iov;
 	struct sockaddr_storage from;
+	union {                         /* transparent: its destination */
+		struct cmsghdr align;
+		char bytes[CMSG_SPACE(sizeof(struct sockaddr_in6))];
+	} ctl;
 };
 
 /* The most data filters a session runs through. */
@@ -220,9 +225,15 @@ void weir__idle_arm(struct weir__worker *w);
 
 /* ---- listeners (listener.c) -------------------------------------------- */
 
-/* Opens a listening socket for pl (SO_REUSEPORT, non-blocking). fd or
- * -errno. */
-int weir__listener_open(const struct weir_policy_listener *pl);
+/* Opens a listening socket for pl (SO_REUSEPORT, non-blocking); a
+ * transparent UDP one takes TPROXY's datagrams and reports their
+ * original destinations. fd or -errno. */
+int weir__listener_open(const struct weir_policy_listener *pl,
+			bool transparent);
+/* IP_TRANSPARENT (IPV6_TRANSPARENT): fd may receive what TPROXY diverts
+ * to it and bind to addresses that are not this host's (needs
+ * CAP_NET_ADMIN). 0 or -errno. */
+int weir__set_transparent(int fd, int family);
 /* Starts accepting on the worker's loop. */
 int weir__listener_arm(struct weir__listener *l);
 
