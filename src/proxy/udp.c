@@ -190,8 +190,10 @@ static void to_upstream(struct weir_session *s, struct weir_iobuf *b)
 	int rc;
 
 	s->last_ns = weir__mono_ns();
-	if (s->udp_pending >= PENDING_MAX) {
-		weir_iobuf_unref(b);   /* the filter is not keeping up: drop */
+	/* On a filter's link an empty datagram reads as the end: the first
+	 * filter would stop sending upstream for the association's life. */
+	if (s->udp_pending >= PENDING_MAX || (s->ua && !b->len)) {
+		weir_iobuf_unref(b);   /* not keeping up, or empty: drop */
 		return;
 	}
 	s->bytes_up += b->len;
@@ -215,9 +217,8 @@ static void post_client(struct weir_session *s)
 }
 
 /* A datagram from the client on the reply socket: on its way up as one
- * that came through the listener. An empty one is dropped: through a
- * filter's link it would read as the end. An error of the socket ends
- * the session through the chain's observer (csock is a real end). */
+ * that came through the listener. An error of the socket ends the
+ * session through the chain's observer (csock is a real end). */
 static void from_client(struct weir_session *s, bool ok, int err,
 			struct weir_iobuf *buf)
 {
@@ -226,7 +227,7 @@ static void from_client(struct weir_session *s, bool ok, int err,
 		weir_iobuf_unref(buf);
 		return;
 	}
-	if (buf->len && s->state == WEIR__SESS_RUNNING)
+	if (s->state == WEIR__SESS_RUNNING)
 		to_upstream(s, buf);
 	else
 		weir_iobuf_unref(buf);

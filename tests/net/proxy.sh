@@ -505,8 +505,19 @@ EOF
 two" ] || fail "through tap: got '$got'"
 	got=$(udp_echo "[fd32:2::2]" 7001 "tap over IPv6")
 	[ "$got" = "tap over IPv6" ] || fail "tap v6 got '$got'"
+	# An empty datagram first: dropped, not taken by tap for the end.
+	got=$(nsx $C $py -c '
+import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(3)
+s.connect(("10.232.2.2", 7001))
+s.send(b"")
+time.sleep(0.2)
+s.send(b"after empty")
+print(s.recv(100).decode())')
+	[ "$got" = "after empty" ] || fail "after an empty datagram: '$got'"
 	wait_stat active 0
-	[ "$(stat chained)" = 2 ] || fail "chained: $(stat chained)"
+	[ "$(stat chained)" = 3 ] || fail "chained: $(stat chained)"
 	sed 's/^/# tap: /' "$work/tap.log"
 	grep -q '"upstream":"10.232.2.2:7001","protocol":"echo","bytes_up":8,"bytes_down":8' \
 		"$work/tap.log" || fail "tap v4 line"
