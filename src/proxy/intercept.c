@@ -29,7 +29,8 @@
  * connections) leaves through OUTPUT, and when it goes to an address of
  * this host it comes back in through lo, where it must not be caught
  * again. The mark, the table and the routing rule are not per tag: one
- * instance per namespace intercepts UDP.
+ * instance per namespace intercepts UDP, and only one that does touches
+ * them.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -235,7 +236,7 @@ int weir__intercept_install(const struct weir_policy *pol, const char *tag,
 {
 	int rc = 0;
 
-	weir__intercept_remove(tag);
+	weir__intercept_remove(pol, tag);
 	/* The routing first: a datagram TPROXY marks must find it. */
 	if (weir__intercept_has(pol, IPPROTO_UDP)) {
 		rc = install_routing("-4", err, errlen);
@@ -249,18 +250,22 @@ int weir__intercept_install(const struct weir_policy *pol, const char *tag,
 		rc = install_family("ip6tables-restore", tag, pol, port, err,
 				    errlen);
 	if (rc)
-		weir__intercept_remove(tag);
+		weir__intercept_remove(pol, tag);
 	return rc;
 }
 
-void weir__intercept_remove(const char *tag)
+/* The routing is not per tag: an instance that intercepts no UDP leaves
+ * it alone, or it would cut off another tag's UDP interception. */
+void weir__intercept_remove(const struct weir_policy *pol, const char *tag)
 {
 	remove_table("iptables", "nat", tag);
 	remove_table("ip6tables", "nat", tag);
 	remove_table("iptables", "mangle", tag);
 	remove_table("ip6tables", "mangle", tag);
-	remove_routing("-4");
-	remove_routing("-6");
+	if (weir__intercept_has(pol, IPPROTO_UDP)) {
+		remove_routing("-4");
+		remove_routing("-6");
+	}
 }
 
 int weir__original_dst(int fd, struct sockaddr_storage *ret)

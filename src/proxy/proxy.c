@@ -211,7 +211,7 @@ void weir__proxy_stop(struct weir__proxy *p)
 		return;
 	/* No new redirected connections while the workers go. */
 	if (p->rules)
-		weir__intercept_remove(p->o.tag);
+		weir__intercept_remove(p->o.policy, p->o.tag);
 	for (unsigned i = 0; i < p->nw; i++)
 		free_worker(&p->w[i], true);
 	free(p->w);

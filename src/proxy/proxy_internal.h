@@ -197,8 +197,9 @@ struct weir__proxy {
  * ones. 0 or -errno with a reason in err. */
 int weir__intercept_install(const struct weir_policy *pol, const char *tag,
 			    uint16_t port, char *err, size_t errlen);
-/* Removes them (quiet when there are none). */
-void weir__intercept_remove(const char *tag);
+/* Removes them (quiet when there are none): the tag's rules, and the
+ * UDP routing when pol intercepts UDP. */
+void weir__intercept_remove(const struct weir_policy *pol, const char *tag);
 /* Where a redirected connection was going. 0 or -errno. */
 int weir__original_dst(int fd, struct sockaddr_storage *ret);
 /* Whether pol intercepts protocols of a transport. */
