@@ -21,8 +21,9 @@
  * datagrams, so the session receives on it too; the ones that reached
  * the listener first still find the session by (client, destination).
  *
- *   client ⇄ TPROXY ─┬─ listener fd (first datagrams) ─┐
- *                    └─ reply socket ⇄─────────────────┴─ session ... upstream
+ *   client ─▶ TPROXY ─┬─▶ listener fd (the first datagrams) ─┐
+ *                     └─▶ reply socket (the later ones) ──────┴─▶ session
+ *   client ◀─ reply socket (from the original destination) ◀─ session
  *
  * Datagrams may be dropped, as UDP allows: more than 64 handed on and
  * not yet taken, or a full send buffer toward the client. An association
