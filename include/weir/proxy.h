@@ -127,9 +127,10 @@ struct weir_session_event_info {
 	const struct sockaddr *addr;
 	socklen_t addr_len;
 	/* TERMINATE: bytes client->server and back as the real sockets
-	 * moved them, and why it ended: 0 (both sides closed, or idle),
-	 * or a negative errno with `reason` ("denied", a filter's abort
-	 * reason, "upstream unreachable", ...; NULL if none). */
+	 * moved them, and why it ended: 0 (both sides closed), or a
+	 * negative errno with `reason` ("denied by session filter NAME",
+	 * "idle", a data filter's abort reason, "upstream unreachable",
+	 * ...; NULL if none). */
 	uint64_t bytes_up, bytes_down;
 	int error;
 	const char *reason;

@@ -7,7 +7,7 @@
  *   "datafilter" NAME [ "on" NAME { "," NAME } ] [ "priority" N ]
  *                [ PARAMS ] [ ";" ]
  *   "sessionfilter" NAME [ "on" NAME { "," NAME } ] [ PARAMS ] [ ";" ]
- *   "intercept" NAME { "," NAME } ";"
+ *   "intercept" NAME { "," NAME } ";"      (TCP or UDP protocols)
  *
  * ADDRPORT is "1.2.3.4:80" or "[fd00::1]:80" (a string; the IPv4 form may
  * also be a bare word). A protocol is declared before a listener or data
@@ -348,9 +348,6 @@ static int intercept_one(struct weir__parser *p)
 	if (!name)
 		return -EINVAL;
 	idx = (uint32_t)(find_proto(pol, name) - pol->protos);
-	if (pol->protos[idx].transport != IPPROTO_TCP)
-		return weir__error(p->src, loc, "only TCP protocols can be "
-				   "intercepted yet (%s is UDP)", name);
 	for (uint32_t i = 0; i < pol->nicpt; i++)
 		if (pol->icpt[i] == idx)
 			return 0;

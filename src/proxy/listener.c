@@ -1,6 +1,6 @@
-/* Explicit listeners: a listening socket per worker (SO_REUSEPORT: the
- * kernel spreads connections over the workers), accepting with a
- * multishot io_uring accept, re-armed if the kernel ends it.
+/* Listeners: a listening socket per worker (SO_REUSEPORT: the kernel
+ * spreads connections over the workers), accepting with a multishot
+ * io_uring accept, re-armed if the kernel ends it (UDP ones: udp.c).
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -9,7 +9,34 @@
 
 #include "proxy/proxy_internal.h"
 
-int weir__listener_open(const struct weir_policy_listener *pl)
+int weir__set_transparent(int fd, int family)
+{
+	int one = 1;
+	int rc = family == AF_INET6
+		? setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof(one))
+		: setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one));
+
+	return rc ? -errno : 0;
+}
+
+/* TPROXY delivers only to transparent sockets; the original destination
+ * comes with each datagram. (A redirected TCP connection needs neither:
+ * its destination was rewritten, conntrack keeps the original.) */
+static int tproxy_opts(int fd, int family)
+{
+	int one = 1;
+
+	if (weir__set_transparent(fd, family) < 0)
+		return -1;
+	return family == AF_INET6
+		? setsockopt(fd, SOL_IPV6, IPV6_RECVORIGDSTADDR, &one,
+			     sizeof(one))
+		: setsockopt(fd, SOL_IP, IP_RECVORIGDSTADDR, &one,
+			     sizeof(one));
+}
+
+int weir__listener_open(const struct weir_policy_listener *pl,
+			bool transparent)
 {
 	bool udp = pl->transport == IPPROTO_UDP;
 	int one = 1;
@@ -23,6 +50,7 @@ int weir__listener_open(const struct weir_policy_listener *pl)
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) ||
 	    (pl->listen.ss_family == AF_INET6 &&
 	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one))) ||
+	    (udp && transparent && tproxy_opts(fd, pl->listen.ss_family)) ||
 	    bind(fd, (const struct sockaddr *)&pl->listen, pl->listen_len) ||
 	    (!udp && listen(fd, 4096))) {
 		int rc = -errno;

@@ -46,7 +46,7 @@ static int open_one(struct weir__worker *w,
 		    const struct weir_policy_listener *pl, bool transparent,
 		    char *err, size_t errlen)
 {
-	int fd = weir__listener_open(pl);
+	int fd = weir__listener_open(pl, transparent);
 
 	if (fd < 0) {
 		snprintf(err, errlen, "listener %s (line %u): %s", pl->name,
@@ -75,28 +75,45 @@ static int open_listeners(struct weir__worker *w, char *err, size_t errlen)
 	return rc;
 }
 
-/* The transparent listener's addresses: any, on the intercept port. */
+/* A transparent listener: any address of a family, on the intercept
+ * port. */
+static void plan_one(struct weir__proxy *p, const char *name, int transport,
+		     int family)
+{
+	struct weir_policy_listener *l = &p->icpt[p->nicpt++];
+	struct sockaddr_in *a4 = (struct sockaddr_in *)&l->listen;
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&l->listen;
+
+	*l = (struct weir_policy_listener){ .name = name,
+					    .transport = transport };
+	if (family == AF_INET6) {
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons(p->o.intercept_port);
+		l->listen_len = sizeof(*a6);
+	} else {
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons(p->o.intercept_port);
+		l->listen_len = sizeof(*a4);
+	}
+}
+
+/* The transparent listeners the intercepted protocols need: TCP (the
+ * redirected connections) and UDP (TPROXY's datagrams), IPv4 and IPv6,
+ * on one port. */
 static void plan_intercept(struct weir__proxy *p)
 {
-	uint16_t port = p->o.intercept_port ? p->o.intercept_port : 15001;
-	struct weir_policy_listener *l4 = &p->icpt[0], *l6 = &p->icpt[1];
-	struct sockaddr_in *a4 = (struct sockaddr_in *)&l4->listen;
-	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&l6->listen;
+	const struct weir_policy *pol = p->o.policy;
 
-	p->o.intercept_port = port;
-	if (!weir_policy_intercept_count(p->o.policy))
-		return;
-	*l4 = (struct weir_policy_listener){ .name = "intercept",
-					     .transport = IPPROTO_TCP,
-					     .listen_len = sizeof(*a4) };
-	a4->sin_family = AF_INET;
-	a4->sin_port = htons(port);
-	*l6 = (struct weir_policy_listener){ .name = "intercept6",
-					     .transport = IPPROTO_TCP,
-					     .listen_len = sizeof(*a6) };
-	a6->sin6_family = AF_INET6;
-	a6->sin6_port = htons(port);
-	p->nicpt = 2;
+	p->o.intercept_port = p->o.intercept_port ? p->o.intercept_port
+						  : 15001;
+	if (weir__intercept_has(pol, IPPROTO_TCP)) {
+		plan_one(p, "intercept", IPPROTO_TCP, AF_INET);
+		plan_one(p, "intercept6", IPPROTO_TCP, AF_INET6);
+	}
+	if (weir__intercept_has(pol, IPPROTO_UDP)) {
+		plan_one(p, "intercept-udp", IPPROTO_UDP, AF_INET);
+		plan_one(p, "intercept-udp6", IPPROTO_UDP, AF_INET6);
+	}
 }
 
 static int start_worker(struct weir__worker *w, char *err, size_t errlen)
@@ -231,7 +248,7 @@ void weir__proxy_stop(struct weir__proxy *p)
 		return;
 	/* No new redirected connections while the workers go. */
 	if (p->rules)
-		weir__intercept_remove(p->o.tag);
+		weir__intercept_remove(p->o.policy, p->o.tag);
 	for (unsigned i = 0; i < p->nw; i++)
 		free_worker(&p->w[i], true);
 	free(p->w);

@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <weir/io.h>
@@ -54,12 +55,17 @@ struct weir__listener {
 	struct weir__worker *w;
 	struct weir__io_op accept_op;   /* TCP: the accept; UDP: the recvmsg */
 	bool closed;
-	bool transparent;               /* upstream: SO_ORIGINAL_DST */
+	bool transparent;               /* upstream: SO_ORIGINAL_DST (TCP),
+	                                 * IP_ORIGDSTADDR (UDP) */
 	/* UDP (udp.c): the datagram being received */
 	struct weir_iobuf *rx;
 	struct msghdr msg;
 	struct iovec iov;
 	struct sockaddr_storage from;
+	union {                         /* transparent: its destination */
+		struct cmsghdr align;
+		char bytes[CMSG_SPACE(sizeof(struct sockaddr_in6))];
+	} ctl;
 };
 
 /* The most data filters a session runs through. */
@@ -230,24 +236,30 @@ struct weir__proxy {
 	struct weir__proxy_opts o;
 	struct weir__worker *w;
 	unsigned nw;
-	struct weir_policy_listener icpt[2]; /* transparent: v4, v6 */
+	struct weir_policy_listener icpt[4]; /* transparent: TCP v4, v6,
+	                                      * UDP v4, v6 (those needed) */
 	size_t nicpt;
 	bool rules;                     /* interception rules installed */
 };
 
 /* ---- interception (intercept.c) ---------------------------------------- */
 
-/* Installs the redirects of pol's intercepted protocols to `port` (after
- * removing stale ones). 0 or -errno with a reason in err. */
+/* Installs the redirects (TCP) and TPROXY diversions (UDP, with their
+ * routing) of pol's intercepted protocols to `port`, after removing stale
+ * ones. 0 or -errno with a reason in err. */
 int weir__intercept_install(const struct weir_policy *pol, const char *tag,
 			    uint16_t port, char *err, size_t errlen);
-/* Removes them (quiet when there are none). */
-void weir__intercept_remove(const char *tag);
+/* Removes them (quiet when there are none): the tag's rules, and the
+ * UDP routing when pol intercepts UDP. */
+void weir__intercept_remove(const struct weir_policy *pol, const char *tag);
 /* Where a redirected connection was going. 0 or -errno. */
 int weir__original_dst(int fd, struct sockaddr_storage *ret);
-/* The intercepted protocol a destination port belongs to, or NULL. */
+/* Whether pol intercepts protocols of a transport. */
+bool weir__intercept_has(const struct weir_policy *pol, int transport);
+/* The intercepted protocol of a transport (IPPROTO_TCP or IPPROTO_UDP)
+ * that a destination port belongs to, or NULL. */
 const char *weir__intercept_protocol(const struct weir_policy *pol,
-				     uint16_t port);
+				     int transport, uint16_t port);
 
 /* ---- UDP (udp.c) ----------------------------------------------------- */
 
@@ -266,9 +278,15 @@ void weir__idle_arm(struct weir__worker *w);
 
 /* ---- listeners (listener.c) -------------------------------------------- */
 
-/* Opens a listening socket for pl (SO_REUSEPORT, non-blocking). fd or
- * -errno. */
-int weir__listener_open(const struct weir_policy_listener *pl);
+/* Opens a listening socket for pl (SO_REUSEPORT, non-blocking); a
+ * transparent UDP one takes TPROXY's datagrams and reports their
+ * original destinations. fd or -errno. */
+int weir__listener_open(const struct weir_policy_listener *pl,
+			bool transparent);
+/* IP_TRANSPARENT (IPV6_TRANSPARENT): fd may receive what TPROXY diverts
+ * to it and bind to addresses that are not this host's (needs
+ * CAP_NET_ADMIN). 0 or -errno. */
+int weir__set_transparent(int fd, int family);
 /* Starts accepting on the worker's loop. */
 int weir__listener_arm(struct weir__listener *l);
 

@@ -269,7 +269,7 @@ static int set_upstream(struct weir_session *s)
 	}
 	s->info.upstream = s->info.original_dst;
 	s->info.protocol = weir__intercept_protocol(
-		p->o.policy, port_of(&s->info.original_dst));
+		p->o.policy, IPPROTO_TCP, port_of(&s->info.original_dst));
 	return 0;
 }
 

@@ -1,5 +1,7 @@
 /* UDP sessions: one per client address on an explicit UDP listener (an
- * association), with its own connected socket to the upstream.
+ * association), or one per client address and original destination on
+ * the transparent listener (TPROXY, intercept.c), each with its own
+ * connected socket to the upstream.
  *
  *   client ⇄ listener fd ── (demux by client) ── A ⇄ B [f1] ⇄ ... ⇄ [fn] ⇄ upstream
  *                                             link (zero copy)   connected UDP
@@ -12,12 +14,24 @@
  * side, the destination the client meant), and what the filter sends
  * back is received on A and sent to the client from the listener.
  *
+ * A transparent session answers from the address the client sent to,
+ * which is not this host's: its reply socket (csock) is bound to the
+ * original destination (IP_TRANSPARENT) and connected to the client.
+ * TPROXY then finds that connected socket for the client's next
+ * datagrams, so the session receives on it too; the ones that reached
+ * the listener first still find the session by (client, destination).
+ *
+ *   client ─▶ TPROXY ─┬─▶ listener fd (the first datagrams) ─┐
+ *                     └─▶ reply socket (the later ones) ──────┴─▶ session
+ *   client ◀─ reply socket (from the original destination) ◀─ session
+ *
  * Datagrams may be dropped, as UDP allows: more than 64 handed on and
  * not yet taken, or a full send buffer toward the client. An association
  * ends after the idle time (at most 30 s) with no datagram, when the
- * upstream reports an error (ICMP unreachable), or with the proxy. Socket
- * lifetimes are the chains' (chain.c): the session goes when every one
- * of its sockets is freed.
+ * upstream reports an error (ICMP unreachable) or a transparent
+ * session's reply socket fails, or with the proxy. Socket lifetimes are
+ * the chains' (chain.c): the session goes when every one of its sockets
+ * is freed.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -31,7 +45,7 @@
 #define PENDING_MAX 64
 #define UDP_IDLE_MAX_NS 30000000000ull
 
-enum { UD_SENT = 1, UD_BACK };
+enum { UD_SENT = 1, UD_BACK, UD_CLIENT };
 
 static bool same_addr(const struct sockaddr_storage *a,
 		      const struct sockaddr_storage *b)
@@ -61,12 +75,26 @@ static socklen_t sa_len(const struct sockaddr_storage *ss)
 					 : sizeof(struct sockaddr_in);
 }
 
+static uint16_t port_of(const struct sockaddr_storage *ss)
+{
+	return ntohs(ss->ss_family == AF_INET6
+			     ? ((const struct sockaddr_in6 *)ss)->sin6_port
+			     : ((const struct sockaddr_in *)ss)->sin_port);
+}
+
+/* The session of a client (explicit listener), or of a client and the
+ * destination it meant (transparent: each destination is a session of
+ * its own). The table hashes the client only: a client talking to many
+ * destinations at once makes one bucket longer, nobody else's. */
 static struct weir_session *find(struct weir__listener *l,
-				 const struct sockaddr_storage *from)
+				 const struct sockaddr_storage *from,
+				 const struct sockaddr_storage *dst)
 {
 	for (struct weir_session *s = l->w->udp_tab[bucket(from)]; s;
 	     s = s->hnext)
 		if (s->l == l && same_addr(&s->info.client, from) &&
+		    (!l->transparent ||
+		     same_addr(&s->info.original_dst, dst)) &&
 		    s->state == WEIR__SESS_RUNNING)
 			return s;
 	return NULL;
@@ -94,18 +122,24 @@ bool weir__udp_idle(const struct weir_session *s, uint64_t limit_ns)
 
 static void post_back(struct weir_session *s);
 
-/* Back toward the client: from the listener, so the client sees the
- * address it talked to. */
+/* Back toward the client: from the listener, or on a transparent
+ * session from its reply socket, so the client sees the address it
+ * talked to. */
 static void to_client(struct weir_session *s, struct weir_iobuf *b)
 {
-	ssize_t n = sendto(s->l->fd, b->data, b->len, MSG_DONTWAIT,
-			   (const struct sockaddr *)&s->info.client,
-			   sa_len(&s->info.client));
+	ssize_t n = s->csock
+		? send(weir_sock_fd(s->csock), b->data, b->len, MSG_DONTWAIT)
+		: sendto(s->l->fd, b->data, b->len, MSG_DONTWAIT,
+			 (const struct sockaddr *)&s->info.client,
+			 sa_len(&s->info.client));
 
 	if (n == (ssize_t)b->len)
 		s->bytes_down += b->len;
 	s->last_ns = weir__mono_ns();
 }
+
+static void from_client(struct weir_session *s, bool ok, int err,
+			struct weir_iobuf *buf);
 
 static void complete(void *target, bool ok, int err, struct weir_iobuf *buf,
 		     uint64_t ud, const struct sockaddr *a, socklen_t al)
@@ -116,6 +150,10 @@ static void complete(void *target, bool ok, int err, struct weir_iobuf *buf,
 	(void)a, (void)al;
 	if (ud == UD_SENT) {
 		s->udp_pending--;
+		return;
+	}
+	if (ud == UD_CLIENT) {
+		from_client(s, ok, err, buf);
 		return;
 	}
 
@@ -153,8 +191,12 @@ static void to_upstream(struct weir_session *s, struct weir_iobuf *b)
 	int rc;
 
 	s->last_ns = weir__mono_ns();
-	if (s->udp_pending >= PENDING_MAX) {
-		weir_iobuf_unref(b);   /* the filter is not keeping up: drop */
+	/* On a filter's link an empty datagram reads as the end: the first
+	 * filter would stop sending upstream for the association's life. */
+	if (s->udp_pending >= PENDING_MAX || (s->ua && !b->len) ||
+	    s->udp_denied) {
+		/* not keeping up, empty, or refused by a session filter */
+		weir_iobuf_unref(b);
 		return;
 	}
 	s->bytes_up += b->len;
@@ -167,7 +209,71 @@ static void to_upstream(struct weir_session *s, struct weir_iobuf *b)
 		s->udp_pending++;
 }
 
+/* One receive on a transparent session's reply socket: the client's
+ * datagrams that TPROXY delivered to it. */
+static void post_client(struct weir_session *s)
+{
+	if (s->state != WEIR__SESS_RUNNING)
+		return;
+	if (weir_sock_recv(s->csock, NULL, &s->ut, UD_CLIENT) < 0)
+		weir__session_fail(s, -EIO);
+}
+
+/* A datagram from the client on the reply socket: on its way up as one
+ * that came through the listener. An error of the socket ends the
+ * session through the chain's observer (csock is a real end). */
+static void from_client(struct weir_session *s, bool ok, int err,
+			struct weir_iobuf *buf)
+{
+	(void)err;
+	if (!ok) {
+		weir_iobuf_unref(buf);
+		return;
+	}
+	if (s->state == WEIR__SESS_RUNNING)
+		to_upstream(s, buf);
+	else
+		weir_iobuf_unref(buf);
+	post_client(s);
+}
+
 /* ---- making a session -------------------------------------------------- */
+
+/* A transparent session's socket toward the client: bound to the
+ * original destination (IP_TRANSPARENT allows an address that is not
+ * this host's), so that replies come from the address and port the
+ * client talked to, and connected to the client, so that TPROXY's lookup
+ * of an established socket hands it that client's next datagrams. The
+ * sessions of other clients of the same destination bind the same
+ * address and port (SO_REUSEADDR); the connected peer tells them apart. */
+static int reply_sock(struct weir_session *s, struct weir_sock **ret)
+{
+	const struct sockaddr_storage *dst = &s->info.original_dst;
+	const struct sockaddr_storage *cl = &s->info.client;
+	int one = 1, rc;
+	int fd = socket(dst->ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+			0);
+
+	if (fd < 0)
+		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    weir__set_transparent(fd, dst->ss_family) < 0 ||
+	    bind(fd, (const struct sockaddr *)dst, sa_len(dst)) ||
+	    connect(fd, (const struct sockaddr *)cl, sa_len(cl))) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	/* External side: the source is reported, the connected client,
+	 * which costs no ancillary data per datagram (and is not used). */
+	rc = weir_sock_from_fd(s->w->loop, fd, true, ret);
+	if (rc < 0) {
+		close(fd);
+		return rc;
+	}
+	weir__chain_adopt(s, *ret);
+	return 0;
+}
 
 static struct weir_sock *upstream_sock(struct weir_session *s)
 {
@@ -220,10 +326,44 @@ static int build_chain(struct weir_session *s)
 	return weir__chain_attach(s, sock);
 }
 
+/* The session filters' say: ACCEPT, then UDP_DEST. 0 to go on, 1 when
+ * denied (the association stays, dropping what the client sends, so a
+ * refused flood is not a flood of events), or -errno to end it. The
+ * caller holds an op on s: a filter may abort it inside. */
+static int screen(struct weir_session *s)
+{
+	enum weir_session_verdict v;
+	int rc = weir__sessfilt_lookup(s);
+
+	if (rc < 0)
+		return rc;
+	v = weir__sessfilt_event(s, WEIR_SESSION_ACCEPT, NULL);
+	if (v == WEIR_SESSION_CONTINUE && !s->aborted)
+		v = weir__sessfilt_event(s, WEIR_SESSION_UDP_DEST,
+					 &s->info.upstream);
+	if (v != WEIR_SESSION_CONTINUE) {
+		pthread_mutex_lock(&s->w->st_lock);
+		s->w->st.denied++;
+		pthread_mutex_unlock(&s->w->st_lock);
+	}
+	if (s->aborted || v == WEIR_SESSION_KILL)
+		return -ECONNABORTED;
+	return v == WEIR_SESSION_DENY;
+}
+
 static int setup(struct weir_session *s)
 {
-	int rc;
+	int rc = screen(s);
 
+	if (rc != 0) {
+		s->udp_denied = rc > 0;
+		return rc < 0 ? rc : 0;
+	}
+	if (s->l->transparent) {
+		rc = reply_sock(s, &s->csock);
+		if (rc < 0)
+			return rc;
+	}
 	s->ssock = upstream_sock(s);
 	if (!s->ssock)
 		return -errno ? -errno : -ENOMEM;
@@ -232,13 +372,38 @@ static int setup(struct weir_session *s)
 		rc = build_chain(s);
 	if (!rc)
 		post_back(s);
+	if (!rc && s->csock)
+		post_client(s);
 	return rc;
 }
 
-static struct weir_session *new_session(struct weir__listener *l)
+/* Explicit: the listener's address and its fixed upstream. Transparent:
+ * where the client's datagram was going, and the intercepted protocol of
+ * that port. */
+static void set_upstream(struct weir_session *s,
+			 const struct sockaddr_storage *dst)
+{
+	const struct weir_policy_listener *pl = s->l->pl;
+
+	if (!s->l->transparent) {
+		memcpy(&s->info.original_dst, &pl->listen, pl->listen_len);
+		memcpy(&s->info.upstream, &pl->upstream, pl->upstream_len);
+		return;
+	}
+	s->info.original_dst = *dst;
+	s->info.upstream = *dst;
+	s->info.protocol = weir__intercept_protocol(s->w->p->o.policy,
+						    IPPROTO_UDP,
+						    port_of(dst));
+}
+
+static struct weir_session *new_session(struct weir__listener *l,
+					const struct sockaddr_storage *dst)
 {
 	struct weir__worker *w = l->w;
 	struct weir_session *s;
+	bool alive;
+	int rc;
 
 	if (w->nsessions >= w->p->o.max_sessions ||
 	    !(s = calloc(1, sizeof(*s)))) {
@@ -256,34 +421,64 @@ static struct weir_session *new_session(struct weir__listener *l)
 		.info = { .id = weir__session_next_id(),
 			  .transport = IPPROTO_UDP,
 			  .protocol = l->pl->protocol, .client = l->from } };
-	memcpy(&s->info.original_dst, &l->pl->listen, l->pl->listen_len);
-	memcpy(&s->info.upstream, &l->pl->upstream, l->pl->upstream_len);
+	set_upstream(s, dst);
 	weir__session_link(w, s);
 	s->hnext = w->udp_tab[bucket(&l->from)];
 	w->udp_tab[bucket(&l->from)] = s;
-	if (setup(s) < 0) {
-		weir__session_fail(s, -EIO);
-		return NULL;
-	}
-	return s;
+	/* Held across setup: a session filter may abort s inside. */
+	s->ops++;
+	rc = setup(s);
+	if (rc < 0)
+		weir__session_fail(s, rc);
+	alive = s->state == WEIR__SESS_RUNNING;
+	weir__session_op_done(s);
+	return alive ? s : NULL;
 }
 
 /* ---- the listener ------------------------------------------------------ */
+
+/* Where the datagram just received on a transparent listener was going:
+ * TPROXY leaves its addresses alone, and the kernel reports the
+ * destination as IP_ORIGDSTADDR (IPV6_ORIGDSTADDR). False without one,
+ * or when it is weir's own intercept port: weir would send to itself. */
+static bool orig_dst(struct weir__listener *l, struct sockaddr_storage *dst)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&l->msg); c;
+	     c = CMSG_NXTHDR(&l->msg, c)) {
+		socklen_t len;
+
+		if (c->cmsg_level == SOL_IP && c->cmsg_type == IP_ORIGDSTADDR)
+			len = sizeof(struct sockaddr_in);
+		else if (c->cmsg_level == SOL_IPV6 &&
+			 c->cmsg_type == IPV6_ORIGDSTADDR)
+			len = sizeof(struct sockaddr_in6);
+		else
+			continue;
+		if (c->cmsg_len < CMSG_LEN(len))
+			continue;
+		memset(dst, 0, sizeof(*dst));
+		memcpy(dst, CMSG_DATA(c), len);
+		return port_of(dst) != l->w->p->o.intercept_port;
+	}
+	return false;
+}
 
 static void on_dgram(struct weir__io_op *op, int res, unsigned flags)
 {
 	struct weir__listener *l =
 		weir__container_of(op, struct weir__listener, accept_op);
 	struct weir_iobuf *b = l->rx;
+	struct sockaddr_storage dst = { 0 };
 	struct weir_session *s;
 
 	(void)flags;
 	l->rx = NULL;
-	if (res >= 0 && !(l->msg.msg_flags & MSG_TRUNC)) {
+	if (res >= 0 && !(l->msg.msg_flags & MSG_TRUNC) &&
+	    (!l->transparent || orig_dst(l, &dst))) {
 		b->len = (uint32_t)res;
-		s = find(l, &l->from);
+		s = find(l, &l->from, &dst);
 		if (!s)
-			s = new_session(l);
+			s = new_session(l, &dst);
 		if (s) {
 			to_upstream(s, b);
 			b = NULL;
@@ -304,6 +499,10 @@ int weir__udp_arm(struct weir__listener *l)
 	l->msg = (struct msghdr){ .msg_name = &l->from,
 				  .msg_namelen = sizeof(l->from),
 				  .msg_iov = &l->iov, .msg_iovlen = 1 };
+	if (l->transparent) {
+		l->msg.msg_control = l->ctl.bytes;
+		l->msg.msg_controllen = sizeof(l->ctl.bytes);
+	}
 	l->accept_op.done = on_dgram;
 	sqe = weir__io_sqe(l->w->loop, &l->accept_op);
 	if (!sqe)

@@ -10,8 +10,11 @@
 # ipv6, halfclose (the client's end of stream passes, the answer still
 # comes back), refused (upstream down: the client gets a reset), abort
 # (a client that goes away mid-download ends the session), many (200
-# connections, none left behind), intercept, tap, tap_abort, limits,
-# udp, sessfilt (session filters: deny, limit, redirect, attach).
+# connections, none left behind), intercept (TCP interception: REDIRECT
+# to the transparent listener), tap, tap_abort, limits, udp (explicit UDP
+# listeners), udp_intercept (UDP interception: TPROXY; the answers come
+# from the server's own address, rules and routes gone after stop), sessfilt
+# (session filters: deny, limit, redirect, attach).
 # Exit 0 pass, 1 fail, 77 skip (not root, or a tool is missing; under
 # CI=true those fail instead).
 set -u
@@ -74,9 +77,11 @@ topology() {
 	# No routes between client and server: only the proxy joins them.
 }
 
-start_weir() {
-	ip netns exec $G "$weir" run -c "$1" --no-steer --control "$ctl" \
-		--plugins "$plugins" >>"$work/weir.log" 2>&1 &
+# run_weir POLICY [ARGS...]: weir run in gw, until its control socket
+# answers.
+run_weir() {
+	ip netns exec $G "$weir" run -c "$1" --control "$ctl" \
+		--plugins "$plugins" "${@:2}" >>"$work/weir.log" 2>&1 &
 	wpid=$!
 	for _ in $(seq 50); do
 		"$weir" stats --control "$ctl" >/dev/null 2>&1 && return 0
@@ -85,6 +90,9 @@ start_weir() {
 	done
 	fail "weir run did not answer on its control socket"
 }
+
+# Explicit listeners only: no rules.
+start_weir() { run_weir "$1" --no-steer "${@:2}"; }
 
 stop_weir() {
 	kill -TERM $wpid
@@ -349,27 +357,31 @@ EOF
 	stop_weir
 }
 
-# Transparent interception: the client talks to the server's address,
-# the gateway's kernel redirects it into weir, weir connects on.
-t_intercept() {
-	http_server
+# For interception: client and server routed through the gateway, which
+# forwards.
+gateway_routes() {
 	nsx $C ip route add default via 10.232.1.1
 	nsx $C ip -6 route add default via fd32:1::1
 	nsx $S ip route add default via 10.232.2.1
 	nsx $S ip -6 route add default via fd32:2::1
 	nsx $G sysctl -qw net.ipv4.ip_forward=1
 	nsx $G sysctl -qw net.ipv6.conf.all.forwarding=1
+}
+
+# start_weir_rules POLICY [OPTION...]: weir in gw installing its
+# interception rules (no --no-steer).
+start_weir_rules() { run_weir "$@"; }
+
+# Transparent interception: the client talks to the server's address,
+# the gateway's kernel redirects it into weir, weir connects on.
+t_intercept() {
+	http_server
+	gateway_routes
 	cat >"$work/i.weir" <<EOF
 protocol web tcp 80, 8080;
 intercept web;
 EOF
-	ip netns exec $G "$weir" run -c "$work/i.weir" --control "$ctl" \
-		--plugins "$plugins" >>"$work/weir.log" 2>&1 &
-	wpid=$!
-	for _ in $(seq 50); do
-		"$weir" stats --control "$ctl" >/dev/null 2>&1 && break
-		sleep 0.1
-	done
+	start_weir_rules "$work/i.weir"
 	nsx $G iptables-save -t nat | grep -q "REDIRECT --to-ports 15001" ||
 		fail "no redirect rule"
 	local got
@@ -466,11 +478,165 @@ EOF
 	[ "$(stat bytes_down)" -gt 40 ] || fail "bytes down: $(stat bytes_down)"
 	sed 's/^/# /' "$work/gate.log" | head -12
 	stop_weir
+
+	# UDP: tap attached to one association; a denied destination's
+	# association drops its datagrams, told once (UDP_DEST), not per
+	# datagram; both end after the idle time with their TERMINATE.
+	nsx $S socat UDP-LISTEN:7001,fork,reuseaddr EXEC:cat &
+	sleep 0.3
+	: >"$work/gate.log"
+	cat >"$work/su.weir" <<EOF
+plugin tap { log = "$work/tap.log"; }
+plugin sessgate { log = "$work/gate.log"; }
+protocol uecho udp 7001;
+protocol udeny udp 7002;
+listen ue udp 10.232.1.1:7001 to 10.232.2.2:7001 protocol uecho;
+listen ud udp 10.232.1.1:7002 to 10.232.2.2:7001 protocol udeny;
+sessionfilter sessgate on uecho { attach = "tap"; }
+sessionfilter sessgate on udeny { deny_dest = "10.232.2.2"; }
+EOF
+	start_weir "$work/su.weir" --proxy-idle 1
+	got=$(echo "udp via tap" | nsx $C timeout 5 socat -t 1 - \
+		UDP:10.232.1.1:7001)
+	[ "$got" = "udp via tap" ] || fail "UDP with tap attached: got '$got'"
+	got=$( (echo one; sleep 0.2; echo two) |
+		nsx $C timeout 5 socat -t 1 - UDP:10.232.1.1:7002)
+	[ -z "$got" ] || fail "a denied UDP destination answered '$got'"
+	wait_stat active 0
+	[ "$(stat denied)" = 1 ] || fail "UDP denied: $(stat denied)"
+	[ "$(stat chained)" = 1 ] || fail "UDP chained: $(stat chained)"
+	grep -q '"protocol":"uecho","bytes_up":12,"bytes_down":12' \
+		"$work/tap.log" || fail "tap on UDP: $(cat "$work/tap.log")"
+	[ "$(grep -c '"event":"udp_dest","protocol":"udeny","verdict":"deny"' \
+		"$work/gate.log")" = 1 ] || fail "UDP_DEST: $(cat "$work/gate.log")"
+	[ "$(grep -c '"event":"terminate"' "$work/gate.log")" = 2 ] ||
+		fail "UDP terminate events: $(cat "$work/gate.log")"
+	sed 's/^/# /' "$work/gate.log"
+	stop_weir
+}
+
+# udp_echo ADDR PORT TEXT: what a connected UDP client (socat UDP:, which
+# drops datagrams from any other address) gets back for TEXT.
+udp_echo() {
+	printf '%s\n' "$3" | nsx $C timeout 5 socat -t 1 - "UDP:$1:$2"
+}
+
+# No rule, ip rule or route of weir's interception left in gw.
+no_icpt_left() {
+	local f
+	for f in iptables ip6tables; do
+		nsx $G $f-save -t mangle | grep -q -i weir &&
+			fail "$f mangle rules left behind"
+		nsx $G $f-save -t nat | grep -q -i weir &&
+			fail "$f nat rules left behind"
+	done
+	for f in -4 -6; do
+		nsx $G ip $f rule | grep -q 5701 && fail "ip $f rule left"
+		[ -z "$(nsx $G ip $f route show table 5701)" ] ||
+			fail "ip $f routes left in table 5701"
+	done
+	return 0
+}
+
+# UDP interception (TPROXY): the client sends to the server's own
+# address, the gateway's kernel diverts the datagrams into weir, which
+# relays them and answers from that address: socat's connected UDP socket
+# would drop anything else. Each (client, destination) is a session; a
+# client's second datagram reaches the session's reply socket. A port
+# not intercepted is forwarded by the kernel. Then again through tap.
+t_udp_intercept() {
+	gateway_routes
+	nsx $S socat UDP4-LISTEN:7001,bind=10.232.2.2,fork,reuseaddr EXEC:cat &
+	nsx $S socat "UDP6-LISTEN:7001,bind=[fd32:2::2],fork,reuseaddr" \
+		EXEC:cat &
+	nsx $S socat UDP4-LISTEN:7003,fork,reuseaddr EXEC:cat &
+	sleep 0.3
+	cat >"$work/u.weir" <<EOF
+protocol echo udp 7001;
+intercept echo;
+EOF
+	# A rule a crashed instance left: replaced, not doubled.
+	nsx $G ip rule add fwmark 0x5701/0xffff lookup 5701 protocol 87
+	start_weir_rules "$work/u.weir" --proxy-idle 1
+	nsx $G iptables-save -t mangle | grep -i weir | sed 's/^/# /'
+	nsx $G iptables-save -t mangle | grep -q -- \
+		"-p udp -m multiport --dports 7001 -j TPROXY --on-port 15001 .*--tproxy-mark 0x5701/0xffff" ||
+		fail "no TPROXY rule"
+	nsx $G ip6tables-save -t mangle | grep -q -- "-j TPROXY --on-port 15001" ||
+		fail "no IPv6 TPROXY rule"
+	[ "$(nsx $G ip rule | grep -c 'lookup 5701')" = 1 ] ||
+		fail "ip rules: $(nsx $G ip rule)"
+	nsx $G ip -6 rule | grep -q "fwmark 0x5701/0xffff lookup 5701" ||
+		fail "no IPv6 ip rule"
+	nsx $G ip route show table 5701 | grep -q "^local default dev lo" ||
+		fail "no local route in table 5701"
+	nsx $G ip -6 route show table 5701 | grep -q "^local default dev lo" ||
+		fail "no IPv6 local route in table 5701"
+	local got
+	got=$(udp_echo 10.232.2.2 7001 "to the server")
+	[ "$got" = "to the server" ] || fail "v4 got '$got'"
+	got=$(udp_echo "[fd32:2::2]" 7001 "over IPv6")
+	[ "$got" = "over IPv6" ] || fail "v6 got '$got'"
+	# Two datagrams on one association: the second reaches the session's
+	# reply socket, not the listener.
+	got=$( (echo one; sleep 0.3; echo two) |
+		nsx $C timeout 5 socat -t 1 - UDP:10.232.2.2:7001)
+	[ "$got" = "one
+two" ] || fail "two datagrams: got '$got'"
+	[ "$(stat sessions)" = 3 ] || fail "sessions: $(stat sessions)"
+	# A port the policy does not intercept is forwarded by the kernel.
+	got=$(udp_echo 10.232.2.2 7003 "direct")
+	[ "$got" = "direct" ] || fail "port 7003: got '$got'"
+	# Straight to weir's own port: dropped (weir would send to itself).
+	got=$(udp_echo 10.232.1.1 15001 "loop")
+	[ -z "$got" ] || fail "port 15001 answered '$got'"
+	[ "$(stat sessions)" = 3 ] || fail "sessions after 7003 and 15001: $(stat sessions)"
+	wait_stat active 0
+	[ "$(stat bytes_up)" = 32 ] || fail "bytes_up: $(stat bytes_up)"
+	[ "$(stat bytes_down)" = 32 ] || fail "bytes_down: $(stat bytes_down)"
+	stop_weir
+	no_icpt_left
+
+	# Through a data filter: tap's internal side is a datagram link.
+	cat >"$work/t.weir" <<EOF
+plugin tap { log = "$work/tap.log"; }
+protocol echo udp 7001;
+intercept echo;
+datafilter tap on echo;
+EOF
+	start_weir_rules "$work/t.weir" --proxy-idle 1
+	got=$( (echo one; sleep 0.3; echo two) |
+		nsx $C timeout 5 socat -t 1 - UDP:10.232.2.2:7001)
+	[ "$got" = "one
+two" ] || fail "through tap: got '$got'"
+	got=$(udp_echo "[fd32:2::2]" 7001 "tap over IPv6")
+	[ "$got" = "tap over IPv6" ] || fail "tap v6 got '$got'"
+	# An empty datagram first: dropped, not taken by tap for the end.
+	got=$(nsx $C $py -c '
+import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(3)
+s.connect(("10.232.2.2", 7001))
+s.send(b"")
+time.sleep(0.2)
+s.send(b"after empty")
+print(s.recv(100).decode())')
+	[ "$got" = "after empty" ] || fail "after an empty datagram: '$got'"
+	wait_stat active 0
+	[ "$(stat chained)" = 3 ] || fail "chained: $(stat chained)"
+	sed 's/^/# tap: /' "$work/tap.log"
+	grep -q '"upstream":"10.232.2.2:7001","protocol":"echo","bytes_up":8,"bytes_down":8' \
+		"$work/tap.log" || fail "tap v4 line"
+	grep -q '"upstream":"\[fd32:2::2\]:7001","protocol":"echo","bytes_up":14,' \
+		"$work/tap.log" || fail "tap v6 line"
+	stop_weir
+	no_icpt_left
 }
 
 topology
 case $name in
-splice|ipv6|halfclose|refused|abort|many|intercept|tap|tap_abort|limits|udp|sessfilt)
+splice|ipv6|halfclose|refused|abort|many|intercept|tap|tap_abort|limits|udp|\
+udp_intercept|sessfilt)
 	"t_$name" ;;
 *) echo "unknown test $name"; exit 2 ;;
 esac

@@ -522,12 +522,15 @@ static void test_app_statements(void **state)
 	weir_policy_free(p);
 
 	p = parse_ok("protocol http tcp 80;\nprotocol alt tcp 8080, 8443;\n"
-		     "intercept http, alt;\nintercept http;\n"
+		     "protocol dns udp 53;\n"
+		     "intercept http, alt;\nintercept http, dns;\n"
 		     "protocol late tcp 9;\n");
-	assert_int_equal(weir_policy_intercept_count(p), 2);
+	assert_int_equal(weir_policy_intercept_count(p), 3);
 	assert_string_equal(weir_policy_intercept_at(p, 1)->name, "alt");
 	assert_int_equal(weir_policy_intercept_at(p, 1)->ports[1], 8443);
-	assert_null(weir_policy_intercept_at(p, 2));
+	assert_int_equal(weir_policy_intercept_at(p, 2)->transport,
+			 IPPROTO_UDP);
+	assert_null(weir_policy_intercept_at(p, 3));
 	weir_policy_free(p);
 
 	p = parse_ok("protocol http tcp 80;\n"
@@ -584,8 +587,6 @@ static const struct error_case error_cases[] = {
 	{ "sessionfilter x on nope;", 1, 20, "no protocol nope" },
 	{ "sesionfilter x;", 1, 1, "did you mean 'sessionfilter'" },
 	{ "intercept web;", 1, 11, "no protocol web" },
-	{ "protocol dns udp 53;\nintercept dns;", 2, 11,
-	  "only TCP protocols can be intercepted" },
 	/* lexing */
 	{ "permit \"web in ipforward-v4;", 1, 8, "unterminated string" },
 	{ "block \"a\\q\" in ipforward-v4;", 1, 9, "unknown escape" },
