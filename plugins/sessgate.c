@@ -15,8 +15,8 @@
  * parameters: log = PATH (or stderr): one JSON line per verdict and per
  * ended session (with its bytes and why it ended).
  *
- * A binding's text is parsed once, on first use, and kept by its address
- * (the policy's strings live as long as the proxy).
+ * A binding's text is parsed once, on first use, and kept by its content
+ * (a reload brings new policy strings, maybe at a freed one's address).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -40,7 +40,7 @@ struct prefix {
 };
 
 struct conf {
-	const char *key;                /* the binding's params (its address) */
+	char *key;                      /* the binding's params (a copy) */
 	struct prefix deny_client[PREFIXES_MAX], deny_dest[PREFIXES_MAX];
 	unsigned ndeny_client, ndeny_dest;
 	unsigned max_per_client;        /* 0: no limit */
@@ -250,20 +250,32 @@ static void parse_conf(struct conf *c, const char *params)
 	}
 }
 
+static struct conf *new_conf(struct gate *g, const char *params)
+{
+	struct conf *c = calloc(1, sizeof(*c));
+
+	if (c && !(c->key = strdup(params))) {
+		free(c);
+		return NULL;
+	}
+	if (c) {
+		parse_conf(c, params);
+		c->next = g->confs;
+		g->confs = c;
+	}
+	return c;
+}
+
 /* The parsed binding (made on first use), or NULL without memory. */
 static struct conf *conf_of(struct gate *g, const char *params)
 {
 	struct conf *c;
 
 	pthread_mutex_lock(&g->lock);
-	for (c = g->confs; c && c->key != params; c = c->next)
+	for (c = g->confs; c && strcmp(c->key, params); c = c->next)
 		;
-	if (!c && (c = calloc(1, sizeof(*c)))) {
-		c->key = params;
-		parse_conf(c, params);
-		c->next = g->confs;
-		g->confs = c;
-	}
+	if (!c)
+		c = new_conf(g, params);
 	pthread_mutex_unlock(&g->lock);
 	return c;
 }
@@ -426,6 +438,7 @@ static void free_gate(struct gate *g)
 		struct conf *c = g->confs;
 
 		g->confs = c->next;
+		free(c->key);
 		free(c);
 	}
 	for (unsigned i = 0; i < CLIENTS_BUCKETS; i++)

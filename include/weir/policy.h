@@ -72,6 +72,9 @@ void weir_policy_free(struct weir_policy *policy);
  * application tier keeps each session's policy until the session ends,
  * across reloads. Any thread. Returns policy. */
 struct weir_policy *weir_policy_ref(struct weir_policy *policy);
+/* The file name the policy was parsed from ("" if none), for messages
+ * that point at a line of it. */
+const char *weir_policy_file(const struct weir_policy *policy);
 
 /* ---- what a policy holds ------------------------------------------- */
 

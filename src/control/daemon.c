@@ -110,6 +110,23 @@ static int load_policy(struct daemon *d, struct weir_policy **ret)
 }
 
 /* Applies p to the engine; on success it becomes the running policy. */
+/* The application tier's part of a policy, before any of it applies:
+ * its bindings name registered filters (the plug-ins are loaded by now),
+ * its new listeners can be opened. */
+static int check_proxy(struct daemon *d, const struct weir_policy *p)
+{
+	char err[256];
+	int rc;
+
+	if (!d->proxy && !weir_policy_listener_count(p) &&
+	    !weir_policy_intercept_count(p))
+		return 0;
+	rc = weir__proxy_check(d->proxy, d->engine, p, err, sizeof(err));
+	if (rc < 0)
+		say(d, "policy rejected: %s", err);
+	return rc;
+}
+
 static int apply_policy(struct daemon *d, struct weir_policy *p)
 {
 	struct weir_policy_error perr;
@@ -121,6 +138,8 @@ static int apply_policy(struct daemon *d, struct weir_policy *p)
 	if (!ids)
 		return say(d, "out of memory"), -ENOMEM;
 	rc = load_plugins(d, p);
+	if (rc == 0)
+		rc = check_proxy(d, p);
 	if (rc == 0)
 		rc = weir_policy_apply_ids(p, d->engine, ids, &perr);
 	if (rc < 0) {
@@ -324,12 +343,12 @@ static void start_inject(struct daemon *d)
 			strerror(-rc));
 }
 
-/* The application tier, on the first policy's listeners (fixed for the
- * daemon's life, like compartments). */
+/* The application tier, on the current policy's listeners (a reload
+ * moves it to the next policy: weir__proxy_update). */
 static int start_proxy(struct daemon *d)
 {
 	struct weir__proxy_opts po = { .engine = d->engine,
-				       .policy = d->first_policy,
+				       .policy = d->policy,
 				       .workers = d->o.proxy_workers,
 				       .max_sessions = d->o.proxy_max_sessions,
 				       .idle_timeout_ns = d->o.proxy_idle_ns,
@@ -342,7 +361,7 @@ static int start_proxy(struct daemon *d)
 		say(d, "proxy: %s", err[0] ? err : strerror(-rc));
 	else if (d->proxy)
 		fprintf(stderr, "weir: proxy: %zu listener(s), %u worker(s)\n",
-			weir_policy_listener_count(d->first_policy),
+			weir_policy_listener_count(d->policy),
 			po.workers ? po.workers : 1);
 	return rc;
 }
@@ -387,6 +406,21 @@ int daemon_start(struct daemon *d, const struct daemon_opts *o)
 	return rc;
 }
 
+/* The application tier follows: the running proxy moves to the new
+ * policy, or one starts if this is the first policy with listeners. */
+static int reload_proxy(struct daemon *d)
+{
+	char err[256];
+	int rc;
+
+	if (!d->proxy)
+		return start_proxy(d);
+	rc = weir__proxy_update(d->proxy, d->policy, err, sizeof(err));
+	if (rc < 0)
+		say(d, "proxy: %s", err);
+	return rc;
+}
+
 int daemon_reload(struct daemon *d)
 {
 	struct weir_policy *p;
@@ -418,6 +452,8 @@ int daemon_reload(struct daemon *d)
 		if (steer(d, &d->comp[i]) < 0)
 			rc = -EIO;
 	set_bypass(d);
+	if (reload_proxy(d) < 0)
+		rc = -EIO;
 	d->reloads++;
 	fprintf(stderr, "weir: policy reloaded (%zu filters)\n", d->nids);
 	return rc;

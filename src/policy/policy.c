@@ -103,6 +103,11 @@ void weir_policy_free(struct weir_policy *policy)
 	free(policy);
 }
 
+const char *weir_policy_file(const struct weir_policy *policy)
+{
+	return policy && policy->file ? policy->file : "";
+}
+
 size_t weir_policy_sublayer_count(const struct weir_policy *policy)
 {
 	return policy->nsub;

@@ -46,7 +46,7 @@ static void insert(struct pick *out, size_t n, struct pick p)
  * protocol, then what session filters attached. */
 static size_t select_filters(const struct weir_session *s, struct pick *out)
 {
-	const struct weir_policy *pol = s->w->p->o.policy;
+	const struct weir_policy *pol = s->pol;
 	const struct weir__sfilt_set *set = s->sfs;
 	size_t n = 0;
 

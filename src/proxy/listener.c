@@ -1,9 +1,14 @@
 /* Listeners: a listening socket per worker (SO_REUSEPORT: the kernel
  * spreads connections over the workers), accepting with a multishot
  * io_uring accept, re-armed if the kernel ends it (UDP ones: udp.c).
+ *
+ * A reload may close a listener while its accept (or receive) is in
+ * flight and, for UDP, while associations still send from its socket:
+ * it is freed when the last of those is over.
  */
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -78,6 +83,8 @@ static void on_accept(struct weir__io_op *op, int res, unsigned flags)
 	 * the completion queue); take it up again unless closing. */
 	if (!(flags & IORING_CQE_F_MORE) && !l->closed && res != -ECANCELED)
 		weir__listener_arm(l);
+	else if (!(flags & IORING_CQE_F_MORE))
+		weir__listener_maybe_free(l);
 }
 
 int weir__listener_arm(struct weir__listener *l)
@@ -94,4 +101,73 @@ int weir__listener_arm(struct weir__listener *l)
 	io_uring_prep_multishot_accept(sqe, l->fd, NULL, NULL,
 				       SOCK_NONBLOCK | SOCK_CLOEXEC);
 	return 0;
+}
+
+int weir__listener_add(struct weir__worker *w,
+		       const struct weir_policy_listener *pl,
+		       struct weir_policy *pol, bool transparent)
+{
+	struct weir__listener *l;
+	int fd;
+
+	if (w->nls == w->capls) {
+		size_t nc = w->capls ? 2 * w->capls : 8;
+		struct weir__listener **v = realloc(w->ls, nc * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		w->ls = v;
+		w->capls = nc;
+	}
+	fd = weir__listener_open(pl, transparent);
+	if (fd < 0)
+		return fd;
+	l = calloc(1, sizeof(*l));
+	if (!l) {
+		close(fd);
+		return -ENOMEM;
+	}
+	*l = (struct weir__listener){ .pl = pl, .pol = weir_policy_ref(pol),
+				      .fd = fd, .w = w,
+				      .transparent = transparent };
+	w->ls[w->nls++] = l;
+	return 0;
+}
+
+void weir__listener_close(struct weir__listener *l)
+{
+	struct weir__worker *w = l->w;
+
+	if (l->closed)
+		return;
+	l->closed = true;
+	weir__io_cancel(w->loop, &l->accept_op);
+	/* A UDP association answers from its listener's socket: it ends
+	 * with it (a client's next datagram finds the new listeners). The
+	 * extra user keeps l while sessions go inside the loop. */
+	l->users++;
+	for (struct weir_session *s = w->sessions, *next; s; s = next) {
+		next = s->next;
+		if (s->info.transport == IPPROTO_UDP && s->l == l)
+			weir__session_close(s);
+	}
+	l->users--;
+	weir__listener_maybe_free(l);
+}
+
+void weir__listener_maybe_free(struct weir__listener *l)
+{
+	struct weir__worker *w = l->w;
+
+	if (!l->closed || l->users || weir__io_busy(&l->accept_op))
+		return;
+	for (size_t i = 0; i < w->nls; i++)
+		if (w->ls[i] == l) {
+			w->ls[i] = w->ls[--w->nls];
+			break;
+		}
+	close(l->fd);
+	weir__udp_listener_fini(l);
+	weir_policy_free(l->pol);
+	free(l);
 }

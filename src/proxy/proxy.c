@@ -31,10 +31,9 @@ static void on_stop(void *arg, int status)
 	(void)status;
 	w->stopping = true;
 	weir_timer_cancel(&w->idle_timer);
-	for (size_t i = 0; i < w->nls; i++) {
-		w->ls[i].closed = true;
-		weir__io_cancel(w->loop, &w->ls[i].accept_op);
-	}
+	/* Backwards: a listener with nothing in flight goes at once. */
+	for (size_t i = w->nls; i-- > 0;)
+		weir__listener_close(w->ls[i]);
 	for (struct weir_session *s = w->sessions, *next; s; s = next) {
 		next = s->next;
 		weir_session_abort(s, "weir is stopping");
@@ -42,45 +41,65 @@ static void on_stop(void *arg, int status)
 	weir_loop_stop(w->loop);
 }
 
-static int open_one(struct weir__worker *w,
-		    const struct weir_policy_listener *pl, bool transparent,
-		    char *err, size_t errlen)
-{
-	int fd = weir__listener_open(pl, transparent);
+/* ---- the listeners a policy wants ------------------------------------ */
 
-	if (fd < 0) {
-		snprintf(err, errlen, "listener %s (line %u): %s", pl->name,
-			 pl->line, strerror(-fd));
-		return fd;
-	}
-	w->ls[w->nls++] = (struct weir__listener){
-		.pl = pl, .fd = fd, .w = w, .transparent = transparent };
-	return 0;
+/* Listener i of what pol wants: its own listeners, then the proxy's
+ * transparent ones for the transports it intercepts. NULL past the end
+ * or for a transparent one it does not need. */
+static const struct weir_policy_listener *
+wanted(const struct weir__proxy *p, const struct weir_policy *pol, size_t i,
+       bool *transparent)
+{
+	size_t n = weir_policy_listener_count(pol);
+	const struct weir_policy_listener *t;
+
+	*transparent = i >= n;
+	if (i < n)
+		return weir_policy_listener_at(pol, i);
+	if (i - n >= 4)
+		return NULL;
+	t = &p->icpt[i - n];
+	return weir__intercept_has(pol, t->transport) ? t : NULL;
+}
+
+static size_t wanted_count(const struct weir_policy *pol)
+{
+	return weir_policy_listener_count(pol) + 4;
+}
+
+/* Whether listener l serves spec pl: the same socket would be opened. */
+static bool same_socket(const struct weir__listener *l,
+			const struct weir_policy_listener *pl,
+			bool transparent)
+{
+	return l->transparent == transparent &&
+	       l->pl->transport == pl->transport &&
+	       l->pl->listen_len == pl->listen_len &&
+	       !memcmp(&l->pl->listen, &pl->listen, pl->listen_len);
 }
 
 static int open_listeners(struct weir__worker *w, char *err, size_t errlen)
 {
-	const struct weir_policy *pol = w->p->o.policy;
-	size_t n = weir_policy_listener_count(pol);
 	int rc = 0;
 
-	w->ls = calloc(n + w->p->nicpt + 1, sizeof(*w->ls));
-	if (!w->ls)
-		return -ENOMEM;
-	for (size_t i = 0; i < n && !rc; i++)
-		rc = open_one(w, weir_policy_listener_at(pol, i), false, err,
-			      errlen);
-	for (size_t i = 0; i < w->p->nicpt && !rc; i++)
-		rc = open_one(w, &w->p->icpt[i], true, err, errlen);
+	for (size_t i = 0; i < wanted_count(w->pol) && !rc; i++) {
+		bool tr;
+		const struct weir_policy_listener *pl =
+			wanted(w->p, w->pol, i, &tr);
+
+		if (pl && (rc = weir__listener_add(w, pl, w->pol, tr)) < 0)
+			snprintf(err, errlen, "listener %s (line %u): %s",
+				 pl->name, pl->line, strerror(-rc));
+	}
 	return rc;
 }
 
-/* A transparent listener: any address of a family, on the intercept
- * port. */
-static void plan_one(struct weir__proxy *p, const char *name, int transport,
-		     int family)
+/* The transparent listeners: any address of a family, on the intercept
+ * port, for TCP (redirected connections) and UDP (TPROXY's datagrams).
+ * The same four whatever the policy: a reload opens those it needs. */
+static void plan_one(struct weir_policy_listener *l, const char *name,
+		     int transport, int family, uint16_t port)
 {
-	struct weir_policy_listener *l = &p->icpt[p->nicpt++];
 	struct sockaddr_in *a4 = (struct sockaddr_in *)&l->listen;
 	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&l->listen;
 
@@ -88,39 +107,132 @@ static void plan_one(struct weir__proxy *p, const char *name, int transport,
 					    .transport = transport };
 	if (family == AF_INET6) {
 		a6->sin6_family = AF_INET6;
-		a6->sin6_port = htons(p->o.intercept_port);
+		a6->sin6_port = htons(port);
 		l->listen_len = sizeof(*a6);
 	} else {
 		a4->sin_family = AF_INET;
-		a4->sin_port = htons(p->o.intercept_port);
+		a4->sin_port = htons(port);
 		l->listen_len = sizeof(*a4);
 	}
 }
 
-/* The transparent listeners the intercepted protocols need: TCP (the
- * redirected connections) and UDP (TPROXY's datagrams), IPv4 and IPv6,
- * on one port. */
 static void plan_intercept(struct weir__proxy *p)
 {
-	const struct weir_policy *pol = p->o.policy;
+	uint16_t port = p->o.intercept_port ? p->o.intercept_port : 15001;
 
-	p->o.intercept_port = p->o.intercept_port ? p->o.intercept_port
-						  : 15001;
-	if (weir__intercept_has(pol, IPPROTO_TCP)) {
-		plan_one(p, "intercept", IPPROTO_TCP, AF_INET);
-		plan_one(p, "intercept6", IPPROTO_TCP, AF_INET6);
-	}
-	if (weir__intercept_has(pol, IPPROTO_UDP)) {
-		plan_one(p, "intercept-udp", IPPROTO_UDP, AF_INET);
-		plan_one(p, "intercept-udp6", IPPROTO_UDP, AF_INET6);
-	}
+	p->o.intercept_port = port;
+	plan_one(&p->icpt[0], "intercept", IPPROTO_TCP, AF_INET, port);
+	plan_one(&p->icpt[1], "intercept6", IPPROTO_TCP, AF_INET6, port);
+	plan_one(&p->icpt[2], "intercept-udp", IPPROTO_UDP, AF_INET, port);
+	plan_one(&p->icpt[3], "intercept-udp6", IPPROTO_UDP, AF_INET6, port);
 }
+
+static bool intercepts(const struct weir_policy *pol)
+{
+	return weir_policy_intercept_count(pol) != 0;
+}
+
+/* ---- reloads, on the worker ------------------------------------------ */
+
+/* Moves the worker to pol (a reference it takes): listeners the new
+ * policy keeps stay open (their sessions never notice), the others
+ * close, new ones open. Sessions keep the policy they started under. */
+static void apply_update(struct weir__worker *w, struct weir_policy *pol)
+{
+	size_t nw = wanted_count(pol);
+	bool *kept = calloc(nw, sizeof(*kept));
+
+	if (!kept) {
+		fprintf(stderr, "weir: proxy: out of memory: the listeners "
+				"stay as they were\n");
+		weir_policy_free(pol);
+		return;
+	}
+	for (size_t k = w->nls; k-- > 0;) {
+		struct weir__listener *l = w->ls[k];
+		size_t i;
+		bool tr;
+
+		if (l->closed)
+			continue;
+		for (i = 0; i < nw; i++) {
+			const struct weir_policy_listener *pl =
+				wanted(w->p, pol, i, &tr);
+
+			if (pl && !kept[i] && same_socket(l, pl, tr))
+				break;
+		}
+		if (i == nw) {
+			weir__listener_close(l);
+			continue;
+		}
+		kept[i] = true;
+		l->pl = wanted(w->p, pol, i, &tr);
+		weir_policy_free(l->pol);
+		l->pol = weir_policy_ref(pol);
+	}
+	weir_policy_free(w->pol);
+	w->pol = pol;
+	for (size_t i = 0; i < nw; i++) {
+		bool tr;
+		const struct weir_policy_listener *pl = wanted(w->p, pol, i, &tr);
+		int rc = pl && !kept[i] ? weir__listener_add(w, pl, pol, tr) : 0;
+
+		if (!rc && pl && !kept[i])
+			rc = weir__listener_arm(w->ls[w->nls - 1]);
+		if (rc < 0)
+			fprintf(stderr, "weir: proxy: listener %s: %s\n",
+				pl->name, strerror(-rc));
+	}
+	free(kept);
+}
+
+static void on_update(void *arg, int status)
+{
+	struct weir__worker *w = arg;
+	struct weir_policy *pol;
+
+	pthread_mutex_lock(&w->up_lock);
+	pol = w->up_next;
+	w->up_next = NULL;
+	w->up_posted = false;
+	pthread_mutex_unlock(&w->up_lock);
+	if (status == 0 && pol && !w->stopping)
+		apply_update(w, pol);
+	else
+		weir_policy_free(pol);
+}
+
+/* Hands pol to the worker (a reference); a reload that comes before the
+ * worker took the previous one replaces it. */
+static void post_update(struct weir__worker *w, struct weir_policy *pol)
+{
+	struct weir_policy *old;
+	bool post;
+
+	pthread_mutex_lock(&w->up_lock);
+	old = w->up_next;
+	w->up_next = weir_policy_ref(pol);
+	post = !w->up_posted;
+	w->up_posted = true;
+	/* Under the lock: on_update must not take up_post back before it
+	 * is posted. A loop that is closing takes no post: nothing to
+	 * update then (free_worker drops up_next). */
+	if (post && weir_loop_post_req(w->loop, &w->up_post, on_update, w) < 0)
+		w->up_posted = false;
+	pthread_mutex_unlock(&w->up_lock);
+	weir_policy_free(old);
+}
+
+/* ---- workers --------------------------------------------------------- */
 
 static int start_worker(struct weir__worker *w, char *err, size_t errlen)
 {
 	int rc;
 
 	pthread_mutex_init(&w->st_lock, NULL);
+	pthread_mutex_init(&w->up_lock, NULL);
+	w->pol = weir_policy_ref(w->p->o.policy);
 	rc = weir_loop_new(NULL, &w->loop);
 	if (rc) {
 		snprintf(err, errlen, "io loop: %s", strerror(-rc));
@@ -128,7 +240,7 @@ static int start_worker(struct weir__worker *w, char *err, size_t errlen)
 	}
 	rc = open_listeners(w, err, errlen);
 	for (size_t i = 0; i < w->nls && !rc; i++)
-		rc = weir__listener_arm(&w->ls[i]);
+		rc = weir__listener_arm(w->ls[i]);
 	if (!rc)
 		weir__idle_arm(w);
 	if (!rc)
@@ -146,24 +258,32 @@ static void free_worker(struct weir__worker *w, bool started)
 		pthread_join(w->thread, NULL);
 	}
 	weir_loop_free(w->loop);
-	for (size_t i = 0; i < w->nls; i++) {
-		close(w->ls[i].fd);
-		weir__udp_listener_fini(&w->ls[i]);
+	/* What the loop's close did not free (never armed, or a worker
+	 * that did not start). */
+	while (w->nls) {
+		struct weir__listener *l = w->ls[--w->nls];
+
+		close(l->fd);
+		weir__udp_listener_fini(l);
+		weir_policy_free(l->pol);
+		free(l);
 	}
 	for (unsigned i = 0; i < w->npipes; i++) {
 		close(w->pipes[i][0]);
 		close(w->pipes[i][1]);
 	}
 	free(w->ls);
+	weir_policy_free(w->up_next);
+	weir_policy_free(w->pol);
+	pthread_mutex_destroy(&w->up_lock);
 	pthread_mutex_destroy(&w->st_lock);
 }
 
 /* Every binding names a filter some plug-in registered: otherwise each
  * session of its protocols would be refused, which is better said now. */
-static int check_bindings(const struct weir__proxy_opts *o, char *err,
-			  size_t errlen)
+static int check_bindings(struct weir_engine *e, const struct weir_policy *pol,
+			  char *err, size_t errlen)
 {
-	const struct weir_policy *pol = o->policy;
 	struct weir_datafilter df;
 	struct weir_sessionfilter sf;
 
@@ -171,10 +291,10 @@ static int check_bindings(const struct weir__proxy_opts *o, char *err,
 		const struct weir_policy_datafilter *b =
 			weir_policy_datafilter_at(pol, i);
 
-		if (weir__datafilter_get(o->engine, b->name, &df) < 0) {
-			snprintf(err, errlen, "line %u: no loaded plug-in "
-				 "registers a data filter '%s'", b->line,
-				 b->name);
+		if (weir__datafilter_get(e, b->name, &df) < 0) {
+			snprintf(err, errlen, "%s:%u: no loaded plug-in "
+				 "registers a data filter '%s'",
+				 weir_policy_file(pol), b->line, b->name);
 			return -ENOENT;
 		}
 	}
@@ -182,10 +302,10 @@ static int check_bindings(const struct weir__proxy_opts *o, char *err,
 		const struct weir_policy_datafilter *b =
 			weir_policy_sessionfilter_at(pol, i);
 
-		if (weir__sessionfilter_get(o->engine, b->name, &sf) < 0) {
-			snprintf(err, errlen, "line %u: no loaded plug-in "
-				 "registers a session filter '%s'", b->line,
-				 b->name);
+		if (weir__sessionfilter_get(e, b->name, &sf) < 0) {
+			snprintf(err, errlen, "%s:%u: no loaded plug-in "
+				 "registers a session filter '%s'",
+				 weir_policy_file(pol), b->line, b->name);
 			return -ENOENT;
 		}
 	}
@@ -201,21 +321,23 @@ int weir__proxy_start(const struct weir__proxy_opts *opts,
 	err[0] = '\0';
 	*ret = NULL;
 	if (!weir_policy_listener_count(opts->policy) &&
-	    !weir_policy_intercept_count(opts->policy))
+	    !intercepts(opts->policy))
 		return 0;
-	rc = check_bindings(opts, err, errlen);
+	rc = check_bindings(opts->engine, opts->policy, err, errlen);
 	if (rc < 0)
 		return rc;
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
 	p->o = *opts;
+	p->o.policy = weir_policy_ref(opts->policy);
 	p->o.workers = opts->workers ? opts->workers : 1;
 	p->o.max_sessions = opts->max_sessions ? opts->max_sessions : 10000;
 	p->o.idle_timeout_ns = opts->idle_timeout_ns ? opts->idle_timeout_ns
 						     : 300000000000ull;
 	p->w = calloc(p->o.workers, sizeof(*p->w));
 	if (!p->w) {
+		weir_policy_free(p->o.policy);
 		free(p);
 		return -ENOMEM;
 	}
@@ -227,7 +349,7 @@ int weir__proxy_start(const struct weir__proxy_opts *opts,
 		if (rc)
 			free_worker(&p->w[i], false);
 	}
-	if (!rc && p->nicpt && !p->o.no_rules) {
+	if (!rc && intercepts(p->o.policy) && !p->o.no_rules) {
 		/* After the listeners: a redirected connection must find
 		 * one. */
 		rc = weir__intercept_install(p->o.policy, p->o.tag,
@@ -242,6 +364,81 @@ int weir__proxy_start(const struct weir__proxy_opts *opts,
 	return 0;
 }
 
+/* ---- reloads ---------------------------------------------------------- */
+
+int weir__proxy_check(struct weir__proxy *p, struct weir_engine *engine,
+		      const struct weir_policy *pol, char *err, size_t errlen)
+{
+	int rc = check_bindings(engine, pol, err, errlen);
+
+	/* Each listener it wants can be opened (SO_REUSEPORT: next to the
+	 * ones open now), so a reload fails whole rather than half. */
+	for (size_t i = 0; p && !rc && i < wanted_count(pol); i++) {
+		bool tr;
+		const struct weir_policy_listener *pl = wanted(p, pol, i, &tr);
+		int fd = pl ? weir__listener_open(pl, tr) : 0;
+
+		if (fd < 0) {
+			snprintf(err, errlen, "%s:%u: listener %s: %s",
+				 weir_policy_file(pol), pl->line, pl->name,
+				 strerror(-fd));
+			rc = fd;
+		} else if (pl) {
+			close(fd);
+		}
+	}
+	return rc;
+}
+
+/* Whether two policies intercept the same ports of the same
+ * transports (the rules would not change). */
+static bool same_intercepts(const struct weir_policy *a,
+			    const struct weir_policy *b)
+{
+	size_t n = weir_policy_intercept_count(a);
+
+	if (n != weir_policy_intercept_count(b))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		const struct weir_policy_protocol *x =
+			weir_policy_intercept_at(a, i);
+		const struct weir_policy_protocol *y =
+			weir_policy_intercept_at(b, i);
+
+		if (x->transport != y->transport || x->nports != y->nports ||
+		    memcmp(x->ports, y->ports, x->nports * sizeof(*x->ports)))
+			return false;
+	}
+	return true;
+}
+
+int weir__proxy_update(struct weir__proxy *p, struct weir_policy *pol,
+		       char *err, size_t errlen)
+{
+	int rc = 0;
+
+	err[0] = '\0';
+	for (unsigned i = 0; i < p->nw; i++)
+		post_update(&p->w[i], pol);
+	if (!p->o.no_rules && !same_intercepts(p->o.policy, pol)) {
+		/* Between the two, intercepted ports are forwarded as if
+		 * weir were not there: rules cannot be swapped at once
+		 * across the nat and mangle tables and the routing. */
+		if (p->rules)
+			weir__intercept_remove(p->o.policy, p->o.tag);
+		p->rules = false;
+		if (intercepts(pol)) {
+			rc = weir__intercept_install(pol, p->o.tag,
+						     p->o.intercept_port, err,
+						     errlen);
+			p->rules = rc == 0;
+		}
+	}
+	weir_policy_free(p->o.policy);
+	p->o.policy = weir_policy_ref(pol);
+	return rc;
+}
+
 void weir__proxy_stop(struct weir__proxy *p)
 {
 	if (!p)
@@ -252,6 +449,7 @@ void weir__proxy_stop(struct weir__proxy *p)
 	for (unsigned i = 0; i < p->nw; i++)
 		free_worker(&p->w[i], true);
 	free(p->w);
+	weir_policy_free(p->o.policy);
 	free(p);
 }
 

@@ -17,8 +17,8 @@ struct weir__proxy;
 
 struct weir__proxy_opts {
 	struct weir_engine *engine;     /* data filters are registered here */
-	const struct weir_policy *policy; /* listeners, protocols, bindings;
-	                                   * must outlive the proxy */
+	struct weir_policy *policy;     /* listeners, protocols, bindings:
+	                                 * the proxy takes a reference */
 	unsigned workers;               /* threads, each accepting on every
 	                                 * listener (SO_REUSEPORT); 0 = 1 */
 	unsigned max_sessions;          /* per worker; 0 = 10000 */
@@ -50,6 +50,23 @@ struct weir__proxy_stats {
  * starts nothing and returns 0 with *ret NULL. */
 int weir__proxy_start(const struct weir__proxy_opts *opts,
 		      struct weir__proxy **ret, char *err, size_t errlen);
+
+/* Whether pol could replace the proxy's policy: every binding names a
+ * registered filter (plug-ins loaded) and every listener it wants can be
+ * opened. p NULL: the bindings only. 0 or -errno with the reason in err.
+ * Call it before anything of a reload is applied. */
+int weir__proxy_check(struct weir__proxy *p, struct weir_engine *engine,
+		      const struct weir_policy *pol, char *err,
+		      size_t errlen);
+/* Moves the proxy to pol (a reference is taken): new sessions use its
+ * protocols and bindings; listeners it keeps (same transport and address)
+ * stay open, others close (a closed UDP listener's associations end),
+ * new ones open; interception rules are replaced if the intercepted
+ * ports changed. Sessions running keep their policy until they end.
+ * Workers switch asynchronously, within a loop turn. 0, or -errno with
+ * a reason in err (interception rules could not be installed). */
+int weir__proxy_update(struct weir__proxy *p, struct weir_policy *pol,
+		       char *err, size_t errlen);
 
 /* Closes the listeners, aborts the sessions (every completion delivered,
  * every filter detached), stops the workers. NULL is fine. */

@@ -50,10 +50,13 @@ enum weir__sess_state {
 
 /* A listener as a worker knows it. */
 struct weir__listener {
-	const struct weir_policy_listener *pl;
+	const struct weir_policy_listener *pl; /* in pol, or the proxy's
+	                                 * transparent ones */
+	struct weir_policy *pol;        /* a reference: pl's strings */
 	int fd;
 	struct weir__worker *w;
 	struct weir__io_op accept_op;   /* TCP: the accept; UDP: the recvmsg */
+	unsigned users;                 /* UDP sessions sending from fd */
 	bool closed;
 	bool transparent;               /* upstream: SO_ORIGINAL_DST (TCP),
 	                                 * IP_ORIGDSTADDR (UDP) */
@@ -105,7 +108,10 @@ struct weir__sfilt_set {
 struct weir_session {
 	struct weir_session_info info;
 	struct weir__worker *w;
-	struct weir__listener *l;
+	struct weir__listener *l;       /* TCP: only while starting */
+	struct weir_policy *pol;        /* a reference: the policy the
+	                                 * session started under (its
+	                                 * bindings, info.protocol) */
 	enum weir__sess_state state;
 	int cfd, sfd;                   /* client, server sockets */
 	struct weir__io_op connect_op;
@@ -219,8 +225,14 @@ struct weir__worker {
 	unsigned npipes;
 	struct weir_loop *loop;
 	pthread_t thread;
-	struct weir__listener *ls;
-	size_t nls;
+	struct weir__listener **ls;     /* open, or closing */
+	size_t nls, capls;
+	struct weir_policy *pol;        /* a reference: new sessions' */
+	/* A reload (weir__proxy_update) hands the worker its next policy. */
+	pthread_mutex_t up_lock;
+	struct weir_policy *up_next;    /* a reference, or NULL */
+	bool up_posted;
+	struct weir_post up_post;
 	struct weir_session *sessions;  /* live ones */
 	uint32_t nsessions;
 	struct weir_post stop_post;
@@ -237,8 +249,9 @@ struct weir__proxy {
 	struct weir__worker *w;
 	unsigned nw;
 	struct weir_policy_listener icpt[4]; /* transparent: TCP v4, v6,
-	                                      * UDP v4, v6 (those needed) */
-	size_t nicpt;
+	                                      * UDP v4, v6 (opened when the
+	                                      * policy intercepts that
+	                                      * transport) */
 	bool rules;                     /* interception rules installed */
 };
 
@@ -289,5 +302,15 @@ int weir__listener_open(const struct weir_policy_listener *pl,
 int weir__set_transparent(int fd, int family);
 /* Starts accepting on the worker's loop. */
 int weir__listener_arm(struct weir__listener *l);
+/* Makes a listener of w on pl (a reference to pol is taken) and adds it
+ * to w->ls; not armed. 0 or -errno. */
+int weir__listener_add(struct weir__worker *w,
+		       const struct weir_policy_listener *pl,
+		       struct weir_policy *pol, bool transparent);
+/* Stops accepting on l; a UDP listener's associations end. l goes once
+ * its receive completed and no session uses it. Loop thread. */
+void weir__listener_close(struct weir__listener *l);
+/* Frees l if closed and idle (see weir__listener_close). */
+void weir__listener_maybe_free(struct weir__listener *l);
 
 #endif /* WEIR_PROXY_INTERNAL_H */

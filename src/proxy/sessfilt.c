@@ -30,7 +30,7 @@ bool weir__binding_applies(const struct weir_policy_datafilter *d,
 
 int weir__sessfilt_lookup(struct weir_session *s)
 {
-	const struct weir_policy *pol = s->w->p->o.policy;
+	const struct weir_policy *pol = s->pol;
 	struct weir__sfilt_set *set = NULL;
 
 	for (size_t i = 0; i < weir_policy_sessionfilter_count(pol); i++) {

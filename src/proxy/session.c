@@ -97,9 +97,13 @@ static void free_session(struct weir_session *s)
 		if (s->sfd >= 0)
 			close(s->sfd);
 	}
-	if (s->info.transport == IPPROTO_UDP)
-		weir__udp_forget(s);
 	weir__sessfilt_end(s);
+	if (s->info.transport == IPPROTO_UDP) {
+		weir__udp_forget(s);
+		s->l->users--;
+		weir__listener_maybe_free(s->l);
+	}
+	weir_policy_free(s->pol);
 	pthread_mutex_lock(&w->st_lock);
 	w->st.bytes_up += s->bytes_up;
 	w->st.bytes_down += s->bytes_down;
@@ -269,7 +273,7 @@ static int set_upstream(struct weir_session *s)
 	}
 	s->info.upstream = s->info.original_dst;
 	s->info.protocol = weir__intercept_protocol(
-		p->o.policy, IPPROTO_TCP, port_of(&s->info.original_dst));
+		s->pol, IPPROTO_TCP, port_of(&s->info.original_dst));
 	return 0;
 }
 
@@ -314,6 +318,7 @@ void weir__session_start(struct weir__listener *l, int cfd,
 			  .transport = IPPROTO_TCP,
 			  .protocol = l->pl->protocol,
 			  .client = *peer } };
+	s->pol = weir_policy_ref(w->pol);
 	link_in(w, s);
 	/* Held across the filters' events: one that aborts the session
 	 * inside must not free it under them. */

@@ -392,7 +392,7 @@ static void set_upstream(struct weir_session *s,
 	}
 	s->info.original_dst = *dst;
 	s->info.upstream = *dst;
-	s->info.protocol = weir__intercept_protocol(s->w->p->o.policy,
+	s->info.protocol = weir__intercept_protocol(s->pol,
 						    IPPROTO_UDP,
 						    port_of(dst));
 }
@@ -421,6 +421,8 @@ static struct weir_session *new_session(struct weir__listener *l,
 		.info = { .id = weir__session_next_id(),
 			  .transport = IPPROTO_UDP,
 			  .protocol = l->pl->protocol, .client = l->from } };
+	s->pol = weir_policy_ref(w->pol);
+	l->users++;     /* answers go out from l->fd */
 	set_upstream(s, dst);
 	weir__session_link(w, s);
 	s->hnext = w->udp_tab[bucket(&l->from)];
@@ -487,6 +489,8 @@ static void on_dgram(struct weir__io_op *op, int res, unsigned flags)
 	weir_iobuf_unref(b);
 	if (!l->closed && res != -ECANCELED)
 		weir__udp_arm(l);
+	else
+		weir__listener_maybe_free(l);
 }
 
 int weir__udp_arm(struct weir__listener *l)

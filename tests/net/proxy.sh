@@ -14,7 +14,9 @@
 # to the transparent listener), tap, tap_abort, limits, udp (explicit UDP
 # listeners), udp_intercept (UDP interception: TPROXY; the answers come
 # from the server's own address, rules and routes gone after stop), sessfilt
-# (session filters: deny, limit, redirect, attach).
+# (session filters: deny, limit, redirect, attach), reload (SIGHUP: kept,
+# removed and added listeners, new bindings, a refused policy),
+# reload_intercept (SIGHUP between TCP, UDP and no interception).
 # Exit 0 pass, 1 fail, 77 skip (not root, or a tool is missing; under
 # CI=true those fail instead).
 set -u
@@ -633,10 +635,134 @@ print(s.recv(100).decode())')
 	no_icpt_left
 }
 
+# Reload (SIGHUP) moves the proxy to the new policy: a kept listener
+# stays open and its running session is untouched (a slow download
+# through the kernel pump finishes intact), new sessions get the new
+# bindings, a removed listener closes (its UDP association ends), an
+# added one opens; a policy naming a filter nobody registered is refused
+# whole and the old one keeps running.
+t_reload() {
+	http_server
+	nsx $S socat UDP-LISTEN:7001,fork,reuseaddr EXEC:cat &
+	cat >"$work/r1.weir" <<EOF
+plugin tap { log = "$work/tap.log"; }
+protocol web tcp 80;
+listen web 10.232.1.1:8080 to 10.232.2.2:80 protocol web;
+listen old 10.232.1.1:8084 to 10.232.2.2:80;
+listen ue udp 10.232.1.1:7001 to 10.232.2.2:7001;
+EOF
+	cat >"$work/r2.weir" <<EOF
+plugin tap { log = "$work/tap.log"; }
+protocol web tcp 80;
+listen web 10.232.1.1:8080 to 10.232.2.2:80 protocol web;
+listen new 10.232.1.1:8085 to 10.232.2.2:80;
+datafilter tap on web;
+EOF
+	cat >"$work/bad.weir" <<EOF
+protocol web tcp 80;
+listen web 10.232.1.1:8080 to 10.232.2.2:80 protocol web;
+datafilter nosuch on web;
+EOF
+	cp "$work/r1.weir" "$work/cur.weir"
+	start_weir "$work/cur.weir"
+	local got
+	got=$(echo "udp before" | nsx $C timeout 5 socat -t 1 - \
+		UDP:10.232.1.1:7001)
+	[ "$got" = "udp before" ] || fail "UDP before the reload: '$got'"
+	# A slow download (about 4 s) running across the reload.
+	ip netns exec $C curl -sS --limit-rate 5M --max-time 30 \
+		-o "$work/slow.bin" http://10.232.1.1:8080/big.bin &
+	local cpid=$!
+	wait_stat active 2
+	reload_to "$work/r2.weir"
+	# The UDP listener is gone: its association ended, nothing answers.
+	wait_stat active 1
+	got=$(echo "udp after" | nsx $C timeout 3 socat -t 1 - \
+		UDP:10.232.1.1:7001)
+	[ -z "$got" ] || fail "a removed UDP listener answered '$got'"
+	got=$(nsx $C curl -sS --max-time 10 http://10.232.1.1:8080/hello.txt) ||
+		fail "the kept listener after the reload"
+	[ "$got" = "hello from the server" ] || fail "kept listener: '$got'"
+	wait_stat chained 1
+	got=$(nsx $C curl -sS --max-time 10 http://10.232.1.1:8085/hello.txt) ||
+		fail "the added listener"
+	[ "$got" = "hello from the server" ] || fail "added listener: '$got'"
+	nsx $C curl -sS --max-time 5 http://10.232.1.1:8084/hello.txt \
+		2>/dev/null && fail "the removed listener still answers"
+	wait $cpid || fail "the download across the reload failed"
+	[ "$(sha256sum <"$work/slow.bin")" = "$(sha256sum <"$work/www/big.bin")" ] ||
+		fail "the download across the reload differs"
+	[ "$(stat spliced)" = 2 ] || fail "spliced: $(stat spliced)"
+	# A policy naming an unregistered filter: refused, the old one runs.
+	cp "$work/bad.weir" "$work/cur.weir"
+	kill -HUP $wpid
+	for _ in $(seq 50); do
+		grep -q "reload failed" "$work/weir.log" && break
+		sleep 0.1
+	done
+	grep -q "no loaded plug-in registers a data filter 'nosuch'" \
+		"$work/weir.log" || fail "no reason for the refused reload"
+	got=$(nsx $C curl -sS --max-time 10 http://10.232.1.1:8080/hello.txt) ||
+		fail "the running policy after a refused reload"
+	wait_stat chained 2   # still through tap
+	wait_stat active 0
+	grep -E "reload|rejected" "$work/weir.log" | sed 's/^/# /'
+	stop_weir
+}
+
+# reload_to FILE: SIGHUP with FILE as the policy; waits for the n-th
+# "policy reloaded".
+reload_to() {
+	local n; n=$(grep -c "policy reloaded" "$work/weir.log")
+	cp "$1" "$work/cur.weir"
+	kill -HUP $wpid
+	for _ in $(seq 50); do
+		[ "$(grep -c "policy reloaded" "$work/weir.log")" -gt "$n" ] &&
+			return 0
+		sleep 0.1
+	done
+	fail "no reload to $1"
+}
+
+# Reload of interception: TCP only, then UDP only (the nat rules go,
+# TPROXY and its routing come, the transparent UDP listener opens), then
+# nothing intercepted (every rule and route gone, traffic forwarded by
+# the kernel).
+t_reload_intercept() {
+	http_server
+	gateway_routes
+	nsx $S socat UDP4-LISTEN:7001,bind=10.232.2.2,fork,reuseaddr EXEC:cat &
+	printf 'protocol web tcp 80;\nintercept web;\n' >"$work/tcp.weir"
+	printf 'protocol echo udp 7001;\nintercept echo;\n' >"$work/udp.weir"
+	printf 'protocol web tcp 80;\n' >"$work/none.weir"
+	cp "$work/tcp.weir" "$work/cur.weir"
+	start_weir_rules "$work/cur.weir"
+	local got
+	got=$(nsx $C curl -sS --max-time 10 http://10.232.2.2/hello.txt) ||
+		fail "TCP interception"
+	wait_stat sessions 1
+	reload_to "$work/udp.weir"
+	nsx $G iptables-save -t nat | grep -q -i weir && fail "nat rules stayed"
+	nsx $G iptables-save -t mangle | grep -q -- "-j TPROXY" ||
+		fail "no TPROXY rule after the reload"
+	got=$(echo "udp" | nsx $C timeout 5 socat -t 1 - UDP:10.232.2.2:7001)
+	[ "$got" = "udp" ] || fail "UDP interception after the reload: '$got'"
+	got=$(nsx $C curl -sS --max-time 10 http://10.232.2.2/hello.txt) ||
+		fail "TCP forwarded after the reload"
+	wait_stat sessions 2      # the UDP association; TCP went direct
+	reload_to "$work/none.weir"
+	no_icpt_left
+	got=$(echo "direct" | nsx $C timeout 5 socat -t 1 - UDP:10.232.2.2:7001)
+	[ "$got" = "direct" ] || fail "UDP forwarded: '$got'"
+	[ "$(stat sessions)" = 2 ] || fail "sessions: $(stat sessions)"
+	stop_weir
+	no_icpt_left
+}
+
 topology
 case $name in
 splice|ipv6|halfclose|refused|abort|many|intercept|tap|tap_abort|limits|udp|\
-udp_intercept|sessfilt)
+udp_intercept|sessfilt|reload|reload_intercept)
 	"t_$name" ;;
 *) echo "unknown test $name"; exit 2 ;;
 esac

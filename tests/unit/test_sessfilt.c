@@ -99,6 +99,7 @@ static void setup_with(const char *policy, int transport)
 	fx.w.p = &fx.p;
 	pthread_mutex_init(&fx.w.st_lock, NULL);
 	fx.s.w = &fx.w;
+	fx.s.pol = fx.pol;      /* borrowed: the session is never freed */
 	fx.s.info.transport = transport;
 	fx.s.info.protocol = "web";
 }
