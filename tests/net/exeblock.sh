@@ -13,7 +13,9 @@
 # ELF, text on one connection: 200, 403, 200), head (HEAD of the ELF
 # passes), cap (spool_max with cap=block and cap=pass), abort (a client
 # that gives up leaves no session), rss (a slow client through 200 MB in
-# preview mode: weir's memory stays bounded), intercept, reset (the
+# preview mode: weir's memory stays bounded), intercept (the PE, the ELF,
+# the text file and 200 MB through transparent interception, both
+# modes), reset (the
 # server resets mid-body, both modes: the client sees a failure, the
 # session ends aborted).
 # Exit 0 pass, 1 fail, 77 skip (not root, or a tool is missing; under
@@ -395,30 +397,36 @@ t_rss() {
 }
 
 # Transparent interception: the client fetches from the server's own
-# address; the gateway's kernel redirects port 80 into weir.
+# address; the gateway's kernel redirects port 80 into weir. Both modes:
+# the PE and the ELF blocked, the text file and 200 MB intact.
 t_intercept() {
-	web_server
+	web_server big
 	nsx $C ip route add default via 10.232.1.1
 	nsx $S ip route add default via 10.232.2.1
 	nsx $G sysctl -qw net.ipv4.ip_forward=1
-	cat >"$work/i.weir" <<EOF
+	for mode in preview spool; do
+		cat >"$work/i.weir" <<EOF
 plugin exeblock { log = "$work/eb.log"; }
 protocol web tcp 80;
 intercept web;
-datafilter exeblock on web { mode = preview; }
+datafilter exeblock on web { mode = $mode; }
 EOF
-	ip netns exec $G "$weir" run -c "$work/i.weir" --control "$ctl" \
-		--plugins "$plugins" >>"$work/weir.log" 2>&1 &
-	wpid=$!
-	for _ in $(seq 50); do
-		"$weir" stats --control "$ctl" >/dev/null 2>&1 && break
-		sleep 0.1
+		ip netns exec $G "$weir" run -c "$work/i.weir" --control "$ctl" \
+			--plugins "$plugins" >>"$work/weir.log" 2>&1 &
+		wpid=$!
+		for _ in $(seq 50); do
+			"$weir" stats --control "$ctl" >/dev/null 2>&1 && break
+			sleep 0.1
+		done
+		expect_403 /tool "ELF" http://10.232.2.2
+		expect_403 /setup.dat "PE executable" http://10.232.2.2
+		expect_intact /notes.txt http://10.232.2.2
+		expect_intact /big.bin http://10.232.2.2
+		wait_stat active 0
+		[ "$(stat sessions)" = 4 ] ||
+			fail "$mode: sessions $(stat sessions), not intercepted?"
+		stop_weir
 	done
-	mode=intercept
-	expect_403 /tool "ELF" http://10.232.2.2
-	expect_intact /notes.txt http://10.232.2.2
-	wait_stat active 0
-	stop_weir
 }
 
 # A server that resets mid-body: the client sees the download fail (a
