@@ -204,10 +204,8 @@ static void on_query(struct inst *in, struct weir_iobuf *b)
 	}
 }
 
-/* A receive on side id completed. A 0-length datagram on a link is its
- * peer's shutdown, passed on; from a real socket it is an empty datagram,
- * which no DNS message is, and which a link would read as a shutdown: it
- * is dropped. */
+/* A receive on side id completed. -ESHUTDOWN: the link's peer shut
+ * down writing; passed on. An empty datagram is no DNS message: dropped. */
 static void on_recv(struct inst *in, enum side_id id, bool ok, int err,
 		    struct weir_iobuf *b)
 {
@@ -215,24 +213,21 @@ static void on_recv(struct inst *in, enum side_id id, bool ok, int err,
 	int rc;
 
 	in->side[id].receiving = false;
-	if (!ok) {
+	if (!ok || in->failed) {
 		weir_iobuf_unref(b);
-		fail(in, err);
-		return;
-	}
-	if (in->failed) {
-		weir_iobuf_unref(b);
-		return;
-	}
-	if (b && b->len)
-		id == IN ? on_query(in, b) : send_to(in, IN, b);
-	else if (weir_sock_fd(in->side[id].sock) < 0) {
+		if (err != -ESHUTDOWN || in->failed) {
+			fail(in, err);
+			return;
+		}
 		in->side[id].eof = true;
 		rc = weir_sock_shutdown(in->side[other].sock, SHUT_WR, &in->t,
 					ud_of(OP_SHUT, other));
 		if (rc)
 			fail(in, rc);
+		return;
 	}
+	if (b->len)
+		id == IN ? on_query(in, b) : send_to(in, IN, b);
 	weir_iobuf_unref(b);
 	post_recv(in, id);
 }

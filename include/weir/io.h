@@ -258,9 +258,11 @@ bool weir_iobuf_writable(const struct weir_iobuf *b);
  *   reference that now belongs to the callee; sends and writes: NULL.
  *   A receive into the caller's buffer hands that buffer back, also on
  *   failure; there, end of stream is "no bytes added" (len unchanged).
- *   On datagram sockets a 0-length buffer is an empty datagram, or on a
- *   link the peer's shutdown. A datagram larger than the caller's buffer
- *   fails the receive with -EMSGSIZE and is dropped.
+ *   On datagram sockets a 0-length buffer is an empty datagram, always;
+ *   a datagram link's receive fails with -ESHUTDOWN once the peer shut
+ *   down writing (datagrams have no end of stream to say it with). A
+ *   datagram larger than the caller's buffer fails the receive with
+ *   -EMSGSIZE and is dropped.
  * ext_addr/ext_len: for UDP receives only, the external address: the
  *   source when receiving from the external side, the destination when
  *   receiving from the internal side; NULL/0 otherwise. It comes from a
@@ -300,7 +302,8 @@ int weir_sock_from_fd(struct weir_loop *loop, int fd, bool side_external,
  * without a copy (the very buffer is handed over). A send completes when
  * the other end's receive has taken the buffer; at most one send per end
  * waits for a receive (the back-pressure of a chain). A shutdown(SHUT_WR)
- * is seen by the other end as a 0-length receive; a close as an error
+ * is seen by the other end as a 0-length receive (a datagram link:
+ * -ESHUTDOWN, since an empty datagram is data); a close as an error
  * (-ECONNRESET) on its pending and later operations, except that the
  * other end still reads end of stream, not a reset, when the closing end
  * had shut down writing (as with TCP). Sends queue behind the waiting one

@@ -159,12 +159,17 @@ static void rx_complete(struct link_end *e, int res, struct weir_iobuf *buf,
 	finish(e->pair, r, res < 0 ? res : 0);
 }
 
-/* End of stream: the receive's own buffer unchanged, or an empty one. */
+/* End of stream: the receive's own buffer unchanged, or an empty one.
+ * A datagram link has no end of stream (an empty datagram is data): the
+ * peer's shutdown fails the receive with -ESHUTDOWN instead. */
 static void rx_eof(struct link_end *e)
 {
 	struct weir_iobuf *b = e->base.rx.buf;
 
-	rx_complete(e, 0, b ? b : weir__iobuf_empty(), NULL);
+	if (e->base.kind == WEIR_SOCK_DGRAM)
+		rx_complete(e, -ESHUTDOWN, NULL, NULL);
+	else
+		rx_complete(e, 0, b ? b : weir__iobuf_empty(), NULL);
 }
 
 static void send_complete(struct link_end *e, int res)

@@ -42,25 +42,26 @@ static void fail(struct pump *p, int err)
 	p->failed = true;
 }
 
+/* The end of what `from` gives: a stream's 0-length receive, or a
+ * datagram link's -ESHUTDOWN (an empty datagram is data, handed on). */
+static bool is_end(const struct pump *p, bool ok, int err,
+		   const struct weir_iobuf *b)
+{
+	if (weir_sock_kind(p->from) == WEIR_SOCK_DGRAM)
+		return !ok && err == -ESHUTDOWN;
+	return ok && !b->len;
+}
+
 static void on_recv(struct pump *p, bool ok, int err, struct weir_iobuf *b)
 {
 	int rc;
 
 	p->receiving = false;
-	if (!ok) {
+	if (!ok && !is_end(p, ok, err, b)) {
 		fail(p, err);
 		return;
 	}
-	if ((!b || !b->len) && weir_sock_kind(p->from) == WEIR_SOCK_DGRAM &&
-	    weir_sock_fd(p->from) >= 0) {
-		/* An empty datagram from a real socket is no end of stream,
-		 * but handed on it would read as one (a 0-length receive on
-		 * a link is the peer's shutdown): drop it. */
-		weir_iobuf_unref(b);
-		pump_recv(p);
-		return;
-	}
-	if (!b || !b->len) {
+	if (is_end(p, ok, err, b)) {
 		weir_iobuf_unref(b);
 		p->eof = true;
 		rc = weir_sock_shutdown(p->to, SHUT_WR, &p->t, UD_SHUT);

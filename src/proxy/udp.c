@@ -145,7 +145,6 @@ static void complete(void *target, bool ok, int err, struct weir_iobuf *buf,
 		     uint64_t ud, const struct sockaddr *a, socklen_t al)
 {
 	struct weir_session *s = target;
-	bool empty = !buf || !buf->len;
 
 	(void)a, (void)al;
 	if (ud == UD_SENT) {
@@ -157,19 +156,16 @@ static void complete(void *target, bool ok, int err, struct weir_iobuf *buf,
 		return;
 	}
 
-	if (ok && !empty)
+	if (ok)
 		to_client(s, buf);
 	weir_iobuf_unref(buf);
+	/* -ESHUTDOWN: the first filter shut its internal side; it will
+	 * send the client no more (the association lives on until idle). */
 	if (!ok) {
-		if (err != -ECANCELED)
+		if (err != -ECANCELED && err != -ESHUTDOWN)
 			weir__session_fail(s, err);
 		return;
 	}
-	/* Nothing on a link is its end: the first filter will send the
-	 * client no more (the association lives on until idle). An empty
-	 * datagram from the upstream socket itself is dropped. */
-	if (empty && s->ua)
-		return;
 	post_back(s);
 }
 
@@ -191,11 +187,8 @@ static void to_upstream(struct weir_session *s, struct weir_iobuf *b)
 	int rc;
 
 	s->last_ns = weir__mono_ns();
-	/* On a filter's link an empty datagram reads as the end: the first
-	 * filter would stop sending upstream for the association's life. */
-	if (s->udp_pending >= PENDING_MAX || (s->ua && !b->len) ||
-	    s->udp_denied) {
-		/* not keeping up, empty, or refused by a session filter */
+	if (s->udp_pending >= PENDING_MAX || s->udp_denied) {
+		/* not keeping up, or refused by a session filter */
 		weir_iobuf_unref(b);
 		return;
 	}

@@ -613,7 +613,7 @@ EOF
 two" ] || fail "through tap: got '$got'"
 	got=$(udp_echo "[fd32:2::2]" 7001 "tap over IPv6")
 	[ "$got" = "tap over IPv6" ] || fail "tap v6 got '$got'"
-	# An empty datagram first: dropped, not taken by tap for the end.
+	# An empty datagram first: data, not an end: the association goes on.
 	got=$(nsx $C $py -c '
 import socket, time
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

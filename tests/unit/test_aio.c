@@ -791,7 +791,9 @@ static void link_datagrams(void **state)
 	struct sockaddr_in to = { .sin_family = AF_INET,
 				  .sin_port = htons(53) };
 	struct weir_iobuf *d = text("query"), *small = weir_iobuf_new(2);
+	struct weir_iobuf *empty = weir_iobuf_new(8);
 	struct ev t1 = { 0 }, t2 = { 0 }, r1 = { 0 }, r2 = { 0 }, e = { 0 };
+	struct ev t3 = { 0 }, r3 = { 0 };
 	struct ev sh = { 0 };
 
 	(void)state;
@@ -812,14 +814,22 @@ static void link_datagrams(void **state)
 	run_until(loop, &t2.calls, 1);
 	expect_err(&r2, -EMSGSIZE);
 	assert_ptr_equal(r2.buf, small);
-	/* a shutdown reads as a 0-length datagram */
+	/* an empty datagram is data: it arrives as one */
+	assert_int_equal(CALL(weir_sock_send(a, empty, TARGET(&t3), 7)), 0);
+	assert_int_equal(CALL(weir_sock_recvfrom(b, NULL, TARGET(&r3), 8)), 0);
+	run_until(loop, &r3.calls, 1);
+	expect_ok(&r3, 8);
+	assert_int_equal(r3.buf->len, 0);
+	weir_iobuf_unref(r3.buf);
+	/* a shutdown fails the peer's receive with -ESHUTDOWN (a datagram
+	 * link has no end of stream), with the caller's buffer back */
 	assert_int_equal(CALL(weir_sock_shutdown(a, SHUT_WR, TARGET(&sh), 5)),
 			 0);
-	assert_int_equal(CALL(weir_sock_recvfrom(b, NULL, TARGET(&e), 6)), 0);
+	assert_int_equal(CALL(weir_sock_recvfrom(b, small, TARGET(&e), 6)), 0);
 	run_until(loop, &e.calls, 1);
-	expect_ok(&e, 6);
-	assert_int_equal(e.buf->len, 0);
-	weir_iobuf_unref(e.buf);
+	expect_err(&e, -ESHUTDOWN);
+	assert_ptr_equal(e.buf, small);
+	weir_iobuf_unref(empty);
 	weir_iobuf_unref(small);
 	weir_iobuf_unref(d);
 	weir_sock_close(b);
