@@ -52,6 +52,7 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include <weir/engine.h>
 #include <weir/packet.h>
@@ -80,8 +81,7 @@ const char *weir_inject_strerror(int status);
 enum weir_inject_type {
 	WEIR_INJECT_NETWORK = 1,   /* weir_inject_network_send/_receive */
 	WEIR_INJECT_FORWARD,       /* weir_inject_forward */
-	WEIR_INJECT_TRANSPORT,     /* reserved for transport-layer injection;
-	                            * no function accepts it yet */
+	WEIR_INJECT_TRANSPORT,     /* weir_inject_transport_send/_receive */
 };
 
 /* The compartment of weir's own network namespace. */
@@ -159,6 +159,50 @@ int weir_inject_forward(struct weir_inject_handle *handle,
 			uint32_t compartment, uint32_t ifindex_out,
 			struct weir_nbl *nbl, weir_inject_complete_fn complete,
 			void *complete_ctx);
+
+/* Transport injection (WFP's FwpsInjectTransportSendAsync0 and
+ * ...ReceiveAsync0): each packet of the list starts at its transport
+ * header (UDP, TCP, ICMP, ICMPv6, or any other protocol's bytes), and
+ * weir builds the IP header in front of it from these parameters. */
+struct weir_inject_transport {
+	uint8_t protocol;          /* IPPROTO_UDP, IPPROTO_TCP, ... */
+	uint8_t ttl;               /* TTL / hop limit; 0 = 64 */
+	/* This host's end and the peer's (ports are the transport
+	 * header's: ignored here). Both AF_INET or both AF_INET6, of a
+	 * family the handle allows. */
+	struct sockaddr_storage local, remote;
+};
+
+/* Injects into the send path, as if a local socket of `t->local` had
+ * sent each packet to `t->remote`: an IPv4 header (DF, a fresh
+ * identification) or IPv6 header goes in front, then the IPv4 header
+ * checksum and the UDP, TCP, ICMP or ICMPv6 checksum are computed (the
+ * callout's value in the field is ignored). Then as
+ * weir_inject_network_send(). The completion gets the packets back as
+ * given, starting at the transport header. Needs a WEIR_INJECT_TRANSPORT
+ * handle. Same returns, and -EINVAL for a packet too short for its
+ * protocol's header or bad addresses, -EMSGSIZE when the IP packet
+ * would exceed 65535 bytes, -ENOSPC without 40 bytes of headroom
+ * (weir's packets have it). On any failure the packets are unchanged. */
+int weir_inject_transport_send(struct weir_inject_handle *handle,
+			       uint64_t inject_ctx, uint32_t flags,
+			       uint32_t compartment,
+			       const struct weir_inject_transport *t,
+			       struct weir_nbl *nbl,
+			       weir_inject_complete_fn complete,
+			       void *complete_ctx);
+
+/* Injects into the receive path, as if each packet had come from
+ * `t->remote` to `t->local` (an address of the compartment, for local
+ * delivery) on interface `ifindex` (0 = none): as
+ * weir_inject_network_receive() after the IP header is built. */
+int weir_inject_transport_receive(struct weir_inject_handle *handle,
+				  uint64_t inject_ctx, uint32_t flags,
+				  uint32_t compartment, uint32_t ifindex,
+				  const struct weir_inject_transport *t,
+				  struct weir_nbl *nbl,
+				  weir_inject_complete_fn complete,
+				  void *complete_ctx);
 
 /* ---- injection state --------------------------------------------- */
 

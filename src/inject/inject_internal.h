@@ -39,7 +39,25 @@ struct weir__inject_req {
 	struct weir_injector *injector;
 	weir_inject_complete_fn complete;
 	void *complete_ctx;
+	uint16_t strip;                /* header bytes weir put in front of
+	                                * each packet: removed before the
+	                                * completion (transport injection) */
 };
+
+/* ---- submit.c ---- */
+/* One inject call, as the public functions describe it. */
+struct weir__inject_call {
+	enum weir_inject_type type;    /* the handle type it needs */
+	enum weir_inject_path path;
+	uint64_t ictx;
+	uint32_t flags, compartment, ifindex;
+	uint16_t strip;                /* see weir__inject_req */
+};
+/* Checks, records and hands the injection to the engine's injector. The
+ * public functions' returns. */
+int weir__inject_submit(struct weir_inject_handle *h,
+			const struct weir__inject_call *c, struct weir_nbl *nbl,
+			weir_inject_complete_fn complete, void *complete_ctx);
 
 /* ---- handle.c ---- */
 /* Drops one in-flight injection of h, waking a waiting destroy. */

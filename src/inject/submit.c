@@ -11,13 +11,6 @@
 
 #include "inject/inject_internal.h"
 
-static bool type_allows(enum weir_inject_type t, enum weir_inject_path p)
-{
-	if (p == WEIR_PATH_FORWARD)
-		return t == WEIR_INJECT_FORWARD;
-	return t == WEIR_INJECT_NETWORK;
-}
-
 /* Every packet must start with an IP header of a family the handle
  * injects; anything else would be sent as garbage. */
 static int check_packets(const struct weir_inject_handle *h,
@@ -77,33 +70,32 @@ static int hand_off(struct weir__inject_req *r, uint64_t ictx)
 	return rc;
 }
 
-static int inject(struct weir_inject_handle *h, enum weir_inject_path path,
-		  uint64_t ictx, uint32_t flags, uint32_t compartment,
-		  uint32_t ifindex, struct weir_nbl *nbl,
-		  weir_inject_complete_fn complete, void *complete_ctx)
+int weir__inject_submit(struct weir_inject_handle *h,
+			const struct weir__inject_call *c, struct weir_nbl *nbl,
+			weir_inject_complete_fn complete, void *complete_ctx)
 {
 	struct weir__inject_req *r;
 	int rc;
 
-	if (!h || !nbl || !complete || flags)
+	if (!h || !nbl || !complete || c->flags)
 		return -EINVAL;
-	if (!type_allows(h->type, path))
+	if (h->type != c->type)
 		return WEIR_INJECT_E_STALE;
 	if (atomic_load(&h->closing))
 		return WEIR_INJECT_E_CLOSING;
 	rc = check_packets(h, nbl);
 	if (rc)
 		return rc;
-	if (path == WEIR_PATH_FORWARD && !ifindex)
+	if (c->path == WEIR_PATH_FORWARD && !c->ifindex)
 		return -EINVAL;
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
 	*r = (struct weir__inject_req){
-		.pub = { .path = path, .compartment = compartment,
-			 .ifindex = ifindex, .nbl = nbl },
+		.pub = { .path = c->path, .compartment = c->compartment,
+			 .ifindex = c->ifindex, .nbl = nbl },
 		.handle = h, .complete = complete,
-		.complete_ctx = complete_ctx,
+		.complete_ctx = complete_ctx, .strip = c->strip,
 	};
 	rc = enter(h);
 	if (rc)
@@ -113,7 +105,7 @@ static int inject(struct weir_inject_handle *h, enum weir_inject_path path,
 		rc = WEIR_INJECT_E_NOT_READY;
 		goto fail_handle;
 	}
-	rc = hand_off(r, ictx);
+	rc = hand_off(r, c->ictx);
 	if (!rc)
 		return 0;
 	weir__injector_put(r->injector);
@@ -130,8 +122,12 @@ int weir_inject_network_send(struct weir_inject_handle *h,
 			     weir_inject_complete_fn complete,
 			     void *complete_ctx)
 {
-	return inject(h, WEIR_PATH_SEND, inject_ctx, flags, compartment, 0,
-		      nbl, complete, complete_ctx);
+	struct weir__inject_call c = { .type = WEIR_INJECT_NETWORK,
+				       .path = WEIR_PATH_SEND,
+				       .ictx = inject_ctx, .flags = flags,
+				       .compartment = compartment };
+
+	return weir__inject_submit(h, &c, nbl, complete, complete_ctx);
 }
 
 int weir_inject_network_receive(struct weir_inject_handle *h,
@@ -141,8 +137,13 @@ int weir_inject_network_receive(struct weir_inject_handle *h,
 				weir_inject_complete_fn complete,
 				void *complete_ctx)
 {
-	return inject(h, WEIR_PATH_RECEIVE, inject_ctx, flags, compartment,
-		      ifindex, nbl, complete, complete_ctx);
+	struct weir__inject_call c = { .type = WEIR_INJECT_NETWORK,
+				       .path = WEIR_PATH_RECEIVE,
+				       .ictx = inject_ctx, .flags = flags,
+				       .compartment = compartment,
+				       .ifindex = ifindex };
+
+	return weir__inject_submit(h, &c, nbl, complete, complete_ctx);
 }
 
 int weir_inject_forward(struct weir_inject_handle *h, uint64_t inject_ctx,
@@ -150,8 +151,13 @@ int weir_inject_forward(struct weir_inject_handle *h, uint64_t inject_ctx,
 			uint32_t ifindex_out, struct weir_nbl *nbl,
 			weir_inject_complete_fn complete, void *complete_ctx)
 {
-	return inject(h, WEIR_PATH_FORWARD, inject_ctx, flags, compartment,
-		      ifindex_out, nbl, complete, complete_ctx);
+	struct weir__inject_call c = { .type = WEIR_INJECT_FORWARD,
+				       .path = WEIR_PATH_FORWARD,
+				       .ictx = inject_ctx, .flags = flags,
+				       .compartment = compartment,
+				       .ifindex = ifindex_out };
+
+	return weir__inject_submit(h, &c, nbl, complete, complete_ctx);
 }
 
 void weir_inject_req_done(struct weir_inject_req *pub, int status)
@@ -164,6 +170,9 @@ void weir_inject_req_done(struct weir_inject_req *pub, int status)
 	nbl->status = status;
 	for (struct weir_pkt *p = nbl->first; p && !nbl->status; p = p->next)
 		nbl->status = p->status;
+	/* The caller gets its packets back as it gave them. */
+	for (struct weir_pkt *p = nbl->first; p && r->strip; p = p->next)
+		weir_pkt_pull(p, r->strip);
 	weir__inject_completing++;
 	r->complete(r->complete_ctx, nbl);
 	weir__inject_completing--;

@@ -174,10 +174,35 @@ static struct weir_nbl *udp(int family, const char *src, const char *dst,
 	return l;
 }
 
+/* A bare UDP segment (header with a zero checksum, then text), for
+ * transport injection, and the addresses it goes between. */
+static struct weir_nbl *segment(uint16_t dport, const char *text,
+				struct weir_inject_transport *t, int family,
+				const char *local, const char *remote)
+{
+	uint8_t b[256];
+	size_t n = strlen(text);
+	uint16_t v[4] = { htons(40000), htons(dport), htons((uint16_t)(8 + n)),
+			  0 };
+
+	memcpy(b, v, 8);
+	memcpy(b + 8, text, n);
+	memset(t, 0, sizeof(*t));
+	t->protocol = IPPROTO_UDP;
+	t->local.ss_family = t->remote.ss_family = (sa_family_t)family;
+	inet_pton(family, local, family == AF_INET6
+		? (void *)&((struct sockaddr_in6 *)&t->local)->sin6_addr
+		: (void *)&((struct sockaddr_in *)&t->local)->sin_addr);
+	inet_pton(family, remote, family == AF_INET6
+		? (void *)&((struct sockaddr_in6 *)&t->remote)->sin6_addr
+		: (void *)&((struct sockaddr_in *)&t->remote)->sin_addr);
+	return weir_nbl_from_bytes(b, (uint32_t)(8 + n));
+}
+
 struct env {
 	struct weir_engine *e;
 	struct weir_inject_live *live;
-	struct weir_inject_handle *net, *fwd;
+	struct weir_inject_handle *net, *fwd, *tr;
 };
 
 static void env_up(struct env *v)
@@ -199,12 +224,15 @@ static void env_up(struct env *v)
 				  &v->net);
 	weir_inject_handle_create(v->e, AF_UNSPEC, WEIR_INJECT_FORWARD,
 				  &v->fwd);
+	weir_inject_handle_create(v->e, AF_UNSPEC, WEIR_INJECT_TRANSPORT,
+				  &v->tr);
 }
 
 static void env_down(struct env *v)
 {
 	CHECK(weir_inject_handle_destroy(v->net) == 0, "destroy");
 	CHECK(weir_inject_handle_destroy(v->fwd) == 0, "destroy");
+	CHECK(weir_inject_handle_destroy(v->tr) == 0, "destroy");
 	weir_inject_live_free(v->live);
 	weir_engine_free(v->e);
 }
@@ -237,6 +265,7 @@ static void case_paths(struct env *v, const char *ifname)
 	int a4 = sock_at(false, AF_INET, SOCK_DGRAM, 0, 9001);
 	int a6 = sock_at(false, AF_INET6, SOCK_DGRAM, 0, 9001);
 	unsigned oif = if_nametoindex(ifname);
+	struct weir_inject_transport t;
 
 	CHECK(b4 >= 0 && b6 >= 0 && a4 >= 0 && a6 >= 0, "sockets");
 	one(weir_inject_network_send(v->net, 1, 0, 0,
@@ -260,6 +289,20 @@ static void case_paths(struct env *v, const char *ifname)
 	one(weir_inject_forward(v->fwd, 1, 0, 0, oif,
 				udp(AF_INET6, A6, B6, 9000, "fwd6"), on_done,
 				&W), b6, "fwd6", "forward path v6");
+	/* Transport injection: weir builds the IP header and checksums;
+	 * the kernel's UDP would drop the datagram if they were wrong. */
+	one(weir_inject_transport_send(v->tr, 1, 0, 0, &t,
+				       segment(9000, "tsend4", &t, AF_INET,
+					       A4, B4), on_done, &W),
+	    b4, "tsend4", "transport send v4");
+	one(weir_inject_transport_send(v->tr, 1, 0, 0, &t,
+				       segment(9000, "tsend6", &t, AF_INET6,
+					       A6, B6), on_done, &W),
+	    b6, "tsend6", "transport send v6");
+	one(weir_inject_transport_receive(v->tr, 1, 0, 0, oif, &t,
+					  segment(9001, "trecv4", &t, AF_INET,
+						  A4, B4), on_done, &W),
+	    a4, "trecv4", "transport receive v4");
 	/* From inside compartment 1 (B): B's send path to A. */
 	one(weir_inject_network_send(v->net, 1, 0, 1,
 				     udp(AF_INET, B4, A4, 9001, "comp"),

@@ -2,6 +2,7 @@
  * state, against a scripted injector (the live one is tested in
  * tests/net/, the replay one in tests/replay/).
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -14,7 +15,9 @@
 
 #include <cmocka.h>
 
+#include <weir/csum.h>
 #include <weir/inject.h>
+#include <weir/pdesc.h>
 
 #include "pktgen.h"
 
@@ -488,6 +491,133 @@ static void *race_completer(void *arg)
 	return NULL;
 }
 
+/* Transport injection: weir builds the IP header (and checksums) in
+ * front of each segment, the injector sees IP packets, the completion
+ * gets the segments back as given. */
+static void set_addr(struct sockaddr_storage *ss, int family,
+		     const char *text)
+{
+	memset(ss, 0, sizeof(*ss));
+	ss->ss_family = (sa_family_t)family;
+	if (family == AF_INET6)
+		inet_pton(AF_INET6, text,
+			  &((struct sockaddr_in6 *)ss)->sin6_addr);
+	else
+		inet_pton(AF_INET, text, &((struct sockaddr_in *)ss)->sin_addr);
+}
+
+static const uint8_t udp_seg[] = { 0x03, 0xe8, 0x00, 0x35, 0x00, 0x0d,
+				   0xde, 0xad, 'h', 'e', 'l', 'l', 'o' };
+
+static void check_wrapped(const struct weir_pkt *p, int family,
+			  const char *src)
+{
+	struct weir_pdesc pd;
+	struct weir_csum_report rep;
+	uint8_t want[16];
+	size_t hl = family == AF_INET6 ? 40 : 20;
+
+	assert_int_equal(p->len, hl + sizeof(udp_seg));
+	assert_int_equal(weir_parse(p->data, p->len, &pd), 0);
+	assert_int_equal(weir_csum_verify(p->data, &pd, false, &rep), 0);
+	assert_int_equal(rep.l4, WEIR_CSUM_GOOD);
+	inet_pton(family, src, want);
+	if (family == AF_INET6) {
+		assert_int_equal(p->data[0] >> 4, 6);
+		assert_int_equal(p->data[6], IPPROTO_UDP);
+		assert_memory_equal(p->data + 8, want, 16);
+	} else {
+		assert_int_equal(rep.ip, WEIR_CSUM_GOOD);
+		assert_int_equal(p->data[0], 0x45);
+		assert_int_equal(p->data[8], 64);        /* default TTL */
+		assert_memory_equal(p->data + 12, want, 4);
+	}
+	/* the payload after the headers, untouched */
+	assert_memory_equal(p->data + hl + 8, "hello", 5);
+}
+
+static void transport_case(struct env *v, int family, bool receive)
+{
+	struct weir_inject_handle *th;
+	struct weir_inject_transport t = { .protocol = IPPROTO_UDP };
+	struct weir_nbl *nbl = weir_nbl_from_bytes(udp_seg, sizeof(udp_seg));
+	struct done d = { 0 };
+	const char *local = family == AF_INET6 ? "fd00::1" : "10.0.0.1";
+	const char *remote = family == AF_INET6 ? "fd00::2" : "10.0.0.2";
+
+	set_addr(&t.local, family, local);
+	set_addr(&t.remote, family, remote);
+	assert_int_equal(weir_inject_handle_create(v->e, family,
+						   WEIR_INJECT_TRANSPORT, &th),
+			 0);
+	assert_int_equal(receive
+		? weir_inject_transport_receive(th, 7, 0, 0, 3, &t, nbl,
+						on_done, &d)
+		: weir_inject_transport_send(th, 7, 0, 0, &t, nbl, on_done,
+					     &d), 0);
+	assert_int_equal(v->f.n, 1);
+	assert_int_equal(v->f.q[0]->path,
+			 receive ? WEIR_PATH_RECEIVE : WEIR_PATH_SEND);
+	check_wrapped(nbl->first, family, receive ? remote : local);
+	assert_int_equal(fake_flush(&v->f, 0), 1);
+	assert_int_equal(d.calls, 1);
+	assert_int_equal(d.status, 0);
+	/* back as given: the segment, its checksum now filled in */
+	assert_int_equal(nbl->first->len, sizeof(udp_seg));
+	assert_memory_equal(nbl->first->data, udp_seg, 6);
+	assert_memory_equal(nbl->first->data + 8, udp_seg + 8, 5);
+	weir_nbl_unref(nbl);
+	assert_int_equal(weir_inject_handle_destroy(th), 0);
+}
+
+static void test_transport(void **state)
+{
+	struct env *v = *state;
+
+	transport_case(v, AF_INET, false);
+	transport_case(v, AF_INET6, false);
+	transport_case(v, AF_INET, true);
+}
+
+static void test_transport_errors(void **state)
+{
+	struct env *v = *state;
+	struct weir_inject_handle *th;
+	struct weir_inject_transport t = { .protocol = IPPROTO_UDP };
+	struct weir_nbl *nbl = weir_nbl_from_bytes(udp_seg, 4);
+	struct done d = { 0 };
+
+	set_addr(&t.local, AF_INET, "10.0.0.1");
+	set_addr(&t.remote, AF_INET, "10.0.0.2");
+	assert_int_equal(weir_inject_handle_create(v->e, AF_INET,
+						   WEIR_INJECT_TRANSPORT, &th),
+			 0);
+	/* each function its handle type */
+	assert_int_equal(weir_inject_transport_send(v->h, 0, 0, 0, &t, nbl,
+						    on_done, &d),
+			 WEIR_INJECT_E_STALE);
+	assert_int_equal(weir_inject_network_send(th, 0, 0, 0, nbl, on_done,
+						  &d), WEIR_INJECT_E_STALE);
+	/* a UDP header cut short: refused, the bytes as they were */
+	assert_int_equal(weir_inject_transport_send(th, 0, 0, 0, &t, nbl,
+						    on_done, &d), -EINVAL);
+	assert_int_equal(nbl->first->len, 4);
+	assert_memory_equal(nbl->first->data, udp_seg, 4);
+	/* addresses of two families, or of one the handle does not do */
+	set_addr(&t.remote, AF_INET6, "fd00::2");
+	assert_int_equal(weir_inject_transport_send(th, 0, 0, 0, &t, nbl,
+						    on_done, &d), -EINVAL);
+	set_addr(&t.local, AF_INET6, "fd00::1");
+	assert_int_equal(weir_inject_transport_send(th, 0, 0, 0, &t, nbl,
+						    on_done, &d), -EINVAL);
+	assert_int_equal(weir_inject_transport_send(th, 0, 1, 0, &t, nbl,
+						    on_done, &d), -EINVAL);
+	assert_int_equal(d.calls, 0);
+	assert_int_equal(v->f.n, 0);
+	weir_nbl_unref(nbl);
+	assert_int_equal(weir_inject_handle_destroy(th), 0);
+}
+
 /* Injections from two threads while a third completes and the handle is
  * destroyed: every accepted one completes exactly once. */
 static void test_destroy_race(void **state)
@@ -532,6 +662,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_destroy_from_completion,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_state, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_transport, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_transport_errors, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_destroy_race, setup,
 						teardown),
 	};
