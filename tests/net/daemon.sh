@@ -11,71 +11,25 @@
 # CI=true those fail instead).
 set -u
 name=$1 weir=$2 plugins=$3
-id=$$
-C=wc$id G=wg$id S=ws$id
+C=wc$$ G=wg$$ S=ws$$ namespaces="$C $G $S"
 work=$(mktemp -d /tmp/weir-daemon.XXXXXX)
-ctl=$work/ctl.sock
-wpid=""
+. "$(dirname "$0")/lib.sh"
 
-skip() {
-	if [ "${CI:-}" = "true" ]; then
-		echo "$name: FAIL: $1 (CI=true: nothing may skip)"; exit 1
-	fi
-	echo "$name: SKIP: $1"; exit 77
-}
-fail() { echo "$name: FAIL: $*"; dump; exit 1; }
-note() { echo "# $*"; }
-
-[ "$(id -u)" = 0 ] || skip "needs root (network namespaces, NFQUEUE)"
-for t in ip iptables-save socat timeout; do
-	command -v $t >/dev/null || skip "$t not installed"
-done
-
-cleanup() {
-	[ -n "$wpid" ] && kill -9 "$wpid" 2>/dev/null
-	for ns in $C $G $S; do
-		ip netns pids $ns 2>/dev/null | xargs -r kill -9 2>/dev/null
-		ip netns del $ns 2>/dev/null
-	done
-	rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
+need_root "network namespaces, NFQUEUE"
+need_tools ip iptables-save socat timeout
 
 dump() {
-	[ -f "$work/weir.log" ] && sed 's/^/# weir: /' "$work/weir.log" | tail -20
+	dump_log weir.log weir 20
 	for ns in $G $S; do
 		ip netns exec $ns iptables-save 2>/dev/null | grep -i weir |
 			sed "s/^/# $ns: /"
 	done
 }
 
-nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
-
 topology() {
-	for ns in $C $G $S; do ip netns add $ns || skip "ip netns add"; done
-	ip link add c0 netns $C type veth peer name g0 netns $G
-	ip link add s0 netns $S type veth peer name g1 netns $G
-	nsx $C ip addr add 10.231.1.2/24 dev c0
+	veth_topology 10.231 fd31
 	nsx $C ip addr add 10.231.1.200/24 dev c0
-	nsx $C ip addr add fd31:1::2/64 dev c0 nodad
-	nsx $G ip addr add 10.231.1.1/24 dev g0
-	nsx $G ip addr add fd31:1::1/64 dev g0 nodad
-	nsx $G ip addr add 10.231.2.1/24 dev g1
-	nsx $G ip addr add fd31:2::1/64 dev g1 nodad
-	nsx $S ip addr add 10.231.2.2/24 dev s0
-	nsx $S ip addr add fd31:2::2/64 dev s0 nodad
-	for ns in $C $G $S; do
-		nsx $ns ip link set lo up
-		for d in $(nsx $ns ls /sys/class/net); do
-			nsx $ns ip link set "$d" up
-		done
-	done
-	nsx $C ip route add default via 10.231.1.1
-	nsx $C ip -6 route add default via fd31:1::1
-	nsx $S ip route add default via 10.231.2.1
-	nsx $S ip -6 route add default via fd31:2::1
-	nsx $G sysctl -qw net.ipv4.ip_forward=1
-	nsx $G sysctl -qw net.ipv6.conf.all.forwarding=1
+	gateway_routes 10.231 fd31
 	# Neighbours resolved before weir starts, so that the first
 	# connection of a test does not race address resolution.
 	nsx $C ping -c1 -W2 10.231.2.2 >/dev/null 2>&1
@@ -101,38 +55,6 @@ connect() {
 	case $a in *:*) t="TCP6:[$a]:$p" ;; esac
 	nsx $C timeout 4 socat -T2 - "$t,connect-timeout=2$bind" \
 		</dev/null 2>/dev/null | grep -q "ok $p"
-}
-
-# Starts weir in namespace NS with POLICY and extra options; waits until
-# its control socket answers.
-start_weir() {
-	local ns=$1 pol=$2; shift 2
-	ip netns exec "$ns" "$weir" run -c "$pol" --control "$ctl" \
-		--plugins "$plugins" \
-		"$@" >>"$work/weir.log" 2>&1 &
-	wpid=$!
-	for _ in $(seq 50); do
-		"$weir" stats --control "$ctl" >/dev/null 2>&1 && return 0
-		kill -0 $wpid 2>/dev/null || fail "weir run exited at start"
-		sleep 0.1
-	done
-	fail "weir run did not answer on its control socket"
-}
-
-stop_weir() {
-	[ -n "$wpid" ] || return 0
-	kill -TERM $wpid
-	for _ in $(seq 50); do
-		kill -0 $wpid 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -0 $wpid 2>/dev/null && fail "weir run did not stop on SIGTERM"
-	wait $wpid 2>/dev/null
-	local rc=$?
-	wpid=""
-	[ $rc = 0 ] || fail "weir run exited with status $rc"
-	! grep -q -E "Sanitizer|runtime error" "$work/weir.log" ||
-		fail "sanitizer report in the daemon's log"
 }
 
 stats() { "$weir" stats --control "$ctl"; }
@@ -174,7 +96,7 @@ EOF
 
 t_block_permit() {
 	serve 80 23
-	start_weir $G "$(basic_policy)"
+	start_weir_in $G "$(basic_policy)"
 	expect_ok 10.231.2.2 80
 	expect_no 10.231.2.2 23
 	expect_no 10.231.2.2 80 10.231.1.200
@@ -197,7 +119,7 @@ assert hits["telnet#1"] >= 1 and hits["bad-host"] >= 1, hits
 
 t_ipv6() {
 	serve 80 23
-	start_weir $G "$(basic_policy)"
+	start_weir_in $G "$(basic_policy)"
 	expect_ok fd31:2::2 80
 	expect_no fd31:2::2 23
 	balance
@@ -213,7 +135,7 @@ callout defer "slow" in ipforward-v4 if tcp.dport == 8081 and tcp.flags & syn ==
 block "closed" in ipforward-v4 if tcp.dport == 8080;
 EOF
 )
-	start_weir $G "$pol"
+	start_weir_in $G "$pol"
 	expect_ok 10.231.2.2 80
 	expect_no 10.231.2.2 8080
 	local t0 t1; t0=$(date +%s%N)
@@ -230,7 +152,7 @@ EOF
 t_reload() {
 	serve 80 23
 	local pol; pol=$(basic_policy)
-	start_weir $G "$pol"
+	start_weir_in $G "$pol"
 	expect_ok 10.231.2.2 80
 	# traffic during the reloads
 	( for _ in $(seq 8); do connect 10.231.2.2 80; sleep 0.05; done ) &
@@ -258,7 +180,7 @@ EOF
 
 t_two_queues() {
 	serve 80
-	start_weir $G "$(basic_policy)" --queues 2
+	start_weir_in $G "$(basic_policy)" --queues 2
 	for i in 2 3 4 5 6 7 8 9; do
 		nsx $C ip addr add 10.231.1.1$i/24 dev c0 2>/dev/null
 		expect_ok 10.231.2.2 80 10.231.1.1$i
@@ -271,7 +193,7 @@ t_two_queues() {
 
 t_kill_bypass() {
 	serve 80
-	start_weir $G "$(basic_policy)"
+	start_weir_in $G "$(basic_policy)"
 	( for _ in $(seq 20); do connect 10.231.2.2 80; done ) &
 	local bg=$!
 	sleep 0.3
@@ -281,7 +203,7 @@ t_kill_bypass() {
 	nsx $G iptables-save | grep -q WEIR || fail "rules gone after kill -9?"
 	expect_ok 10.231.2.2 80
 	# a new daemon cleans the stale rules and takes over
-	start_weir $G "$(basic_policy)"
+	start_weir_in $G "$(basic_policy)"
 	local n; n=$(nsx $G iptables-save | grep -c -- '-j WEIR')
 	[ "$n" -le 3 ] || fail "stale jumps not cleaned ($n)"
 	expect_no 10.231.2.2 23
@@ -291,11 +213,11 @@ t_kill_bypass() {
 
 t_kill_nobypass() {
 	serve 80
-	start_weir $G "$(basic_policy)" --no-queue-bypass
+	start_weir_in $G "$(basic_policy)" --no-queue-bypass
 	expect_ok 10.231.2.2 80
 	kill -9 $wpid; wait $wpid 2>/dev/null; wpid=""
 	expect_no 10.231.2.2 80   # fail-closed while weir is away
-	start_weir $G "$(basic_policy)" --no-queue-bypass
+	start_weir_in $G "$(basic_policy)" --no-queue-bypass
 	expect_ok 10.231.2.2 80
 	stop_weir
 	rules_gone $G
@@ -308,7 +230,7 @@ plugin defer { delay = 5000; action = block; }
 callout defer "hold" in ipforward-v4 if tcp.dport == 8081 and tcp.flags & syn == syn;
 EOF
 )
-	start_weir $G "$pol"
+	start_weir_in $G "$pol"
 	connect 10.231.2.2 8081 &
 	local bg=$!
 	for _ in $(seq 20); do
@@ -334,7 +256,7 @@ t_ale() {
 block "no-telnet" in ale-accept if tcp.dport == 23;
 EOF
 )
-	start_weir $S "$pol"
+	start_weir_in $S "$pol"
 	nsx $S iptables-save | grep -q -- "--ctstate NEW" ||
 		fail "connect/accept-only policy does not queue first packets only"
 	expect_ok 10.231.2.2 80
@@ -358,7 +280,7 @@ t_ale_reauth() {
 block "no-telnet" in ale-accept if tcp.dport == 23;
 EOF
 )
-	start_weir $S "$pol"
+	start_weir_in $S "$pol"
 	nsx $S socat TCP-LISTEN:9000,reuseaddr \
 		SYSTEM:'for i in $(seq 24); do echo line$i; sleep 0.25; done' &
 	sleep 0.3
@@ -391,13 +313,7 @@ block "telnet-in-1" in ipforward if tcp.dport == 23 and meta.compartment == 1;
 block "smtp-in-0" in ipforward if tcp.dport == 25 and meta.compartment == 0;
 EOF
 )
-	"$weir" run -c "$pol" --control "$ctl" --plugins "$plugins" \
-		>>"$work/weir.log" 2>&1 &
-	wpid=$!
-	for _ in $(seq 50); do
-		"$weir" stats --control "$ctl" >/dev/null 2>&1 && break
-		sleep 0.1
-	done
+	start_weir_in "" "$pol"     # not in gw: it attaches there
 	nsx $G iptables-save | grep -q WEIR-FORWARD ||
 		fail "no rules in the compartment's namespace"
 	iptables-save 2>/dev/null | grep -q "weir:weir" &&
@@ -422,7 +338,7 @@ callout defer "hold" in ipforward-v4 if udp.dport == 7000;
 EOF
 )
 	: >"$work/sink"
-	start_weir $G "$pol" --queue-maxlen 4 "$@"
+	start_weir_in $G "$pol" --queue-maxlen 4 "$@"
 	for i in $(seq 20); do
 		echo "d$i" | nsx $C socat -u - UDP:10.231.2.2:7000
 	done
@@ -455,7 +371,7 @@ EOF
 )
 	: >"$work/got"
 	nsx $S socat -u UDP-RECV:7002 OPEN:"$work/got",creat,append &
-	start_weir $G "$pol" --plugins "$WEIR_TEST_PLUGIN_DIR"
+	start_weir_in $G "$pol" --plugins "$WEIR_TEST_PLUGIN_DIR"
 	echo "HOLD-aaaa" | nsx $C socat -u - UDP:10.231.2.2:7002,sourceport=41000
 	sleep 0.3
 	[ "$(stat_of held)" = 1 ] || fail "the HOLD datagram is not held"
@@ -470,9 +386,5 @@ EOF
 }
 
 topology
-case $name in
-block_permit|ipv6|callout|reload|two_queues|kill_bypass|kill_nobypass|sigterm_flush|ale|ale_reauth|compartment|overload|replace)
-	"t_$name" ;;
-*) echo "unknown test $name"; exit 2 ;;
-esac
-echo "$name: PASS"
+run_test block_permit ipv6 callout reload two_queues kill_bypass \
+	kill_nobypass sigterm_flush ale ale_reauth compartment overload replace

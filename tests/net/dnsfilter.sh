@@ -18,65 +18,18 @@
 # CI=true those fail instead).
 set -u
 name=$1 weir=$2 plugins=$3
-id=$$
-C=fc$id G=fg$id S=fs$id
+C=fc$$ G=fg$$ S=fs$$ namespaces="$C $G $S"
 work=$(mktemp -d /tmp/weir-dnsfilter.XXXXXX)
-ctl=$work/ctl.sock
-wpid="" rpid=""
-py=/usr/bin/python3
+. "$(dirname "$0")/lib.sh"
+rpid=""
 
-skip() {
-	if [ "${CI:-}" = "true" ]; then
-		echo "$name: FAIL: $1 (CI=true: nothing may skip)"; exit 1
-	fi
-	echo "$name: SKIP: $1"; exit 77
-}
-fail() { echo "$name: FAIL: $*"; dump; exit 1; }
-note() { echo "# $*"; }
+need_root "network namespaces"
+need_tools ip socat timeout dig dnsmasq $py
 
-[ "$(id -u)" = 0 ] || skip "needs root (network namespaces)"
-for t in ip socat timeout dig dnsmasq $py; do
-	command -v $t >/dev/null || skip "$t not installed"
-done
+dump() { dump_log weir.log weir 20; dump_log dnsmasq.log dnsmasq 10; }
 
-cleanup() {
-	[ -n "$wpid" ] && kill -9 "$wpid" 2>/dev/null
-	for ns in $C $G $S; do
-		ip netns pids $ns 2>/dev/null | xargs -r kill -9 2>/dev/null
-		ip netns del $ns 2>/dev/null
-	done
-	rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
-
-dump() {
-	[ -f "$work/weir.log" ] && sed 's/^/# weir: /' "$work/weir.log" | tail -20
-	[ -f "$work/dnsmasq.log" ] && sed 's/^/# dnsmasq: /' "$work/dnsmasq.log" |
-		tail -10
-}
-
-nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
-
-topology() {
-	for ns in $C $G $S; do ip netns add $ns || skip "ip netns add"; done
-	ip link add c0 netns $C type veth peer name g0 netns $G
-	ip link add s0 netns $S type veth peer name g1 netns $G
-	nsx $C ip addr add 10.234.1.2/24 dev c0
-	nsx $C ip addr add fd34:1::2/64 dev c0 nodad
-	nsx $G ip addr add 10.234.1.1/24 dev g0
-	nsx $G ip addr add fd34:1::1/64 dev g0 nodad
-	nsx $G ip addr add 10.234.2.1/24 dev g1
-	nsx $G ip addr add fd34:2::1/64 dev g1 nodad
-	nsx $S ip addr add 10.234.2.2/24 dev s0
-	nsx $S ip addr add fd34:2::2/64 dev s0 nodad
-	for ns in $C $G $S; do
-		nsx $ns ip link set lo up
-		for d in $(nsx $ns ls /sys/class/net); do
-			nsx $ns ip link set "$d" up
-		done
-	done
-	# No routes between client and server: only the proxy joins them.
-}
+# No routes between client and server: only the proxy joins them.
+topology() { veth_topology 10.234 fd34; }
 
 # A resolver in server that knows real.example (and below it), answers
 # NXDOMAIN for the other names of example (--local), and logs every
@@ -108,52 +61,6 @@ resolver_stop() {
 		sleep 0.1
 	done
 	fail "dnsmasq did not stop"
-}
-
-start_weir() {
-	local pol=$1; shift
-	ip netns exec $G "$weir" run -c "$pol" --no-steer --control "$ctl" \
-		--plugins "$plugins" "$@" >>"$work/weir.log" 2>&1 &
-	wpid=$!
-	for _ in $(seq 50); do
-		"$weir" stats --control "$ctl" >/dev/null 2>&1 && return 0
-		kill -0 $wpid 2>/dev/null || fail "weir run exited at start"
-		sleep 0.1
-	done
-	fail "weir run did not answer on its control socket"
-}
-
-stop_weir() {
-	[ -n "$wpid" ] || return 0
-	kill -TERM $wpid
-	for _ in $(seq 50); do
-		kill -0 $wpid 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -0 $wpid 2>/dev/null && fail "weir run did not stop on SIGTERM"
-	wait $wpid 2>/dev/null
-	local rc=$?
-	wpid=""
-	[ $rc = 0 ] || fail "weir run exited with status $rc"
-	! grep -q -E "Sanitizer|runtime error" "$work/weir.log" ||
-		fail "sanitizer report in the daemon's log"
-}
-
-# stat KEY: a number from weir stats --json's "proxy" object.
-stat() {
-	"$weir" stats --json --control "$ctl" | $py -c \
-		"import json,sys; print(json.load(sys.stdin)['proxy']['$1'])"
-}
-
-# wait_stat KEY VALUE [TENTHS]: until the counter gets there (3 s).
-wait_stat() {
-	local v
-	for _ in $(seq "${3:-30}"); do
-		v=$(stat "$1")
-		[ "$v" = "$2" ] && return 0
-		sleep 0.1
-	done
-	fail "proxy $1 is $v, wanted $2"
 }
 
 # policy NAME [DATAFILTER-LINES]: the listeners (IPv4 and IPv6) to the
@@ -353,8 +260,4 @@ EOF
 }
 
 topology
-case $name in
-sink|nxdomain|binding|relay|down|burst) "t_$name" ;;
-*) echo "unknown test $name"; exit 2 ;;
-esac
-echo "$name: PASS"
+run_test sink nxdomain binding relay down burst

@@ -22,104 +22,20 @@
 # CI=true those fail instead).
 set -u
 name=$1 weir=$2 plugins=$3
-id=$$
-C=ec$id G=eg$id S=es$id
+C=ec$$ G=eg$$ S=es$$ namespaces="$C $G $S"
 work=$(mktemp -d /tmp/weir-exeblock.XXXXXX)
-ctl=$work/ctl.sock
-wpid=""
-py=/usr/bin/python3
 nginx=/usr/sbin/nginx
 url=http://10.232.1.1:8080
+. "$(dirname "$0")/lib.sh"
+weir_stop_tenths=100 stat_tenths=50
 
-skip() {
-	if [ "${CI:-}" = "true" ]; then
-		echo "$name: FAIL: $1 (CI=true: nothing may skip)"; exit 1
-	fi
-	echo "$name: SKIP: $1"; exit 77
-}
-fail() { echo "$name: FAIL: $*"; dump; exit 1; }
-note() { echo "# $*"; }
-
-[ "$(id -u)" = 0 ] || skip "needs root (network namespaces)"
-for t in ip timeout curl sha256sum $py $nginx; do
-	command -v $t >/dev/null || skip "$t not installed"
-done
+need_root "network namespaces"
+need_tools ip timeout curl sha256sum $py $nginx
 [ -f "$plugins/exeblock.so" ] || skip "exeblock.so not built (libmagic-dev)"
 
-cleanup() {
-	[ -n "$wpid" ] && kill -9 "$wpid" 2>/dev/null
-	for ns in $C $G $S; do
-		ip netns pids $ns 2>/dev/null | xargs -r kill -9 2>/dev/null
-		ip netns del $ns 2>/dev/null
-	done
-	rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
+dump() { dump_log weir.log weir 20; dump_log eb.log exeblock 10; }
 
-dump() {
-	[ -f "$work/weir.log" ] && sed 's/^/# weir: /' "$work/weir.log" | tail -20
-	[ -f "$work/eb.log" ] && sed 's/^/# exeblock: /' "$work/eb.log" | tail -10
-}
-
-nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
-
-topology() {
-	for ns in $C $G $S; do ip netns add $ns || skip "ip netns add"; done
-	ip link add c0 netns $C type veth peer name g0 netns $G
-	ip link add s0 netns $S type veth peer name g1 netns $G
-	nsx $C ip addr add 10.232.1.2/24 dev c0
-	nsx $G ip addr add 10.232.1.1/24 dev g0
-	nsx $G ip addr add 10.232.2.1/24 dev g1
-	nsx $S ip addr add 10.232.2.2/24 dev s0
-	for ns in $C $G $S; do
-		nsx $ns ip link set lo up
-		for d in $(nsx $ns ls /sys/class/net); do
-			nsx $ns ip link set "$d" up
-		done
-	done
-}
-
-start_weir() {
-	ip netns exec $G "$weir" run -c "$1" --no-steer --control "$ctl" \
-		--plugins "$plugins" >>"$work/weir.log" 2>&1 &
-	wpid=$!
-	for _ in $(seq 50); do
-		"$weir" stats --control "$ctl" >/dev/null 2>&1 && return 0
-		kill -0 $wpid 2>/dev/null || fail "weir run exited at start"
-		sleep 0.1
-	done
-	fail "weir run did not answer on its control socket"
-}
-
-stop_weir() {
-	kill -TERM $wpid
-	for _ in $(seq 100); do
-		kill -0 $wpid 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -0 $wpid 2>/dev/null && fail "weir run did not stop on SIGTERM"
-	wait $wpid
-	local rc=$?
-	wpid=""
-	[ $rc = 0 ] || fail "weir run exited with status $rc"
-	! grep -q -E "Sanitizer|runtime error" "$work/weir.log" ||
-		fail "sanitizer report in the daemon's log"
-}
-
-stat() {
-	"$weir" stats --json --control "$ctl" | $py -c \
-		"import json,sys; print(json.load(sys.stdin)['proxy']['$1'])"
-}
-
-wait_stat() {
-	local v
-	for _ in $(seq 50); do
-		v=$(stat "$1")
-		[ "$v" = "$2" ] && return 0
-		sleep 0.1
-	done
-	fail "proxy $1 is $v, wanted $2"
-}
+topology() { veth_topology 10.232; }
 
 # policy MODE [EXTRA PARAMS]: exeblock on the web listener.
 policy() {
@@ -401,9 +317,7 @@ t_rss() {
 # the PE and the ELF blocked, the text file and 200 MB intact.
 t_intercept() {
 	web_server big
-	nsx $C ip route add default via 10.232.1.1
-	nsx $S ip route add default via 10.232.2.1
-	nsx $G sysctl -qw net.ipv4.ip_forward=1
+	gateway_routes 10.232
 	for mode in preview spool; do
 		cat >"$work/i.weir" <<EOF
 plugin exeblock { log = "$work/eb.log"; }
@@ -411,13 +325,7 @@ protocol web tcp 80;
 intercept web;
 datafilter exeblock on web { mode = $mode; }
 EOF
-		ip netns exec $G "$weir" run -c "$work/i.weir" --control "$ctl" \
-			--plugins "$plugins" >>"$work/weir.log" 2>&1 &
-		wpid=$!
-		for _ in $(seq 50); do
-			"$weir" stats --control "$ctl" >/dev/null 2>&1 && break
-			sleep 0.1
-		done
+		start_weir_rules "$work/i.weir"
 		expect_403 /tool "ELF" http://10.232.2.2
 		expect_403 /setup.dat "PE executable" http://10.232.2.2
 		expect_intact /notes.txt http://10.232.2.2
@@ -485,9 +393,4 @@ EOF
 }
 
 topology
-case $name in
-block|intact|chunked|keepalive|head|cap|abort|rss|intercept|reset)
-	"t_$name" ;;
-*) echo "unknown test $name"; exit 2 ;;
-esac
-echo "$name: PASS"
+run_test block intact chunked keepalive head cap abort rss intercept reset

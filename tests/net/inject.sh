@@ -15,73 +15,23 @@
 # CI=true those fail instead).
 set -u
 name=$1 weir=$2 plugins=$3
-id=$$
-C=ic$id G=ig$id S=is$id
+C=ic$$ G=ig$$ S=is$$ namespaces="$C $G $S"
 work=$(mktemp -d /tmp/weir-inject.XXXXXX)
-ctl=$work/ctl.sock
-wpid=""
+. "$(dirname "$0")/lib.sh"
 
-skip() {
-	if [ "${CI:-}" = "true" ]; then
-		echo "$name: FAIL: $1 (CI=true: nothing may skip)"; exit 1
-	fi
-	echo "$name: SKIP: $1"; exit 77
-}
-fail() { echo "$name: FAIL: $*"; dump; exit 1; }
-note() { echo "# $*"; }
-
-[ "$(id -u)" = 0 ] || skip "needs root (network namespaces, NFQUEUE)"
+need_root "network namespaces, NFQUEUE"
 tools="ip iptables-save socat timeout curl"
 case $name in
 dns) tools="$tools dig dnsmasq" ;;
 rewrite) tools="$tools tcpdump" ;;
 esac
-for t in $tools; do
-	command -v $t >/dev/null || skip "$t not installed"
-done
+need_tools $tools
 
-cleanup() {
-	[ -n "$wpid" ] && kill -9 "$wpid" 2>/dev/null
-	for ns in $C $G $S; do
-		ip netns pids $ns 2>/dev/null | xargs -r kill -9 2>/dev/null
-		ip netns del $ns 2>/dev/null
-	done
-	rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
-
-dump() {
-	[ -f "$work/weir.log" ] && sed 's/^/# weir: /' "$work/weir.log" | tail -20
-	[ -f "$work/dnsmasq.log" ] && sed 's/^/# dnsmasq: /' "$work/dnsmasq.log" |
-		tail -10
-}
-
-nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+dump() { dump_log weir.log weir 20; dump_log dnsmasq.log dnsmasq 10; }
 
 topology() {
-	for ns in $C $G $S; do ip netns add $ns || skip "ip netns add"; done
-	ip link add c0 netns $C type veth peer name g0 netns $G
-	ip link add s0 netns $S type veth peer name g1 netns $G
-	nsx $C ip addr add 10.231.1.2/24 dev c0
-	nsx $C ip addr add fd31:1::2/64 dev c0 nodad
-	nsx $G ip addr add 10.231.1.1/24 dev g0
-	nsx $G ip addr add fd31:1::1/64 dev g0 nodad
-	nsx $G ip addr add 10.231.2.1/24 dev g1
-	nsx $G ip addr add fd31:2::1/64 dev g1 nodad
-	nsx $S ip addr add 10.231.2.2/24 dev s0
-	nsx $S ip addr add fd31:2::2/64 dev s0 nodad
-	for ns in $C $G $S; do
-		nsx $ns ip link set lo up
-		for d in $(nsx $ns ls /sys/class/net); do
-			nsx $ns ip link set "$d" up
-		done
-	done
-	nsx $C ip route add default via 10.231.1.1
-	nsx $C ip -6 route add default via fd31:1::1
-	nsx $S ip route add default via 10.231.2.1
-	nsx $S ip -6 route add default via fd31:2::1
-	nsx $G sysctl -qw net.ipv4.ip_forward=1
-	nsx $G sysctl -qw net.ipv6.conf.all.forwarding=1
+	veth_topology 10.231 fd31
+	gateway_routes 10.231 fd31
 	# The receive path's TUN device has no address: a namespace-wide
 	# rp_filter would drop what it delivers (docs/inject.md).
 	nsx $G sysctl -qw net.ipv4.conf.all.rp_filter=0
@@ -105,35 +55,6 @@ connect() {
 	case $a in *:*) t="TCP6:[$a]:$p" ;; esac
 	nsx $ns timeout 4 socat -T2 - "$t,connect-timeout=2" \
 		</dev/null 2>/dev/null | grep -q "ok $p"
-}
-
-start_weir() {
-	local pol=$1; shift
-	ip netns exec $G "$weir" run -c "$pol" --control "$ctl" \
-		--plugins "$plugins" "$@" >>"$work/weir.log" 2>&1 &
-	wpid=$!
-	for _ in $(seq 50); do
-		"$weir" stats --control "$ctl" >/dev/null 2>&1 && return 0
-		kill -0 $wpid 2>/dev/null || fail "weir run exited at start"
-		sleep 0.1
-	done
-	fail "weir run did not answer on its control socket"
-}
-
-stop_weir() {
-	[ -n "$wpid" ] || return 0
-	kill -TERM $wpid
-	for _ in $(seq 50); do
-		kill -0 $wpid 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -0 $wpid 2>/dev/null && fail "weir run did not stop on SIGTERM"
-	wait $wpid 2>/dev/null
-	local rc=$?
-	wpid=""
-	[ $rc = 0 ] || fail "weir run exited with status $rc"
-	! grep -q -E "Sanitizer|runtime error" "$work/weir.log" ||
-		fail "sanitizer report in the daemon's log"
 }
 
 stats() { "$weir" stats --control "$ctl"; }
@@ -170,7 +91,7 @@ callout tcpreset "out" in outbound-transport if tcp.dport == 8082;
 callout tcpreset "in" in inbound-transport if tcp.dport == 8083;
 EOF
 )
-	start_weir "$pol"
+	start_weir_rules "$pol"
 	connect $C 10.231.2.2 80 || fail "port 80 refused, wanted it open"
 	refused $C http://10.231.2.2:8081/          # forwarded: send path
 	refused $C "http://[fd31:2::2]:8081/"
@@ -228,7 +149,7 @@ callout dnssink "sink" in ipforward if udp.dport == dns;
 callout dnssink "sink-local" in outbound-transport if udp.dport == dns;
 EOF
 )
-	start_weir "$pol"
+	start_weir_rules "$pol"
 	expect_answer $C ads.example A "NOERROR 192.0.2.1"
 	expect_answer $C x.Tracker.example AAAA "NOERROR 2001:db8::1"
 	expect_answer $C real.example A "NOERROR 198.51.100.7"
@@ -244,7 +165,7 @@ callout dnssink "sink" in ipforward if udp.dport == dns;
 EOF
 )
 	: >"$work/dnsmasq.log"
-	start_weir "$pol"
+	start_weir_rules "$pol"
 	expect_answer $C ads.example A "NXDOMAIN"
 	expect_answer $C real.example A "NOERROR 198.51.100.7"
 	resolver_saw ads.example && fail "the resolver saw a sinkholed query"
@@ -267,7 +188,7 @@ callout rewrite "clamp" in ipforward if tcp.syn;
 callout rewrite "text" in ipforward if udp.dport == 9999;
 EOF
 )
-	start_weir "$pol"
+	start_weir_rules "$pol"
 	sleep 0.5   # tcpdump attached
 	connect $C 10.231.2.2 80 || fail "clamped connection failed"
 	echo "say hello, hello" |
@@ -300,7 +221,7 @@ plugin reinject { counts = "$work/counts"; }
 callout reinject "all" in ipforward;
 EOF
 )
-	plugins=${WEIR_TEST_PLUGIN_DIR:?} start_weir "$pol"
+	plugins=${WEIR_TEST_PLUGIN_DIR:?} start_weir_rules "$pol"
 	local got
 	# -w 10: wait for all 20 replies (or 10 s). Without it ping gives up
 	# on the last ones after twice the round trip it saw, and under a
@@ -330,8 +251,4 @@ EOF
 }
 
 topology
-case $name in
-reset|dns|rewrite|reinject) "t_$name" ;;
-*) echo "unknown test $name"; exit 2 ;;
-esac
-echo "$name: PASS"
+run_test reset dns rewrite reinject

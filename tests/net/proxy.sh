@@ -21,112 +21,16 @@
 # CI=true those fail instead).
 set -u
 name=$1 weir=$2 plugins=$3
-id=$$
-C=pc$id G=pg$id S=ps$id
+C=pc$$ G=pg$$ S=ps$$ namespaces="$C $G $S"
 work=$(mktemp -d /tmp/weir-proxy.XXXXXX)
-ctl=$work/ctl.sock
-wpid=""
-py=/usr/bin/python3
+. "$(dirname "$0")/lib.sh"
 
-skip() {
-	if [ "${CI:-}" = "true" ]; then
-		echo "$name: FAIL: $1 (CI=true: nothing may skip)"; exit 1
-	fi
-	echo "$name: SKIP: $1"; exit 77
-}
-fail() { echo "$name: FAIL: $*"; dump; exit 1; }
-note() { echo "# $*"; }
+need_root "network namespaces"
+need_tools ip socat timeout curl sha256sum $py
 
-[ "$(id -u)" = 0 ] || skip "needs root (network namespaces)"
-for t in ip socat timeout curl sha256sum $py; do
-	command -v $t >/dev/null || skip "$t not installed"
-done
-
-cleanup() {
-	[ -n "$wpid" ] && kill -9 "$wpid" 2>/dev/null
-	for ns in $C $G $S; do
-		ip netns pids $ns 2>/dev/null | xargs -r kill -9 2>/dev/null
-		ip netns del $ns 2>/dev/null
-	done
-	rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
-
-dump() {
-	[ -f "$work/weir.log" ] && sed 's/^/# weir: /' "$work/weir.log" | tail -20
-}
-
-nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
-
-topology() {
-	for ns in $C $G $S; do ip netns add $ns || skip "ip netns add"; done
-	ip link add c0 netns $C type veth peer name g0 netns $G
-	ip link add s0 netns $S type veth peer name g1 netns $G
-	nsx $C ip addr add 10.232.1.2/24 dev c0
-	nsx $C ip addr add fd32:1::2/64 dev c0 nodad
-	nsx $G ip addr add 10.232.1.1/24 dev g0
-	nsx $G ip addr add fd32:1::1/64 dev g0 nodad
-	nsx $G ip addr add 10.232.2.1/24 dev g1
-	nsx $G ip addr add fd32:2::1/64 dev g1 nodad
-	nsx $S ip addr add 10.232.2.2/24 dev s0
-	nsx $S ip addr add fd32:2::2/64 dev s0 nodad
-	for ns in $C $G $S; do
-		nsx $ns ip link set lo up
-		for d in $(nsx $ns ls /sys/class/net); do
-			nsx $ns ip link set "$d" up
-		done
-	done
-	# No routes between client and server: only the proxy joins them.
-}
-
-# run_weir POLICY [ARGS...]: weir run in gw, until its control socket
-# answers.
-run_weir() {
-	ip netns exec $G "$weir" run -c "$1" --control "$ctl" \
-		--plugins "$plugins" "${@:2}" >>"$work/weir.log" 2>&1 &
-	wpid=$!
-	for _ in $(seq 50); do
-		"$weir" stats --control "$ctl" >/dev/null 2>&1 && return 0
-		kill -0 $wpid 2>/dev/null || fail "weir run exited at start"
-		sleep 0.1
-	done
-	fail "weir run did not answer on its control socket"
-}
-
-# Explicit listeners only: no rules.
-start_weir() { run_weir "$1" --no-steer "${@:2}"; }
-
-stop_weir() {
-	kill -TERM $wpid
-	for _ in $(seq 50); do
-		kill -0 $wpid 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -0 $wpid 2>/dev/null && fail "weir run did not stop on SIGTERM"
-	wait $wpid
-	local rc=$?
-	wpid=""
-	[ $rc = 0 ] || fail "weir run exited with status $rc"
-	! grep -q -E "Sanitizer|runtime error" "$work/weir.log" ||
-		fail "sanitizer report in the daemon's log"
-}
-
-# stat KEY: a number from weir stats --json's "proxy" object.
-stat() {
-	"$weir" stats --json --control "$ctl" | $py -c \
-		"import json,sys; print(json.load(sys.stdin)['proxy']['$1'])"
-}
-
-# wait_stat KEY VALUE: up to 3 s for the counter to get there.
-wait_stat() {
-	local v
-	for _ in $(seq 30); do
-		v=$(stat "$1")
-		[ "$v" = "$2" ] && return 0
-		sleep 0.1
-	done
-	fail "proxy $1 is $v, wanted $2"
-}
+# No routes between client and server: only the proxy joins them
+# (gateway_routes for interception).
+topology() { veth_topology 10.232 fd32; }
 
 policy() {
 	cat >"$work/p.weir" <<EOF
@@ -296,14 +200,7 @@ t_limits() {
 	nsx $S socat TCP-LISTEN:9001,reuseaddr,fork \
 		SYSTEM:'cat >/dev/null; echo answer after eof' &
 	sleep 0.3
-	ip netns exec $G "$weir" run -c "$(policy)" --no-steer \
-		--control "$ctl" --proxy-max-sessions 2 --proxy-idle 2 \
-		>>"$work/weir.log" 2>&1 &
-	wpid=$!
-	for _ in $(seq 50); do
-		"$weir" stats --control "$ctl" >/dev/null 2>&1 && break
-		sleep 0.1
-	done
+	start_weir "$(policy)" --proxy-max-sessions 2 --proxy-idle 2
 	# Two clients that say nothing hold both sessions.
 	(sleep 8 | nsx $C socat -T 10 - TCP:10.232.1.1:9001 >/dev/null 2>&1) &
 	(sleep 8 | nsx $C socat -T 10 - TCP:10.232.1.1:9001 >/dev/null 2>&1) &
@@ -336,14 +233,7 @@ listen e udp 10.232.1.1:7001 to 10.232.2.2:7001 protocol echo;
 listen e6 udp "[fd32:1::1]:7002" to "[fd32:2::2]:7002";
 datafilter tap on echo;
 EOF
-	ip netns exec $G "$weir" run -c "$work/u.weir" --no-steer \
-		--control "$ctl" --plugins "$plugins" --proxy-idle 1 \
-		>>"$work/weir.log" 2>&1 &
-	wpid=$!
-	for _ in $(seq 50); do
-		"$weir" stats --control "$ctl" >/dev/null 2>&1 && break
-		sleep 0.1
-	done
+	start_weir "$work/u.weir" --proxy-idle 1
 	local got
 	got=$(echo "through tap" | nsx $C timeout 5 socat -t 1 - \
 		UDP:10.232.1.1:7001)
@@ -359,26 +249,11 @@ EOF
 	stop_weir
 }
 
-# For interception: client and server routed through the gateway, which
-# forwards.
-gateway_routes() {
-	nsx $C ip route add default via 10.232.1.1
-	nsx $C ip -6 route add default via fd32:1::1
-	nsx $S ip route add default via 10.232.2.1
-	nsx $S ip -6 route add default via fd32:2::1
-	nsx $G sysctl -qw net.ipv4.ip_forward=1
-	nsx $G sysctl -qw net.ipv6.conf.all.forwarding=1
-}
-
-# start_weir_rules POLICY [OPTION...]: weir in gw installing its
-# interception rules (no --no-steer).
-start_weir_rules() { run_weir "$@"; }
-
 # Transparent interception: the client talks to the server's address,
 # the gateway's kernel redirects it into weir, weir connects on.
 t_intercept() {
 	http_server
-	gateway_routes
+	gateway_routes 10.232 fd32
 	cat >"$work/i.weir" <<EOF
 protocol web tcp 80, 8080;
 intercept web;
@@ -547,7 +422,7 @@ no_icpt_left() {
 # client's second datagram reaches the session's reply socket. A port
 # not intercepted is forwarded by the kernel. Then again through tap.
 t_udp_intercept() {
-	gateway_routes
+	gateway_routes 10.232 fd32
 	nsx $S socat UDP4-LISTEN:7001,bind=10.232.2.2,fork,reuseaddr EXEC:cat &
 	nsx $S socat "UDP6-LISTEN:7001,bind=[fd32:2::2],fork,reuseaddr" \
 		EXEC:cat &
@@ -730,7 +605,7 @@ reload_to() {
 # the kernel).
 t_reload_intercept() {
 	http_server
-	gateway_routes
+	gateway_routes 10.232 fd32
 	nsx $S socat UDP4-LISTEN:7001,bind=10.232.2.2,fork,reuseaddr EXEC:cat &
 	printf 'protocol web tcp 80;\nintercept web;\n' >"$work/tcp.weir"
 	printf 'protocol echo udp 7001;\nintercept echo;\n' >"$work/udp.weir"
@@ -760,10 +635,5 @@ t_reload_intercept() {
 }
 
 topology
-case $name in
-splice|ipv6|halfclose|refused|abort|many|intercept|tap|tap_abort|limits|udp|\
-udp_intercept|sessfilt|reload|reload_intercept)
-	"t_$name" ;;
-*) echo "unknown test $name"; exit 2 ;;
-esac
-echo "$name: PASS"
+run_test splice ipv6 halfclose refused abort many intercept tap tap_abort \
+	limits udp udp_intercept sessfilt reload reload_intercept

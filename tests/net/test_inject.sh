@@ -9,24 +9,11 @@
 # Exit 0 pass, 1 fail, 77 skip (not root; under CI=true that fails).
 set -u
 name=$1 injtest=$2
-A=wia$$ B=wib$$
+A=wia$$ B=wib$$ namespaces="$A $B"
+. "$(dirname "$0")/lib.sh"
 
-skip() {
-	if [ "${CI:-}" = "true" ]; then
-		echo "$name: FAIL: $1 (CI=true: nothing may skip)"; exit 1
-	fi
-	echo "$name: SKIP: $1"; exit 77
-}
-[ "$(id -u)" = 0 ] || skip "needs root (namespaces, raw sockets, TUN)"
+need_root "namespaces, raw sockets, TUN"
 [ -c /dev/net/tun ] || skip "no /dev/net/tun"
-
-cleanup() {
-	for ns in $A $B; do
-		ip netns pids $ns 2>/dev/null | xargs -r kill -9 2>/dev/null
-		ip netns del $ns 2>/dev/null
-	done
-}
-trap cleanup EXIT INT TERM
 
 ip netns add $A && ip netns add $B || skip "ip netns add"
 ip link add va netns $A type veth peer name vb netns $B
