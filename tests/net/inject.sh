@@ -189,13 +189,25 @@ callout rewrite "text" in ipforward if udp.dport == 9999;
 EOF
 )
 	start_weir_rules "$pol"
-	sleep 0.5   # tcpdump attached
+	# tcpdump says when it captures; a loaded machine may take a while.
+	for _ in $(seq 100); do
+		grep -q "listening on" "$work/tcpdump.err" && break
+		sleep 0.1
+	done
+	grep -q "listening on" "$work/tcpdump.err" ||
+		fail "tcpdump did not start: $(cat "$work/tcpdump.err")"
 	connect $C 10.231.2.2 80 || fail "clamped connection failed"
 	echo "say hello, hello" |
 		nsx $C socat -u - UDP:10.231.2.2:9999,sourceport=41000
-	sleep 0.5
+	# -U writes each packet as it comes: wait for the client's SYN.
+	local syns
+	for _ in $(seq 50); do
+		syns=$(nsx $S tcpdump -r "$work/s0.pcap" -nn 2>/dev/null)
+		echo "$syns" | grep -q "Flags \[S\]" && break
+		sleep 0.1
+	done
 	kill $tpid; wait $tpid 2>/dev/null
-	local syns; syns=$(nsx $S tcpdump -r "$work/s0.pcap" -nn 2>/dev/null)
+	syns=$(nsx $S tcpdump -r "$work/s0.pcap" -nn 2>/dev/null)
 	echo "$syns" | sed 's/^/# s0: /'
 	# The client's SYN arrives clamped (the server's SYN/ACK is clamped
 	# after s0, on its way through gw).
@@ -204,6 +216,10 @@ EOF
 	echo "$csyn" | grep -q "mss 1000," ||
 		fail "the server saw no SYN with MSS 1000"
 	echo "$csyn" | grep -q "mss 1460" && fail "an unclamped SYN reached s0"
+	for _ in $(seq 30); do
+		[ -s "$work/udp.got" ] && break
+		sleep 0.1
+	done
 	grep -q "^say goodbye, world, goodbye, world$" "$work/udp.got" ||
 		fail "UDP text not replaced: '$(cat "$work/udp.got")'"
 	stop_weir
