@@ -74,7 +74,10 @@ static void sweep(struct weir_timer *t, void *arg, int status)
 		pthread_mutex_lock(&w->st_lock);
 		w->st.idle_closed++;
 		pthread_mutex_unlock(&w->st_lock);
-		weir_session_abort(s, "idle");
+		/* Ended with resets, but counted as idle, not aborted. */
+		s->idle_end = true;
+		weir__session_why(s, -ETIMEDOUT, "idle");
+		weir__session_fail(s, -ETIMEDOUT);
 	}
 	weir__idle_arm(w);
 }

@@ -125,6 +125,7 @@ struct weir_session {
 	char why[96];
 	struct weir__sfilt_set *sfs;    /* NULL: no session filter */
 	bool udp_denied;                /* UDP_DEST denied: drop until idle */
+	bool idle_end;                  /* ended by the idle sweep */
 	/* A chain (chain.c) */
 	bool chained, chain_closed, up_done, down_done;
 	struct weir_sock *csock, *ssock;

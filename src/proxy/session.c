@@ -151,7 +151,8 @@ void weir__session_fail(struct weir_session *s, int err)
 	if (s->aborted)
 		return;
 	s->aborted = true;
-	count(s->w, &s->w->st.aborted, 1);
+	if (!s->idle_end)
+		count(s->w, &s->w->st.aborted, 1);
 	weir__session_close(s);
 }
 

@@ -213,6 +213,7 @@ t_limits() {
 	local t0=$SECONDS
 	wait_stat active 0
 	wait_stat idle_closed 2
+	[ "$(stat aborted)" = 0 ] || fail "idle sessions counted as aborted"
 	note "idle sessions ended after about $((SECONDS - t0)) s more"
 	# Below the limit again: served.
 	got=$(echo question | nsx $C timeout 5 socat -t 3 - TCP:10.232.1.1:9001)
