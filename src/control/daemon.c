@@ -360,8 +360,10 @@ static int start_proxy(struct daemon *d)
 	if (rc < 0)
 		say(d, "proxy: %s", err[0] ? err : strerror(-rc));
 	else if (d->proxy)
-		fprintf(stderr, "weir: proxy: %zu listener(s), %u worker(s)\n",
+		fprintf(stderr, "weir: proxy: %zu listener(s), %zu intercepted "
+				"protocol(s), %u worker(s)\n",
 			weir_policy_listener_count(d->policy),
+			weir_policy_intercept_count(d->policy),
 			po.workers ? po.workers : 1);
 	return rc;
 }
