@@ -52,8 +52,10 @@ struct conf {
 	struct conf *next;
 };
 
-/* Sessions per client address (max_per_client). */
+/* Sessions per client address and binding (max_per_client counts the
+ * sessions of its own binding only). */
 struct client {
+	const struct conf *conf;
 	uint8_t addr[16];
 	int family;
 	unsigned n;
@@ -282,19 +284,21 @@ static struct conf *conf_of(struct gate *g, const char *params)
 
 /* ---- sessions per client ------------------------------------------------- */
 
-static unsigned hash(int family, const uint8_t *a)
+static unsigned hash(const struct conf *conf, int family, const uint8_t *a)
 {
-	unsigned h = 2166136261u;
+	unsigned h = 2166136261u ^ (unsigned)((uintptr_t)conf >> 4);
 
 	for (int i = 0; i < (family == AF_INET6 ? 16 : 4); i++)
 		h = (h ^ a[i]) * 16777619u;
 	return h % CLIENTS_BUCKETS;
 }
 
-/* Counts one more session of the client, unless it has max. */
-static struct client *client_take(struct gate *g, const struct sockaddr *sa,
-				  unsigned max)
+/* Counts one more session of the client under c, unless it has c's
+ * maximum. */
+static struct client *client_take(struct gate *g, const struct conf *conf,
+				  const struct sockaddr *sa)
 {
+	unsigned max = conf->max_per_client;
 	int family;
 	const uint8_t *a = addr_bytes(sa, &family);
 	size_t alen = family == AF_INET6 ? 16 : 4;
@@ -303,11 +307,13 @@ static struct client *client_take(struct gate *g, const struct sockaddr *sa,
 	if (!a)
 		return NULL;
 	pthread_mutex_lock(&g->lock);
-	pp = &g->clients[hash(family, a)];
+	pp = &g->clients[hash(conf, family, a)];
 	for (c = *pp; c; c = c->next)
-		if (c->family == family && !memcmp(c->addr, a, alen))
+		if (c->conf == conf && c->family == family &&
+		    !memcmp(c->addr, a, alen))
 			break;
 	if (!c && (c = calloc(1, sizeof(*c)))) {
+		c->conf = conf;
 		c->family = family;
 		memcpy(c->addr, a, alen);
 		c->next = *pp;
@@ -326,7 +332,8 @@ static void client_put(struct gate *g, struct client *c)
 {
 	pthread_mutex_lock(&g->lock);
 	if (--c->n == 0) {
-		struct client **pp = &g->clients[hash(c->family, c->addr)];
+		struct client **pp =
+			&g->clients[hash(c->conf, c->family, c->addr)];
 
 		while (*pp != c)
 			pp = &(*pp)->next;
@@ -349,14 +356,38 @@ static const char *event_name(enum weir_session_event k)
 	return "?";
 }
 
+/* s (NULL: "") as the inside of a JSON string, cut to fit. */
+static void json_text(const char *s, char *out, size_t len)
+{
+	size_t o = 0;
+
+	for (; s && *s && o + 7 < len; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			o += (size_t)snprintf(out + o, len - o, "\\%c", c);
+		else if (c < 0x20)
+			o += (size_t)snprintf(out + o, len - o, "\\u%04x", c);
+		else
+			out[o++] = (char)c;
+	}
+	out[o] = '\0';
+}
+
 static void log_event(struct gate *g, struct weir_session *s,
 		      const struct weir_session_event_info *ev,
 		      const char *verdict, const char *why)
 {
 	const struct weir_session_info *si = weir_session_info(s);
 
+	char text[200];
+
 	if (!g->log)
 		return;
+	/* A reason may be a data filter's text: escaped. */
+	json_text(ev->kind == WEIR_SESSION_TERMINATE ? ev->reason
+						      : si->protocol,
+		  text, sizeof(text));
 	pthread_mutex_lock(&g->lock);
 	if (ev->kind == WEIR_SESSION_TERMINATE)
 		fprintf(g->log, "{\"session\":%llu,\"event\":\"terminate\","
@@ -364,13 +395,12 @@ static void log_event(struct gate *g, struct weir_session *s,
 			"\"reason\":\"%s\"}\n",
 			(unsigned long long)si->id,
 			(unsigned long long)ev->bytes_up,
-			(unsigned long long)ev->bytes_down, ev->error,
-			ev->reason ? ev->reason : "");
+			(unsigned long long)ev->bytes_down, ev->error, text);
 	else
 		fprintf(g->log, "{\"session\":%llu,\"event\":\"%s\","
 			"\"protocol\":\"%s\",\"verdict\":\"%s\",\"why\":\"%s\"}\n",
-			(unsigned long long)si->id, event_name(ev->kind),
-			si->protocol ? si->protocol : "", verdict, why);
+			(unsigned long long)si->id, event_name(ev->kind), text,
+			verdict, why);
 	fflush(g->log);
 	pthread_mutex_unlock(&g->lock);
 }
@@ -385,7 +415,7 @@ static enum weir_session_verdict on_accept(struct gate *g, struct conf *c,
 	if (matches(c->deny_client, c->ndeny_client, client))
 		return *why = "client denied", WEIR_SESSION_DENY;
 	if (c->max_per_client &&
-	    !(ss->counted = client_take(g, client, c->max_per_client)))
+	    !(ss->counted = client_take(g, c, client)))
 		return *why = "too many sessions", WEIR_SESSION_DENY;
 	if (c->redirect_len &&
 	    weir_session_set_upstream(s, (struct sockaddr *)&c->redirect,

@@ -177,7 +177,8 @@ struct weir_inject_transport {
  * sent each packet to `t->remote`: an IPv4 header (DF, a fresh
  * identification) or IPv6 header goes in front, then the IPv4 header
  * checksum and the UDP, TCP, ICMP or ICMPv6 checksum are computed (the
- * callout's value in the field is ignored). Then as
+ * callout's value in the field is ignored; other protocols' bytes go as
+ * given). Then as
  * weir_inject_network_send(). The completion gets the packets back as
  * given, starting at the transport header. Needs a WEIR_INJECT_TRANSPORT
  * handle. Same returns, and -EINVAL for a packet too short for its

@@ -75,8 +75,30 @@ static void put_ip6(uint8_t *d, uint32_t payload,
 	memcpy(d + 24, dst, 16);
 }
 
+/* The protocols whose header carries a checksum weir computes. */
+static bool has_l4_csum(uint8_t proto, bool v6)
+{
+	return proto == IPPROTO_UDP || proto == IPPROTO_TCP ||
+	       proto == (v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP);
+}
+
+/* The IPv4 header checksum and the L4 one where the protocol has one;
+ * any other protocol's bytes go as the callout made them. */
+static int checksums(struct weir_pkt *p, uint8_t proto, bool v6)
+{
+	uint16_t c;
+
+	if (has_l4_csum(proto, v6))
+		return weir_csum_fill(p->data, &p->pd);
+	if (!v6) {
+		c = weir_csum_ipv4_header(p->data, IP4_HLEN);
+		memcpy(p->data + 10, &c, 2);
+	}
+	return 0;
+}
+
 /* The IP header in front of p, then its checksums. 0, or -errno with
- * p unchanged. */
+ * p starting at its transport header again. */
 static int wrap(struct weir_pkt *p, const struct weir_inject_transport *t,
 		bool receive)
 {
@@ -97,7 +119,7 @@ static int wrap(struct weir_pkt *p, const struct weir_inject_transport *t,
 	else
 		put_ip4(d, len + hl, t, src, dst);
 	/* A transport header cut short fails here, not on the wire. */
-	if (weir_pkt_parse(p) < 0 || weir_csum_fill(p->data, &p->pd) < 0) {
+	if (weir_pkt_parse(p) < 0 || checksums(p, t->protocol, v6) < 0) {
 		weir_pkt_pull(p, hl);
 		return -EINVAL;
 	}

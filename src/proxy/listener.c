@@ -40,8 +40,8 @@ static int tproxy_opts(int fd, int family)
 			     sizeof(one));
 }
 
-int weir__listener_open(const struct weir_policy_listener *pl,
-			bool transparent)
+/* A socket bound to pl's address, not yet listening. fd or -errno. */
+static int open_bound(const struct weir_policy_listener *pl, bool transparent)
 {
 	bool udp = pl->transport == IPPROTO_UDP;
 	int one = 1;
@@ -56,14 +56,38 @@ int weir__listener_open(const struct weir_policy_listener *pl,
 	    (pl->listen.ss_family == AF_INET6 &&
 	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one))) ||
 	    (udp && transparent && tproxy_opts(fd, pl->listen.ss_family)) ||
-	    bind(fd, (const struct sockaddr *)&pl->listen, pl->listen_len) ||
-	    (!udp && listen(fd, 4096))) {
+	    bind(fd, (const struct sockaddr *)&pl->listen, pl->listen_len)) {
 		int rc = -errno;
 
 		close(fd);
 		return rc;
 	}
 	return fd;
+}
+
+int weir__listener_open(const struct weir_policy_listener *pl,
+			bool transparent)
+{
+	int fd = open_bound(pl, transparent);
+
+	if (fd >= 0 && pl->transport != IPPROTO_UDP && listen(fd, 4096)) {
+		int rc = -errno;
+
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
+int weir__listener_probe(const struct weir_policy_listener *pl,
+			 bool transparent)
+{
+	int fd = open_bound(pl, transparent);
+
+	if (fd < 0)
+		return fd;
+	close(fd);
+	return 0;
 }
 
 static void on_accept(struct weir__io_op *op, int res, unsigned flags)
@@ -73,7 +97,12 @@ static void on_accept(struct weir__io_op *op, int res, unsigned flags)
 	struct sockaddr_storage peer;
 	socklen_t len = sizeof(peer);
 
-	if (res >= 0) {
+	if (res >= 0 && l->closed) {
+		/* Accepted before the cancel of a closed listener took
+		 * effect: its policy is on its way out. */
+		weir__reset_on_close(res);
+		close(res);
+	} else if (res >= 0) {
 		/* Multishot accept gives no address: ask the socket. */
 		if (getpeername(res, (struct sockaddr *)&peer, &len))
 			peer.ss_family = AF_UNSPEC;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "proxy/proxy_internal.h"
@@ -67,15 +68,21 @@ static size_t wanted_count(const struct weir_policy *pol)
 	return weir_policy_listener_count(pol) + 4;
 }
 
-/* Whether listener l serves spec pl: the same socket would be opened. */
+/* Whether two listener specs open the same socket. */
+static bool same_spec(const struct weir_policy_listener *a, bool ta,
+		      const struct weir_policy_listener *b, bool tb)
+{
+	return ta == tb && a->transport == b->transport &&
+	       a->listen_len == b->listen_len &&
+	       !memcmp(&a->listen, &b->listen, b->listen_len);
+}
+
+/* Whether listener l serves spec pl. */
 static bool same_socket(const struct weir__listener *l,
 			const struct weir_policy_listener *pl,
 			bool transparent)
 {
-	return l->transparent == transparent &&
-	       l->pl->transport == pl->transport &&
-	       l->pl->listen_len == pl->listen_len &&
-	       !memcmp(&l->pl->listen, &pl->listen, pl->listen_len);
+	return same_spec(l->pl, l->transparent, pl, transparent);
 }
 
 static int open_listeners(struct weir__worker *w, char *err, size_t errlen)
@@ -134,6 +141,24 @@ static bool intercepts(const struct weir_policy *pol)
 
 /* ---- reloads, on the worker ------------------------------------------ */
 
+/* A listener a reload adds, accepting at once. Failures are logged:
+ * weir__proxy_check() probed the address before the reload applied. */
+static void open_new(struct weir__worker *w,
+		     const struct weir_policy_listener *pl,
+		     struct weir_policy *pol, bool transparent)
+{
+	int rc = weir__listener_add(w, pl, pol, transparent);
+	struct weir__listener *l = rc ? NULL : w->ls[w->nls - 1];
+
+	if (l && (rc = weir__listener_arm(l)) < 0)
+		/* Not accepting, it must not hold its share of the
+		 * SO_REUSEPORT group's connections either. */
+		weir__listener_close(l);
+	if (rc < 0)
+		fprintf(stderr, "weir: proxy: listener %s: %s\n", pl->name,
+			strerror(-rc));
+}
+
 /* Moves the worker to pol (a reference it takes): listeners the new
  * policy keeps stay open (their sessions never notice), the others
  * close, new ones open. Sessions keep the policy they started under. */
@@ -176,24 +201,44 @@ static void apply_update(struct weir__worker *w, struct weir_policy *pol)
 	for (size_t i = 0; i < nw; i++) {
 		bool tr;
 		const struct weir_policy_listener *pl = wanted(w->p, pol, i, &tr);
-		int rc = pl && !kept[i] ? weir__listener_add(w, pl, pol, tr) : 0;
 
-		if (!rc && pl && !kept[i])
-			rc = weir__listener_arm(w->ls[w->nls - 1]);
-		if (rc < 0)
-			fprintf(stderr, "weir: proxy: listener %s: %s\n",
-				pl->name, strerror(-rc));
+		if (pl && !kept[i])
+			open_new(w, pl, pol, tr);
 	}
 	free(kept);
+}
+
+/* The worker is done with update gen (applied, or never will be). */
+static void set_applied(struct weir__worker *w, uint64_t gen)
+{
+	pthread_mutex_lock(&w->up_lock);
+	if (gen > w->applied_gen)
+		w->applied_gen = gen;
+	pthread_cond_broadcast(&w->up_done);
+	pthread_mutex_unlock(&w->up_lock);
+}
+
+/* Waits (at most until `deadline`, CLOCK_MONOTONIC) for the worker to
+ * be done with update gen. */
+static void wait_applied(struct weir__worker *w, uint64_t gen,
+			 const struct timespec *deadline)
+{
+	pthread_mutex_lock(&w->up_lock);
+	while (w->applied_gen < gen &&
+	       pthread_cond_timedwait(&w->up_done, &w->up_lock, deadline) == 0)
+		;
+	pthread_mutex_unlock(&w->up_lock);
 }
 
 static void on_update(void *arg, int status)
 {
 	struct weir__worker *w = arg;
 	struct weir_policy *pol;
+	uint64_t gen;
 
 	pthread_mutex_lock(&w->up_lock);
 	pol = w->up_next;
+	gen = w->up_gen;
 	w->up_next = NULL;
 	w->up_posted = false;
 	pthread_mutex_unlock(&w->up_lock);
@@ -201,11 +246,13 @@ static void on_update(void *arg, int status)
 		apply_update(w, pol);
 	else
 		weir_policy_free(pol);
+	set_applied(w, gen);
 }
 
 /* Hands pol to the worker (a reference); a reload that comes before the
  * worker took the previous one replaces it. */
-static void post_update(struct weir__worker *w, struct weir_policy *pol)
+static void post_update(struct weir__worker *w, struct weir_policy *pol,
+			uint64_t gen)
 {
 	struct weir_policy *old;
 	bool post;
@@ -213,18 +260,32 @@ static void post_update(struct weir__worker *w, struct weir_policy *pol)
 	pthread_mutex_lock(&w->up_lock);
 	old = w->up_next;
 	w->up_next = weir_policy_ref(pol);
+	w->up_gen = gen;
 	post = !w->up_posted;
 	w->up_posted = true;
 	/* Under the lock: on_update must not take up_post back before it
 	 * is posted. A loop that is closing takes no post: nothing to
 	 * update then (free_worker drops up_next). */
-	if (post && weir_loop_post_req(w->loop, &w->up_post, on_update, w) < 0)
+	if (post && weir_loop_post_req(w->loop, &w->up_post, on_update, w) < 0) {
 		w->up_posted = false;
+		w->applied_gen = gen;
+	}
 	pthread_mutex_unlock(&w->up_lock);
 	weir_policy_free(old);
 }
 
 /* ---- workers --------------------------------------------------------- */
+
+/* A condition whose timed waits count on CLOCK_MONOTONIC. */
+static void init_cond(pthread_cond_t *c)
+{
+	pthread_condattr_t a;
+
+	pthread_condattr_init(&a);
+	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	pthread_cond_init(c, &a);
+	pthread_condattr_destroy(&a);
+}
 
 static int start_worker(struct weir__worker *w, char *err, size_t errlen)
 {
@@ -232,6 +293,7 @@ static int start_worker(struct weir__worker *w, char *err, size_t errlen)
 
 	pthread_mutex_init(&w->st_lock, NULL);
 	pthread_mutex_init(&w->up_lock, NULL);
+	init_cond(&w->up_done);
 	w->pol = weir_policy_ref(w->p->o.policy);
 	rc = weir_loop_new(NULL, &w->loop);
 	if (rc) {
@@ -275,6 +337,7 @@ static void free_worker(struct weir__worker *w, bool started)
 	free(w->ls);
 	weir_policy_free(w->up_next);
 	weir_policy_free(w->pol);
+	pthread_cond_destroy(&w->up_done);
 	pthread_mutex_destroy(&w->up_lock);
 	pthread_mutex_destroy(&w->st_lock);
 }
@@ -366,26 +429,40 @@ int weir__proxy_start(const struct weir__proxy_opts *opts,
 
 /* ---- reloads ---------------------------------------------------------- */
 
+/* Whether the proxy's current policy has a listener on pl's socket. */
+static bool served(const struct weir__proxy *p,
+		   const struct weir_policy_listener *pl, bool transparent)
+{
+	for (size_t i = 0; i < wanted_count(p->o.policy); i++) {
+		bool tr;
+		const struct weir_policy_listener *cur =
+			wanted(p, p->o.policy, i, &tr);
+
+		if (cur && same_spec(cur, tr, pl, transparent))
+			return true;
+	}
+	return false;
+}
+
 int weir__proxy_check(struct weir__proxy *p, struct weir_engine *engine,
 		      const struct weir_policy *pol, char *err, size_t errlen)
 {
 	int rc = check_bindings(engine, pol, err, errlen);
 
-	/* Each listener it wants can be opened (SO_REUSEPORT: next to the
-	 * ones open now), so a reload fails whole rather than half. */
+	/* Each listener it adds can be bound, so a reload fails whole
+	 * rather than half. Those open now are not probed: a probe would
+	 * join their SO_REUSEPORT group for a moment. */
 	for (size_t i = 0; p && !rc && i < wanted_count(pol); i++) {
 		bool tr;
 		const struct weir_policy_listener *pl = wanted(p, pol, i, &tr);
-		int fd = pl ? weir__listener_open(pl, tr) : 0;
 
-		if (fd < 0) {
+		if (!pl || served(p, pl, tr))
+			continue;
+		rc = weir__listener_probe(pl, tr);
+		if (rc < 0)
 			snprintf(err, errlen, "%s:%u: listener %s: %s",
 				 weir_policy_file(pol), pl->line, pl->name,
-				 strerror(-fd));
-			rc = fd;
-		} else if (pl) {
-			close(fd);
-		}
+				 strerror(-rc));
 	}
 	return rc;
 }
@@ -418,9 +495,19 @@ int weir__proxy_update(struct weir__proxy *p, struct weir_policy *pol,
 	int rc = 0;
 
 	err[0] = '\0';
+	p->up_gen++;
 	for (unsigned i = 0; i < p->nw; i++)
-		post_update(&p->w[i], pol);
+		post_update(&p->w[i], pol, p->up_gen);
 	if (!p->o.no_rules && !same_intercepts(p->o.policy, pol)) {
+		/* As at start, listeners before rules: a redirected
+		 * connection must find one (bounded: a stuck worker must
+		 * not hold the reload forever). */
+		struct timespec deadline;
+
+		clock_gettime(CLOCK_MONOTONIC, &deadline);
+		deadline.tv_sec += 5;
+		for (unsigned i = 0; i < p->nw; i++)
+			wait_applied(&p->w[i], p->up_gen, &deadline);
 		/* Between the two, intercepted ports are forwarded as if
 		 * weir were not there: rules cannot be swapped at once
 		 * across the nat and mangle tables and the routing. */

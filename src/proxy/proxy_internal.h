@@ -231,7 +231,10 @@ struct weir__worker {
 	struct weir_policy *pol;        /* a reference: new sessions' */
 	/* A reload (weir__proxy_update) hands the worker its next policy. */
 	pthread_mutex_t up_lock;
+	pthread_cond_t up_done;         /* applied_gen moved */
 	struct weir_policy *up_next;    /* a reference, or NULL */
+	uint64_t up_gen;                /* of up_next */
+	uint64_t applied_gen;           /* the last update applied */
 	bool up_posted;
 	struct weir_post up_post;
 	struct weir_session *sessions;  /* live ones */
@@ -254,6 +257,7 @@ struct weir__proxy {
 	                                      * policy intercepts that
 	                                      * transport) */
 	bool rules;                     /* interception rules installed */
+	uint64_t up_gen;                /* updates posted so far */
 };
 
 /* ---- interception (intercept.c) ---------------------------------------- */
@@ -297,6 +301,11 @@ void weir__idle_arm(struct weir__worker *w);
  * original destinations. fd or -errno. */
 int weir__listener_open(const struct weir_policy_listener *pl,
 			bool transparent);
+/* Whether pl's address can be bound (a socket bound, never listening,
+ * closed again: it must not join a live listener's SO_REUSEPORT group,
+ * where connections hashed to it would be lost). 0 or -errno. */
+int weir__listener_probe(const struct weir_policy_listener *pl,
+			 bool transparent);
 /* IP_TRANSPARENT (IPV6_TRANSPARENT): fd may receive what TPROXY diverts
  * to it and bind to addresses that are not this host's (needs
  * CAP_NET_ADMIN). 0 or -errno. */

@@ -42,8 +42,11 @@ int weir__sessfilt_lookup(struct weir_session *s)
 			continue;
 		if (!set && !(set = s->sfs = calloc(1, sizeof(*set))))
 			return -ENOMEM;
-		if (set->n == WEIR__CHAIN_MAX)
+		if (set->n == WEIR__CHAIN_MAX) {
+			weir__session_why(s, -ENOSPC, "more than 8 session "
+					  "filters for the protocol");
 			return -ENOSPC;
+		}
 		f = &set->f[set->n];
 		if (weir__sessionfilter_get(s->w->p->o.engine, b->name,
 					    &f->sf) < 0) {
@@ -152,7 +155,9 @@ int weir_session_attach(struct weir_session *s, const char *datafilter,
 		return -EBUSY;
 	if (weir__datafilter_get(s->w->p->o.engine, datafilter, &df) < 0)
 		return -ENOENT;
-	if (set->natt == WEIR__CHAIN_MAX)
+	/* Room in the chain, with the policy's bindings counted: an
+	 * attachment that could not run must not look accepted. */
+	if (weir__chain_count(s) >= WEIR__CHAIN_MAX)
 		return -ENOSPC;
 	a = &set->att[set->natt];
 	a->params = strdup(params ? params : "");

@@ -319,7 +319,8 @@ void weir__session_start(struct weir__listener *l, int cfd,
 			  .transport = IPPROTO_TCP,
 			  .protocol = l->pl->protocol,
 			  .client = *peer } };
-	s->pol = weir_policy_ref(w->pol);
+	/* The listener's policy: info.protocol points into it. */
+	s->pol = weir_policy_ref(l->pol);
 	link_in(w, s);
 	/* Held across the filters' events: one that aborts the session
 	 * inside must not free it under them. */

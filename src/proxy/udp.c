@@ -414,7 +414,8 @@ static struct weir_session *new_session(struct weir__listener *l,
 		.info = { .id = weir__session_next_id(),
 			  .transport = IPPROTO_UDP,
 			  .protocol = l->pl->protocol, .client = l->from } };
-	s->pol = weir_policy_ref(w->pol);
+	/* The listener's policy: info.protocol points into it. */
+	s->pol = weir_policy_ref(l->pol);
 	l->users++;     /* answers go out from l->fd */
 	set_upstream(s, dst);
 	weir__session_link(w, s);
@@ -468,7 +469,11 @@ static void on_dgram(struct weir__io_op *op, int res, unsigned flags)
 
 	(void)flags;
 	l->rx = NULL;
-	if (res >= 0 && !(l->msg.msg_flags & MSG_TRUNC) &&
+	/* A session that fails inside must not free l under us. */
+	l->users++;
+	/* Closed (a reload removed it, or the proxy stops): its sessions
+	 * were ended; a datagram that came meanwhile makes none. */
+	if (res >= 0 && !l->closed && !(l->msg.msg_flags & MSG_TRUNC) &&
 	    (!l->transparent || orig_dst(l, &dst))) {
 		b->len = (uint32_t)res;
 		s = find(l, &l->from, &dst);
@@ -480,6 +485,7 @@ static void on_dgram(struct weir__io_op *op, int res, unsigned flags)
 		}
 	}
 	weir_iobuf_unref(b);
+	l->users--;
 	if (!l->closed && res != -ECANCELED)
 		weir__udp_arm(l);
 	else

@@ -570,6 +570,36 @@ static void transport_case(struct env *v, int family, bool receive)
 	assert_int_equal(weir_inject_handle_destroy(th), 0);
 }
 
+/* A protocol without a checksum weir knows (GRE): its bytes go as
+ * given, the IPv4 header checksum is right. */
+static void transport_other(struct env *v)
+{
+	static const uint8_t gre[] = { 0, 0, 0x08, 0x00, 1, 2, 3, 4 };
+	struct weir_inject_handle *th;
+	struct weir_inject_transport t = { .protocol = 47 };
+	struct weir_nbl *nbl = weir_nbl_from_bytes(gre, sizeof(gre));
+	struct done d = { 0 };
+	struct weir_pdesc pd;
+	struct weir_csum_report rep;
+
+	set_addr(&t.local, AF_INET, "10.0.0.1");
+	set_addr(&t.remote, AF_INET, "10.0.0.2");
+	assert_int_equal(weir_inject_handle_create(v->e, AF_INET,
+						   WEIR_INJECT_TRANSPORT, &th),
+			 0);
+	assert_int_equal(weir_inject_transport_send(th, 0, 0, 0, &t, nbl,
+						    on_done, &d), 0);
+	assert_int_equal(weir_parse(nbl->first->data, nbl->first->len, &pd),
+			 0);
+	weir_csum_verify(nbl->first->data, &pd, false, &rep);
+	assert_int_equal(rep.ip, WEIR_CSUM_GOOD);
+	assert_memory_equal(nbl->first->data + 20, gre, sizeof(gre));
+	assert_int_equal(fake_flush(&v->f, 0), 1);
+	assert_memory_equal(nbl->first->data, gre, sizeof(gre));
+	weir_nbl_unref(nbl);
+	assert_int_equal(weir_inject_handle_destroy(th), 0);
+}
+
 static void test_transport(void **state)
 {
 	struct env *v = *state;
@@ -577,6 +607,7 @@ static void test_transport(void **state)
 	transport_case(v, AF_INET, false);
 	transport_case(v, AF_INET6, false);
 	transport_case(v, AF_INET, true);
+	transport_other(v);
 }
 
 static void test_transport_errors(void **state)

@@ -255,6 +255,22 @@ static void test_attach_errors(void **state)
 	fx.s.sfs->now = 0;
 }
 
+/* The policy's bindings take room too: an attachment beyond the chain's
+ * eight is refused, not silently dropped. */
+static void test_attach_room(void **state)
+{
+	(void)state;
+	setup_with("datafilter tap;\ndatafilter tap;\ndatafilter tap;\n"
+		   "datafilter tap;\ndatafilter tap;\ndatafilter tap;\n"
+		   "datafilter tap;\nsessionfilter A;\n", IPPROTO_TCP);
+	assert_int_equal(weir__sessfilt_lookup(&fx.s), 0);
+	fx.s.sfs->now = WEIR_SESSION_ACCEPT;
+	assert_int_equal(weir_session_attach(&fx.s, "x", 1, NULL), 0);
+	assert_int_equal(weir_session_attach(&fx.s, "x", 1, NULL), -ENOSPC);
+	fx.s.sfs->now = 0;
+	assert_int_equal(weir__chain_count(&fx.s), WEIR__CHAIN_MAX);
+}
+
 static void test_set_upstream(void **state)
 {
 	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6,
@@ -296,6 +312,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_unregistered, teardown),
 		cmocka_unit_test_teardown(test_attach_order, teardown),
 		cmocka_unit_test_teardown(test_attach_errors, teardown),
+		cmocka_unit_test_teardown(test_attach_room, teardown),
 		cmocka_unit_test_teardown(test_set_upstream, teardown),
 	};
 
