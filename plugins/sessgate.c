@@ -6,8 +6,9 @@
  *   deny_dest = PREFIX, ...     refuse these destinations (TCP CONNECT,
  *                               UDP_DEST: the association then drops its
  *                               datagrams until idle)
- *   max_per_client = N          at most N sessions at once per client
- *                               address (counted until TERMINATE)
+ *   max_per_client = N          at most N sessions of this binding at
+ *                               once per client address (counted until
+ *                               TERMINATE)
  *   redirect = ADDR:PORT        send the sessions there instead
  *   attach = NAME[@CLASS], ...  run these data filters for the sessions
  *                               (class default 100)
