@@ -3,7 +3,8 @@
 # (weir-demo-client, -gw, -server; addresses 10.77.1.0/24 and
 # 10.77.2.0/24 exist only inside them), `weir run` on the gateway with
 # examples/demo.weir, real traffic from the client (curl, ping, telnet,
-# a DNS query, a port scan with nc), and a report. Everything made here
+# a DNS query, a port scan with nc), and a report; then the application
+# tier: examples/proxy.weir intercepts web downloads through exeblock. Everything made here
 # is removed at the end, and at the start if an earlier run was killed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -128,4 +129,41 @@ grep -h '"dport":53\|"sport":53' "$work/weir.err" | head -4 | sed 's/^/  /'
 kill -TERM $wpid; wait $wpid; wpid=""
 echo
 grep "weir: stopped" "$work/weir.err" | sed "s/^/  [gw] /"
-echo "  namespaces and rules removed."
+
+# ---- the application tier ------------------------------------------------
+mkdir -p "$work/www"
+cp /bin/ls "$work/www/tool"              # an ELF, with an innocent name
+echo "release notes: nothing to see" >"$work/www/notes.txt"
+nsx $S python3 -m http.server 8000 --bind 10.77.2.2 \
+	--directory "$work/www" >/dev/null 2>&1 &
+cat <<TXT
+
+Application tier: web downloads on port 8000 through exeblock
+--------------------------------------------------------------
+  weir run -c examples/proxy.weir   (intercept web; exeblock; sessgate)
+
+TXT
+ip netns exec $G "$weir" run -c examples/proxy.weir --plugins "$build/plugins" \
+	--control "$ctl" >"$work/weir2.out" 2>"$work/weir2.err" &
+wpid=$!
+for _ in $(seq 50); do
+	"$weir" stats --control "$ctl" >/dev/null 2>&1 &&
+		nsx $S python3 -c "import socket; socket.create_connection(('10.77.2.2', 8000), 1)" \
+			2>/dev/null && break
+	sleep 0.1
+done
+code=$(nsx $C curl -s -m 5 -o "$work/notes.got" -w '%{http_code}' \
+	http://10.77.2.2:8000/notes.txt)
+result "curl http://10.77.2.2:8000/notes.txt" "$code: $(cat "$work/notes.got")"
+code=$(nsx $C curl -s -m 5 -o "$work/tool.got" -w '%{http_code}' \
+	http://10.77.2.2:8000/tool)
+result "curl http://10.77.2.2:8000/tool (an ELF)" "$code: $(grep -o -m1 'blocked[^<]*' "$work/tool.got")"
+echo
+echo "\$ weir stats | grep proxy   (on the gateway)"
+"$weir" stats --control "$ctl" | grep "^proxy\|last abort" | sed 's/^/  /'
+echo
+echo "sessgate's lines (one per verdict and per ended session):"
+grep -h '"event"' "$work/weir2.err" | head -6 | sed 's/^/  /'
+kill -TERM $wpid; wait $wpid; wpid=""
+echo
+echo "  namespaces, rules and redirects removed."
