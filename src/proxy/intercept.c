@@ -147,10 +147,14 @@ static void put(char *t, size_t len, const char *fmt, ...)
 
 /* One table's section: the chain, a rule per group of up to 15 ports
  * (multiport's limit) with `match` before the ports and `target` after
- * them, and the tagged jump. Nothing when there are no ports. */
+ * them, and the tagged jump unless the chain is there already (then
+ * declaring it flushes it, and the new rules replace the old ones in the
+ * same transaction: no moment without interception). Nothing when there
+ * are no ports. */
 static void put_table(char *t, size_t len, const char *table,
 		      const char *chain, const char *tag, const uint16_t *ports,
-		      size_t n, const char *match, const char *target)
+		      size_t n, const char *match, const char *target,
+		      bool jump)
 {
 	if (!n)
 		return;
@@ -161,12 +165,17 @@ static void put_table(char *t, size_t len, const char *table,
 			put(t, len, "%s%u", k > g ? "," : "", ports[k]);
 		put(t, len, " %s\n", target);
 	}
-	put(t, len, "-A PREROUTING -m comment --comment \"weir:%s\" -j %s\n"
-	    "COMMIT\n", tag ? tag : "weir", chain);
+	if (jump)
+		put(t, len, "-A PREROUTING -m comment --comment \"weir:%s\" "
+		    "-j %s\n", tag ? tag : "weir", chain);
+	put(t, len, "COMMIT\n");
 }
 
+/* The rules of pol for one family. `old`: the policy whose rules are
+ * installed now (NULL: none), whose chains are replaced in place. */
 static int install_family(const char *restore, const char *tag,
-			  const struct weir_policy *pol, uint16_t port,
+			  const struct weir_policy *pol,
+			  const struct weir_policy *old, uint16_t port,
 			  char *err, size_t errlen)
 {
 	char chain[40], text[8192] = "", redirect[48], tproxy[96];
@@ -182,10 +191,12 @@ static int install_family(const char *restore, const char *tag,
 		 "-j TPROXY --on-port %u --tproxy-mark 0x%x/0x%x", port,
 		 TPROXY_MARK, TPROXY_MASK);
 	put_table(text, sizeof(text), "nat", chain, tag, tcp, ntcp,
-		  "-p tcp", redirect);
+		  "-p tcp", redirect,
+		  !old || !weir__intercept_has(old, IPPROTO_TCP));
 	put_table(text, sizeof(text), "mangle", chain, tag, udp, nudp,
-		  "! -i lo -p udp", tproxy);
-	return run(restore, args, text, err, errlen);
+		  "! -i lo -p udp", tproxy,
+		  !old || !weir__intercept_has(old, IPPROTO_UDP));
+	return text[0] ? run(restore, args, text, err, errlen) : 0;
 }
 
 /* Marked packets are delivered here: a rule to our table, where every
@@ -244,14 +255,62 @@ int weir__intercept_install(const struct weir_policy *pol, const char *tag,
 			rc = install_routing("-6", err, errlen);
 	}
 	if (!rc)
-		rc = install_family("iptables-restore", tag, pol, port, err,
-				    errlen);
+		rc = install_family("iptables-restore", tag, pol, NULL, port,
+				    err, errlen);
 	if (!rc)
-		rc = install_family("ip6tables-restore", tag, pol, port, err,
-				    errlen);
+		rc = install_family("ip6tables-restore", tag, pol, NULL, port,
+				    err, errlen);
 	if (rc)
 		weir__intercept_remove(pol, tag);
 	return rc;
+}
+
+/* The tables and routing a transport's interception uses, gone. */
+static void remove_transport(int transport, const char *tag)
+{
+	const char *table = transport == IPPROTO_TCP ? "nat" : "mangle";
+
+	remove_table("iptables", table, tag);
+	remove_table("ip6tables", table, tag);
+	if (transport == IPPROTO_UDP) {
+		remove_routing("-4");
+		remove_routing("-6");
+	}
+}
+
+int weir__intercept_update(const struct weir_policy *old,
+			   const struct weir_policy *pol, const char *tag,
+			   uint16_t port, char *err, size_t errlen)
+{
+	bool udp_was = weir__intercept_has(old, IPPROTO_UDP);
+	bool udp_now = weir__intercept_has(pol, IPPROTO_UDP);
+	int rc = 0;
+
+	/* The routing before the rules, as at install. */
+	if (udp_now && !udp_was) {
+		rc = install_routing("-4", err, errlen);
+		if (!rc)
+			rc = install_routing("-6", err, errlen);
+	}
+	if (!rc)
+		rc = install_family("iptables-restore", tag, pol, old, port,
+				    err, errlen);
+	if (!rc)
+		rc = install_family("ip6tables-restore", tag, pol, old, port,
+				    err, errlen);
+	if (rc) {
+		/* Nothing half-done stays: neither policy's rules. */
+		weir__intercept_remove(old, tag);
+		weir__intercept_remove(pol, tag);
+		return rc;
+	}
+	for (int t = 0; t < 2; t++) {
+		int tr = t ? IPPROTO_UDP : IPPROTO_TCP;
+
+		if (weir__intercept_has(old, tr) && !weir__intercept_has(pol, tr))
+			remove_transport(tr, tag);
+	}
+	return 0;
 }
 
 /* The routing is not per tag: an instance that intercepts no UDP leaves

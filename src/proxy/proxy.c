@@ -489,6 +489,24 @@ static bool same_intercepts(const struct weir_policy *a,
 	return true;
 }
 
+/* The interception rules, from the current policy's to pol's. */
+static int rules_follow(struct weir__proxy *p, const struct weir_policy *pol,
+			char *err, size_t errlen)
+{
+	int rc = 0;
+
+	if (p->rules && intercepts(pol))
+		rc = weir__intercept_update(p->o.policy, pol, p->o.tag,
+					    p->o.intercept_port, err, errlen);
+	else if (p->rules)
+		weir__intercept_remove(p->o.policy, p->o.tag);
+	else if (intercepts(pol))
+		rc = weir__intercept_install(pol, p->o.tag,
+					     p->o.intercept_port, err, errlen);
+	p->rules = intercepts(pol) && rc == 0;
+	return rc;
+}
+
 int weir__proxy_update(struct weir__proxy *p, struct weir_policy *pol,
 		       char *err, size_t errlen)
 {
@@ -508,18 +526,7 @@ int weir__proxy_update(struct weir__proxy *p, struct weir_policy *pol,
 		deadline.tv_sec += 5;
 		for (unsigned i = 0; i < p->nw; i++)
 			wait_applied(&p->w[i], p->up_gen, &deadline);
-		/* Between the two, intercepted ports are forwarded as if
-		 * weir were not there: rules cannot be swapped at once
-		 * across the nat and mangle tables and the routing. */
-		if (p->rules)
-			weir__intercept_remove(p->o.policy, p->o.tag);
-		p->rules = false;
-		if (intercepts(pol)) {
-			rc = weir__intercept_install(pol, p->o.tag,
-						     p->o.intercept_port, err,
-						     errlen);
-			p->rules = rc == 0;
-		}
+		rc = rules_follow(p, pol, err, errlen);
 	}
 	weir_policy_free(p->o.policy);
 	p->o.policy = weir_policy_ref(pol);

@@ -267,6 +267,14 @@ struct weir__proxy {
  * ones. 0 or -errno with a reason in err. */
 int weir__intercept_install(const struct weir_policy *pol, const char *tag,
 			    uint16_t port, char *err, size_t errlen);
+/* Moves installed rules from old's to pol's: a table intercepted before
+ * and after gets its chain's rules replaced in one transaction (no
+ * moment without interception), a transport that starts gets its rules
+ * (UDP: and routing, first), one that stops loses them. 0, or -errno
+ * with a reason in err (then no interception rule is left). */
+int weir__intercept_update(const struct weir_policy *old,
+			   const struct weir_policy *pol, const char *tag,
+			   uint16_t port, char *err, size_t errlen);
 /* Removes them (quiet when there are none): the tag's rules, and the
  * UDP routing when pol intercepts UDP. */
 void weir__intercept_remove(const struct weir_policy *pol, const char *tag);

@@ -600,7 +600,8 @@ reload_to() {
 	fail "no reload to $1"
 }
 
-# Reload of interception: TCP only, then UDP only (the nat rules go,
+# Reload of interception: TCP only, TCP on more ports (rules replaced in
+# one transaction), then UDP only (the nat rules go,
 # TPROXY and its routing come, the transparent UDP listener opens), then
 # nothing intercepted (every rule and route gone, traffic forwarded by
 # the kernel).
@@ -609,6 +610,7 @@ t_reload_intercept() {
 	gateway_routes 10.232 fd32
 	nsx $S socat UDP4-LISTEN:7001,bind=10.232.2.2,fork,reuseaddr EXEC:cat &
 	printf 'protocol web tcp 80;\nintercept web;\n' >"$work/tcp.weir"
+	printf 'protocol web tcp 80, 8080;\nintercept web;\n' >"$work/tcp2.weir"
 	printf 'protocol echo udp 7001;\nintercept echo;\n' >"$work/udp.weir"
 	printf 'protocol web tcp 80;\n' >"$work/none.weir"
 	cp "$work/tcp.weir" "$work/cur.weir"
@@ -617,6 +619,17 @@ t_reload_intercept() {
 	got=$(nsx $C curl -sS --max-time 10 http://10.232.2.2/hello.txt) ||
 		fail "TCP interception"
 	wait_stat sessions 1
+	# More ports: the chain's rules replaced in place (one jump still),
+	# interception never off.
+	reload_to "$work/tcp2.weir"
+	nsx $G iptables-save -t nat | grep -i weir | sed 's/^/# /'
+	[ "$(nsx $G iptables-save -t nat | grep -c -- '-j WEIR-ICPT')" = 1 ] ||
+		fail "nat jumps: $(nsx $G iptables-save -t nat | grep -c -- '-j WEIR-ICPT')"
+	nsx $G iptables-save -t nat | grep -q -- "--dports 80,8080 -j REDIRECT" ||
+		fail "the new ports are not redirected"
+	got=$(nsx $C curl -sS --max-time 10 http://10.232.2.2/hello.txt) ||
+		fail "TCP interception after adding a port"
+	wait_stat sessions 2
 	reload_to "$work/udp.weir"
 	nsx $G iptables-save -t nat | grep -q -i weir && fail "nat rules stayed"
 	nsx $G iptables-save -t mangle | grep -q -- "-j TPROXY" ||
@@ -625,12 +638,12 @@ t_reload_intercept() {
 	[ "$got" = "udp" ] || fail "UDP interception after the reload: '$got'"
 	got=$(nsx $C curl -sS --max-time 10 http://10.232.2.2/hello.txt) ||
 		fail "TCP forwarded after the reload"
-	wait_stat sessions 2      # the UDP association; TCP went direct
+	wait_stat sessions 3      # the UDP association; TCP went direct
 	reload_to "$work/none.weir"
 	no_icpt_left
 	got=$(echo "direct" | nsx $C timeout 5 socat -t 1 - UDP:10.232.2.2:7001)
 	[ "$got" = "direct" ] || fail "UDP forwarded: '$got'"
-	[ "$(stat sessions)" = 2 ] || fail "sessions: $(stat sessions)"
+	[ "$(stat sessions)" = 3 ] || fail "sessions: $(stat sessions)"
 	stop_weir
 	no_icpt_left
 }
