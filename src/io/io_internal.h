@@ -117,6 +117,11 @@ void weir__sock_observe(struct weir_sock *s, weir__sock_obs_fn fn,
  * freed memory. weir__sock_release() lets it go (at once if idle). */
 void weir__sock_hold(struct weir_sock *s);
 void weir__sock_release(struct weir_sock *s);
+/* The original destination a received message's ancillary data gives
+ * (IP_ORIGDSTADDR / IPV6_ORIGDSTADDR: the socket asked for it with
+ * IP(V6)_RECVORIGDSTADDR), into *dst; its length, or 0 if none. */
+socklen_t weir__orig_dst(struct msghdr *msg,
+			 struct sockaddr_storage *dst);
 /* Bytes a real socket has received (0 for a link): a chained session's
  * byte counts, taken from its two real sockets. */
 uint64_t weir__sock_rx_bytes(const struct weir_sock *s);

@@ -164,13 +164,13 @@ static int real_recv(struct weir_sock *base)
 	return 0;
 }
 
-/* The destination of the datagram just received, into *dst. */
-static socklen_t dst_addr(struct real_sock *s, struct sockaddr_storage *dst)
+socklen_t weir__orig_dst(struct msghdr *msg,
+			 struct sockaddr_storage *dst)
 {
-	socklen_t len = sizeof(*dst);
-	struct cmsghdr *c;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c;
+	     c = CMSG_NXTHDR(msg, c)) {
+		socklen_t len;
 
-	for (c = CMSG_FIRSTHDR(&s->rx_msg); c; c = CMSG_NXTHDR(&s->rx_msg, c)) {
 		if (c->cmsg_level == SOL_IP && c->cmsg_type == IP_ORIGDSTADDR)
 			len = sizeof(struct sockaddr_in);
 		else if (c->cmsg_level == SOL_IPV6 &&
@@ -180,9 +180,20 @@ static socklen_t dst_addr(struct real_sock *s, struct sockaddr_storage *dst)
 			continue;
 		if (c->cmsg_len < CMSG_LEN(len))
 			continue;
+		memset(dst, 0, sizeof(*dst));
 		memcpy(dst, CMSG_DATA(c), len);
 		return len;
 	}
+	return 0;
+}
+
+/* The destination of the datagram just received, into *dst. */
+static socklen_t dst_addr(struct real_sock *s, struct sockaddr_storage *dst)
+{
+	socklen_t len = weir__orig_dst(&s->rx_msg, dst);
+
+	if (len)
+		return len;
 	len = sizeof(*dst);
 	return getsockname(s->fd, (struct sockaddr *)dst, &len) ? 0 : len;
 }

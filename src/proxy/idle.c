@@ -71,9 +71,7 @@ static void sweep(struct weir_timer *t, void *arg, int status)
 		next = s->next;
 		if (!idle(s, limit_ms))
 			continue;
-		pthread_mutex_lock(&w->st_lock);
-		w->st.idle_closed++;
-		pthread_mutex_unlock(&w->st_lock);
+		weir__count(w, &w->st.idle_closed, 1);
 		/* Ended with resets, but counted as idle, not aborted. */
 		s->idle_end = true;
 		weir__session_why(s, -ETIMEDOUT, "idle");

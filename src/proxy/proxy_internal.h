@@ -160,6 +160,9 @@ void weir__session_close(struct weir_session *s);
 /* Ends s now (resets both ends). */
 void weir__session_fail(struct weir_session *s, int err);
 
+/* Adds delta to one of w's counters (under st_lock: weir stats reads
+ * them from another thread). */
+void weir__count(struct weir__worker *w, uint64_t *field, int64_t delta);
 /* Records the first reason s ends for (TERMINATE, weir stats). */
 void weir__session_why(struct weir_session *s, int err, const char *why);
 
@@ -184,6 +187,12 @@ int weir__sessfilt_lookup(struct weir_session *s);
 enum weir_session_verdict weir__sessfilt_event(struct weir_session *s,
 					       enum weir_session_event kind,
 					       const struct sockaddr_storage *a);
+/* The filters' say on a new session: lookup, ACCEPT, then `second`
+ * (CONNECT or UDP_DEST) with the upstream; a refusal counts as denied.
+ * The verdict (an abort inside reads as KILL), or lookup's -errno. The
+ * caller holds an op on s. */
+int weir__sessfilt_screen(struct weir_session *s,
+			  enum weir_session_event second);
 /* TERMINATE to every filter that got ACCEPT; frees the set. */
 void weir__sessfilt_end(struct weir_session *s);
 /* Whether a binding applies to a session of `protocol`. */

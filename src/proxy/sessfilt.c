@@ -107,6 +107,22 @@ enum weir_session_verdict weir__sessfilt_event(struct weir_session *s,
 	return v;
 }
 
+int weir__sessfilt_screen(struct weir_session *s,
+			  enum weir_session_event second)
+{
+	enum weir_session_verdict v;
+	int rc = weir__sessfilt_lookup(s);
+
+	if (rc < 0)
+		return rc;
+	v = weir__sessfilt_event(s, WEIR_SESSION_ACCEPT, NULL);
+	if (v == WEIR_SESSION_CONTINUE && !s->aborted)
+		v = weir__sessfilt_event(s, second, &s->info.upstream);
+	if (v != WEIR_SESSION_CONTINUE)
+		weir__count(s->w, &s->w->st.denied, 1);
+	return s->aborted ? (int)WEIR_SESSION_KILL : (int)v;
+}
+
 void weir__sessfilt_end(struct weir_session *s)
 {
 	struct weir__sfilt_set *set = s->sfs;

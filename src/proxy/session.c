@@ -22,10 +22,9 @@
 
 static _Atomic uint64_t next_id = 1;
 
-static void count(struct weir__worker *w, uint64_t *field, int64_t delta);
 static void link_in(struct weir__worker *w, struct weir_session *s);
 
-static void count(struct weir__worker *w, uint64_t *field, int64_t delta)
+void weir__count(struct weir__worker *w, uint64_t *field, int64_t delta)
 {
 	pthread_mutex_lock(&w->st_lock);
 	*field += (uint64_t)delta;
@@ -39,7 +38,7 @@ uint64_t weir__session_next_id(void)
 
 void weir__session_link(struct weir__worker *w, struct weir_session *s)
 {
-	count(w, &w->st.accepted, 1);
+	weir__count(w, &w->st.accepted, 1);
 	link_in(w, s);
 }
 
@@ -50,7 +49,7 @@ static void link_in(struct weir__worker *w, struct weir_session *s)
 		w->sessions->prev = s;
 	w->sessions = s;
 	w->nsessions++;
-	count(w, &w->st.active, 1);
+	weir__count(w, &w->st.active, 1);
 }
 
 static void link_out(struct weir__worker *w, struct weir_session *s)
@@ -62,7 +61,7 @@ static void link_out(struct weir__worker *w, struct weir_session *s)
 	if (s->next)
 		s->next->prev = s->prev;
 	w->nsessions--;
-	count(w, &w->st.active, -1);
+	weir__count(w, &w->st.active, -1);
 }
 
 void weir__reset_on_close(int fd)
@@ -152,7 +151,7 @@ void weir__session_fail(struct weir_session *s, int err)
 		return;
 	s->aborted = true;
 	if (!s->idle_end)
-		count(s->w, &s->w->st.aborted, 1);
+		weir__count(s->w, &s->w->st.aborted, 1);
 	weir__session_close(s);
 }
 
@@ -182,7 +181,7 @@ static int start_pump(struct weir_session *s)
 	int rc;
 
 	if (weir__chain_count(s)) {
-		count(s->w, &s->w->st.chained, 1);
+		weir__count(s->w, &s->w->st.chained, 1);
 		return weir__chain_start(s);
 	}
 	rc = weir__splice_init(&s->up, s, s->cfd, s->sfd, &s->bytes_up);
@@ -192,7 +191,7 @@ static int start_pump(struct weir_session *s)
 				       &s->bytes_down);
 	if (rc)
 		return rc;
-	count(s->w, &s->w->st.spliced, 1);
+	weir__count(s->w, &s->w->st.spliced, 1);
 	s->state = WEIR__SESS_RUNNING;
 	weir__splice_run(&s->up);
 	if (!s->aborted)
@@ -208,7 +207,7 @@ static void on_connect(struct weir__io_op *op, int res, unsigned flags)
 
 	(void)flags;
 	if (res < 0 && s->state == WEIR__SESS_CONNECTING) {
-		count(s->w, &s->w->st.connect_failed, 1);
+		weir__count(s->w, &s->w->st.connect_failed, 1);
 		weir__session_why(s, res, "upstream unreachable");
 		weir__session_fail(s, res);
 	} else if (s->state == WEIR__SESS_CONNECTING) {
@@ -278,22 +277,13 @@ static int set_upstream(struct weir_session *s)
 	return 0;
 }
 
-/* The session filters' say before anything is connected: ACCEPT, then
- * CONNECT. 0 to go on, or -errno (refused; why recorded). */
+/* The session filters' say before anything is connected. 0 to go on,
+ * or -errno (refused; why recorded). */
 static int screen(struct weir_session *s)
 {
-	enum weir_session_verdict v;
-	int rc = weir__sessfilt_lookup(s);
+	int v = weir__sessfilt_screen(s, WEIR_SESSION_CONNECT);
 
-	if (rc < 0)
-		return rc;
-	v = weir__sessfilt_event(s, WEIR_SESSION_ACCEPT, NULL);
-	if (v == WEIR_SESSION_CONTINUE && !s->aborted)
-		v = weir__sessfilt_event(s, WEIR_SESSION_CONNECT,
-					 &s->info.upstream);
-	if (v != WEIR_SESSION_CONTINUE)
-		count(s->w, &s->w->st.denied, 1);
-	return v == WEIR_SESSION_CONTINUE && !s->aborted ? 0 : -EACCES;
+	return v == WEIR_SESSION_CONTINUE ? 0 : v < 0 ? v : -EACCES;
 }
 
 void weir__session_start(struct weir__listener *l, int cfd,
@@ -305,11 +295,11 @@ void weir__session_start(struct weir__listener *l, int cfd,
 
 	if (w->nsessions >= w->p->o.max_sessions ||
 	    !(s = calloc(1, sizeof(*s)))) {
-		count(w, &w->st.refused, 1);
+		weir__count(w, &w->st.refused, 1);
 		reset_close(cfd);
 		return;
 	}
-	count(w, &w->st.accepted, 1);
+	weir__count(w, &w->st.accepted, 1);
 	setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	*s = (struct weir_session){
 		.w = w, .l = l, .cfd = cfd, .sfd = -1,

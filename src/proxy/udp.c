@@ -313,9 +313,7 @@ static int build_chain(struct weir_session *s)
 		sock[2 * i + 1] = a;
 		sock[2 * i + 2] = b;
 	}
-	pthread_mutex_lock(&s->w->st_lock);
-	s->w->st.chained++;
-	pthread_mutex_unlock(&s->w->st_lock);
+	weir__count(s->w, &s->w->st.chained, 1);
 	return weir__chain_attach(s, sock);
 }
 
@@ -325,23 +323,12 @@ static int build_chain(struct weir_session *s)
  * caller holds an op on s: a filter may abort it inside. */
 static int screen(struct weir_session *s)
 {
-	enum weir_session_verdict v;
-	int rc = weir__sessfilt_lookup(s);
+	int v = weir__sessfilt_screen(s, WEIR_SESSION_UDP_DEST);
 
-	if (rc < 0)
-		return rc;
-	v = weir__sessfilt_event(s, WEIR_SESSION_ACCEPT, NULL);
-	if (v == WEIR_SESSION_CONTINUE && !s->aborted)
-		v = weir__sessfilt_event(s, WEIR_SESSION_UDP_DEST,
-					 &s->info.upstream);
-	if (v != WEIR_SESSION_CONTINUE) {
-		pthread_mutex_lock(&s->w->st_lock);
-		s->w->st.denied++;
-		pthread_mutex_unlock(&s->w->st_lock);
-	}
-	if (s->aborted || v == WEIR_SESSION_KILL)
-		return -ECONNABORTED;
-	return v == WEIR_SESSION_DENY;
+	if (v < 0)
+		return v;
+	return v == WEIR_SESSION_KILL ? -ECONNABORTED
+				      : v == WEIR_SESSION_DENY;
 }
 
 static int setup(struct weir_session *s)
@@ -400,9 +387,7 @@ static struct weir_session *new_session(struct weir__listener *l,
 
 	if (w->nsessions >= w->p->o.max_sessions ||
 	    !(s = calloc(1, sizeof(*s)))) {
-		pthread_mutex_lock(&w->st_lock);
-		w->st.refused++;
-		pthread_mutex_unlock(&w->st_lock);
+		weir__count(w, &w->st.refused, 1);
 		return NULL;
 	}
 	*s = (struct weir_session){
@@ -439,24 +424,8 @@ static struct weir_session *new_session(struct weir__listener *l,
  * or when it is weir's own intercept port: weir would send to itself. */
 static bool orig_dst(struct weir__listener *l, struct sockaddr_storage *dst)
 {
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&l->msg); c;
-	     c = CMSG_NXTHDR(&l->msg, c)) {
-		socklen_t len;
-
-		if (c->cmsg_level == SOL_IP && c->cmsg_type == IP_ORIGDSTADDR)
-			len = sizeof(struct sockaddr_in);
-		else if (c->cmsg_level == SOL_IPV6 &&
-			 c->cmsg_type == IPV6_ORIGDSTADDR)
-			len = sizeof(struct sockaddr_in6);
-		else
-			continue;
-		if (c->cmsg_len < CMSG_LEN(len))
-			continue;
-		memset(dst, 0, sizeof(*dst));
-		memcpy(dst, CMSG_DATA(c), len);
-		return port_of(dst) != l->w->p->o.intercept_port;
-	}
-	return false;
+	return weir__orig_dst(&l->msg, dst) &&
+	       port_of(dst) != l->w->p->o.intercept_port;
 }
 
 static void on_dgram(struct weir__io_op *op, int res, unsigned flags)
