@@ -8,7 +8,6 @@
  * Without `log` it only counts (the totals are in each line; there is no
  * other output).
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -17,6 +16,8 @@
 
 #include <weir/plugin.h>
 #include <weir/proxy.h>
+
+#include "addr_text.h"
 
 struct tap {
 	FILE *log;                 /* NULL: count only */
@@ -28,23 +29,6 @@ struct tap_inst {
 	struct weir_session *s;
 	uint64_t up, down;
 };
-
-static void addr_str(const struct sockaddr_storage *ss, char *buf,
-		     size_t len)
-{
-	const void *a = ss->ss_family == AF_INET6
-		? (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr
-		: (const void *)&((const struct sockaddr_in *)ss)->sin_addr;
-	uint16_t port = ntohs(ss->ss_family == AF_INET6
-		? ((const struct sockaddr_in6 *)ss)->sin6_port
-		: ((const struct sockaddr_in *)ss)->sin_port);
-	char host[INET6_ADDRSTRLEN] = "?";
-
-	if (ss->ss_family == AF_INET || ss->ss_family == AF_INET6)
-		inet_ntop(ss->ss_family, a, host, sizeof(host));
-	snprintf(buf, len, ss->ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u",
-		 host, port);
-}
 
 static int attach(void *priv, struct weir_session *s,
 		  struct weir_sock *internal, struct weir_sock *external,
@@ -81,8 +65,8 @@ static void detach(void *priv, void *inst)
 
 	if (t->log) {
 		si = weir_session_info(in->s);
-		addr_str(&si->client, c, sizeof(c));
-		addr_str(&si->upstream, u, sizeof(u));
+		addr_text(&si->client, c, sizeof(c));
+		addr_text(&si->upstream, u, sizeof(u));
 		fprintf(t->log, "{\"session\":%llu,\"client\":\"%s\","
 			"\"upstream\":\"%s\",\"protocol\":\"%s\","
 			"\"bytes_up\":%llu,\"bytes_down\":%llu}\n",
