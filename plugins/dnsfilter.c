@@ -26,7 +26,6 @@
  * A binding's parameters (`datafilter dnsfilter on dns { ... }`) may set
  * answer, a, aaaa and ttl for its sessions; the names are the plug-in's.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdbool.h>
@@ -37,6 +36,8 @@
 
 #include <weir/plugin.h>
 #include <weir/proxy.h>
+
+#include "addr_text.h"
 
 #include "dns.h"
 #include "dns_names.h"
@@ -56,37 +57,6 @@ struct dnsf {
 
 /* ---- the log -------------------------------------------------------------- */
 
-static void addr_str(const struct sockaddr_storage *ss, char *buf,
-		     size_t len)
-{
-	const void *a = ss->ss_family == AF_INET6
-		? (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr
-		: (const void *)&((const struct sockaddr_in *)ss)->sin_addr;
-	uint16_t port = ntohs(ss->ss_family == AF_INET6
-		? ((const struct sockaddr_in6 *)ss)->sin6_port
-		: ((const struct sockaddr_in *)ss)->sin_port);
-	char host[INET6_ADDRSTRLEN] = "?";
-
-	if (ss->ss_family == AF_INET || ss->ss_family == AF_INET6)
-		inet_ntop(ss->ss_family, a, host, sizeof(host));
-	snprintf(buf, len, ss->ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u",
-		 host, port);
-}
-
-/* A parsed name may hold '"' and '\' (any printable byte but '.'): the
- * log escapes them, so a query cannot forge JSON. */
-static void json_name(const char *in, char *out, size_t size)
-{
-	size_t o = 0;
-
-	for (; *in && o + 3 < size; in++) {
-		if (*in == '"' || *in == '\\')
-			out[o++] = '\\';
-		out[o++] = *in;
-	}
-	out[o] = '\0';
-}
-
 /* One line per client datagram; q is NULL when it did not parse. */
 static void log_decision(FILE *log, struct weir_session *s,
 			 const struct dns_question *q, const char *action)
@@ -94,13 +64,15 @@ static void log_decision(FILE *log, struct weir_session *s,
 	const struct weir_session_info *si = weir_session_info(s);
 	char c[64], name[2 * DNS_NAME_TEXT_MAX + 1];
 
-	addr_str(&si->client, c, sizeof(c));
+	addr_text(&si->client, c, sizeof(c));
 	if (!q) {
 		fprintf(log, "{\"session\":%llu,\"client\":\"%s\","
 			"\"query\":false,\"action\":\"%s\"}\n",
 			(unsigned long long)si->id, c, action);
 	} else {
-		json_name(q->name, name, sizeof(name));
+		/* A parsed name may hold '"' and '\\': escaped, so a
+		 * query cannot forge JSON. */
+		weir_json_escape(q->name, name, sizeof(name));
 		fprintf(log, "{\"session\":%llu,\"client\":\"%s\","
 			"\"name\":\"%s\",\"qtype\":%u,\"action\":\"%s\"}\n",
 			(unsigned long long)si->id, c, name, q->qtype,

@@ -7,22 +7,9 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <weir/plugin.h>
+
 #include "exeblock.h"
-
-/* s as a JSON string's contents (quotes and controls escaped). */
-static void json_put(FILE *f, const char *s)
-{
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-}
 
 static void log_line(struct eb_inst *in, const char *decision,
 		     const char *why)
@@ -35,15 +22,15 @@ static void log_line(struct eb_inst *in, const char *decision,
 	 * whole. */
 	flockfile(f);
 	fprintf(f, "{\"session\":%llu,\"decision\":\"%s\",\"mode\":\"%s\","
-		"\"status\":%u,\"why\":\"",
+		"\"status\":%u,\"why\":",
 		(unsigned long long)weir_session_info(in->s)->id, decision,
 		in->c->mode == EB_SPOOL ? "spool" : "preview", in->status);
-	json_put(f, why);
-	fprintf(f, "\",\"media_type\":\"");
-	json_put(f, in->media_type);
-	fprintf(f, "\",\"filename\":\"");
-	json_put(f, in->filename);
-	fprintf(f, "\",\"scanned\":%u,\"body_bytes\":%llu}\n", in->pre_len,
+	weir_json_put(f, why);
+	fputs(",\"media_type\":", f);
+	weir_json_put(f, in->media_type);
+	fputs(",\"filename\":", f);
+	weir_json_put(f, in->filename);
+	fprintf(f, ",\"scanned\":%u,\"body_bytes\":%llu}\n", in->pre_len,
 		(unsigned long long)in->body_raw);
 	fflush(f);
 	funlockfile(f);

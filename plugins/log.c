@@ -17,26 +17,6 @@ struct log_state {
 	FILE *out;                   /* weir_param_open() */
 };
 
-/* Writes s as a JSON string body: quotes, backslashes and control
- * characters escaped. */
-static size_t json_str(char *buf, size_t len, const char *s)
-{
-	size_t n = 0;
-
-	for (; *s && n + 7 < len; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			n += (size_t)snprintf(buf + n, len - n, "\\%c", c);
-		else if (c < 0x20)
-			n += (size_t)snprintf(buf + n, len - n, "\\u%04x", c);
-		else
-			buf[n++] = (char)c;
-	}
-	buf[n] = '\0';
-	return n;
-}
-
 static void num_field(char *line, size_t len, const struct weir_fields *f,
 		      int field, const char *key)
 {
@@ -62,7 +42,7 @@ static void log_classify(void *priv, const struct weir_classify_in *in,
 		inet_ntop(f->family, f->src, src, sizeof(src));
 		inet_ntop(f->family, f->dst, dst, sizeof(dst));
 	}
-	json_str(name, sizeof(name), filter->name);
+	weir_json_escape(filter->name, name, sizeof(name));
 	snprintf(line, sizeof(line),
 		 "{\"layer\":\"%s\",\"filter\":%llu,\"name\":\"%s\","
 		 "\"src\":\"%s\",\"dst\":\"%s\"", weir_layer_name(in->layer),

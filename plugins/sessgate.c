@@ -357,24 +357,6 @@ static const char *event_name(enum weir_session_event k)
 	return "?";
 }
 
-/* s (NULL: "") as the inside of a JSON string, cut to fit. */
-static void json_text(const char *s, char *out, size_t len)
-{
-	size_t o = 0;
-
-	for (; s && *s && o + 7 < len; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			o += (size_t)snprintf(out + o, len - o, "\\%c", c);
-		else if (c < 0x20)
-			o += (size_t)snprintf(out + o, len - o, "\\u%04x", c);
-		else
-			out[o++] = (char)c;
-	}
-	out[o] = '\0';
-}
-
 static void log_event(struct gate *g, struct weir_session *s,
 		      const struct weir_session_event_info *ev,
 		      const char *verdict, const char *why)
@@ -386,9 +368,9 @@ static void log_event(struct gate *g, struct weir_session *s,
 	if (!g->log)
 		return;
 	/* A reason may be a data filter's text: escaped. */
-	json_text(ev->kind == WEIR_SESSION_TERMINATE ? ev->reason
-						      : si->protocol,
-		  text, sizeof(text));
+	weir_json_escape(ev->kind == WEIR_SESSION_TERMINATE ? ev->reason
+							     : si->protocol,
+			 text, sizeof(text));
 	pthread_mutex_lock(&g->lock);
 	if (ev->kind == WEIR_SESSION_TERMINATE)
 		fprintf(g->log, "{\"session\":%llu,\"event\":\"terminate\","

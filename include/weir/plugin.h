@@ -73,6 +73,14 @@ int weir_param_open(const char *params, const char *key, FILE *def,
 /* Closes a stream from weir_param_open() unless it is `def`. */
 void weir_param_close(FILE *f, FILE *def);
 
+/* For JSON log lines: s (NULL: "") as the inside of a JSON string, with
+ * quotes, backslashes and control characters escaped, into buf (len
+ * bytes with the NUL; cut before an escape that does not fit). Returns
+ * the length written. */
+size_t weir_json_escape(const char *s, char *buf, size_t len);
+/* s (NULL: "") as a JSON string, quotes included, to f. */
+void weir_json_put(FILE *f, const char *s);
+
 #ifdef __cplusplus
 }
 #endif

@@ -138,20 +138,6 @@ static void text_report(struct daemon *d, FILE *f)
 
 /* ---- JSON ---------------------------------------------------------------- */
 
-static void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fprintf(f, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			fprintf(f, "\\u%04x", *s);
-		else
-			fputc(*s, f);
-	}
-	fputc('"', f);
-}
-
 static void json_live(FILE *f, const struct compartment *c)
 {
 	struct weir__live_stats s;
@@ -220,7 +206,7 @@ static void json_report(struct daemon *d, FILE *f)
 			continue;
 		fprintf(f, "%s{\"id\":%" PRIu64 ",\"name\":", n++ ? "," : "",
 			fi.id);
-		json_str(f, fi.name);
+		weir_json_put(f, fi.name);
 		fprintf(f, ",\"layer\":\"%s\",\"hits\":%" PRIu64 "}",
 			weir_layer_name(fi.layer), fi.hits);
 	}

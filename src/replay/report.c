@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <weir/flow.h>
+#include <weir/plugin.h>
 
 #include "replay/replay.h"
 
@@ -34,23 +35,6 @@ const struct replay_filter *replay_filter_of(const struct replay *r,
 		if (r->filters[i].id == id)
 			return &r->filters[i];
 	return NULL;
-}
-
-/* s as a JSON string, quotes included. */
-static void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
 }
 
 static void tcp_flags_str(uint8_t fl, char *buf)
@@ -105,7 +89,7 @@ static void log_entry(FILE *f, const struct replay *r,
 		"\"name\":", weir_layer_name(e->layer),
 		e->d.action == WEIR_ACTION_PERMIT ? "permit" : "block",
 		(unsigned long long)e->d.filter_id);
-	json_str(f, !e->d.filter_id ? "default"
+	weir_json_put(f, !e->d.filter_id ? "default"
 		 : flt ? flt->pf->spec.name : "?");
 	if (e->d.remembered)
 		fputs(",\"remembered\":true", f);

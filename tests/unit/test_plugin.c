@@ -231,10 +231,37 @@ static void count_totals_per_flow(void **state)
 	weir_engine_free(e);
 }
 
+/* The JSON helpers every log line uses: nothing a name or a reason
+ * holds can end the string early or break the line. */
+static void json_escaping(void **state)
+{
+	char buf[32];
+	char *mem;
+	size_t memlen;
+	FILE *f;
+
+	(void)state;
+	assert_int_equal(weir_json_escape("a\"b\\c\nd", buf, sizeof(buf)),
+			 14);
+	assert_string_equal(buf, "a\\\"b\\\\c\\u000ad");
+	assert_int_equal(weir_json_escape(NULL, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "");
+	/* cut before an escape that does not fit whole */
+	assert_int_equal(weir_json_escape("ab\"", buf, 4), 2);
+	assert_string_equal(buf, "ab");
+	f = open_memstream(&mem, &memlen);
+	weir_json_put(f, "x\"y");
+	weir_json_put(f, NULL);
+	fclose(f);
+	assert_string_equal(mem, "\"x\\\"y\"\"\"");
+	free(mem);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(params),
+		cmocka_unit_test(json_escaping),
 		cmocka_unit_test(refusals),
 		cmocka_unit_test(log_writes_json),
 		cmocka_unit_test(portscan_blocks_a_scanner),
