@@ -28,13 +28,16 @@ struct outcome {
 };
 
 static int64_t next_match(const struct weir__layer_rules *lr, uint32_t sub,
-			  const struct weir_fields *fl, uint32_t from)
+			  const struct weir_fields *fl, uint32_t from,
+			  struct weir__match *m)
 {
 	if (lr->cls)
-		return weir__cls_next(lr->cls, sub, fl, from);
+		return weir__cls_next(lr->cls, sub, fl, from, m);
 	for (uint32_t r = from; r < lr->subs[sub].end; r++)
-		if (weir__filter_matches(lr->f[r], fl))
+		if (weir__filter_matches(lr->f[r], fl)) {
+			*m = (struct weir__match){ .rank = r };
 			return r;
+		}
 	return -1;
 }
 
@@ -92,21 +95,26 @@ static struct outcome run_callout(struct weir_engine *e,
 				 .hard = !(out.rights & WEIR_RIGHT_ACTION_WRITE) };
 }
 
-/* A plain permit or block is decided from the rank's line alone; only a
- * callout needs the filter. */
+/* A plain permit or block is decided by the classifier's record (which
+ * counted the hit) or from the rank's line; only a callout needs the
+ * filter. */
 static struct outcome run_filter(struct weir_engine *e,
-				 const struct weir__layer_rules *lr, uint32_t r,
+				 const struct weir__layer_rules *lr,
+				 const struct weir__match *m,
 				 const struct weir_classify_in *in,
 				 bool state_hard)
 {
-	struct weir__rank *k = &lr->ranks[r];
+	struct weir__rank *k = &lr->ranks[m->rank];
 	struct outcome o;
 
+	if (m->action)
+		return (struct outcome){ .action = m->action,
+					 .filter_id = m->id };
 	atomic_fetch_add_explicit(&k->hits, 1, memory_order_relaxed);
 	if (k->action == WEIR_ACTION_PERMIT || k->action == WEIR_ACTION_BLOCK)
 		o = (struct outcome){ .action = k->action };
 	else
-		o = run_callout(e, lr->f[r], in, state_hard);
+		o = run_callout(e, lr->f[m->rank], in, state_hard);
 	if (k->hard)
 		o.hard = true;
 	o.filter_id = k->id;
@@ -119,11 +127,11 @@ static struct outcome run_sublayer(struct weir_engine *e,
 				   bool state_hard)
 {
 	uint32_t from = lr->subs[sub].first;
+	struct weir__match m;
 	int64_t r;
 
-	while ((r = next_match(lr, sub, in->fields, from)) >= 0) {
-		struct outcome o = run_filter(e, lr, (uint32_t)r, in,
-					      state_hard);
+	while ((r = next_match(lr, sub, in->fields, from, &m)) >= 0) {
+		struct outcome o = run_filter(e, lr, &m, in, state_hard);
 
 		if (o.action != WEIR_ACTION_CONTINUE || o.pended)
 			return o;

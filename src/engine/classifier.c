@@ -35,10 +35,14 @@ struct sub_cls {
 
 struct weir__cls {
 	struct weir__filter *const *f;
-	const struct weir__rank *ranks;
+	struct weir__rank *ranks;
 	uint32_t nsub;
 	struct sub_cls *subs;
 	unsigned alen;
+	/* The hit counters of the deciding records of rank r:
+	 * hit_at[hit_off[r] .. hit_off[r + 1]) (weir__cls_hits). */
+	uint32_t *hit_off;
+	atomic_uint **hit_at;
 };
 
 /* ---- build ----------------------------------------------------------- */
@@ -126,8 +130,83 @@ static int sub_entries(struct weir__filter *const *f,
 	return err;
 }
 
+/* Calls fn on every deciding record's rank and hit counter. */
+static void each_counter(struct weir__cls *cls,
+			 void (*fn)(struct weir__cls *, uint32_t, atomic_uint *))
+{
+	size_t rsz = cls->alen == 4 ? sizeof(struct rec4)
+				    : sizeof(struct rec6);
+
+	for (uint32_t s = 0; s < cls->nsub; s++)
+		for (uint32_t i = 0; i < cls->subs[s].ntuple; i++) {
+			const struct tuple *t = &cls->subs[s].t[i];
+
+			for (uint32_t k = 0; k < t->nslot; k++) {
+				char *r = (char *)t->recs + k * rsz;
+				uint32_t rank = *(uint32_t *)r;
+				uint8_t need;
+				atomic_uint *hits;
+
+				if (rank == REC_EMPTY)
+					continue;
+				if (cls->alen == 4) {
+					need = ((struct rec4 *)r)->need;
+					hits = &((struct rec4 *)r)->hits;
+				} else {
+					need = ((struct rec6 *)r)->need;
+					hits = &((struct rec6 *)r)->hits;
+				}
+				if (need & (REC_PERMIT | REC_BLOCK))
+					fn(cls, rank, hits);
+			}
+		}
+}
+
+static void count_counter(struct weir__cls *cls, uint32_t rank,
+			  atomic_uint *hits)
+{
+	cls->hit_off[rank + 1]++;
+}
+
+static void place_counter(struct weir__cls *cls, uint32_t rank,
+			  atomic_uint *hits)
+{
+	cls->hit_at[cls->hit_off[rank]++] = hits;
+}
+
+/* The index from a rank to its records' hit counters, for counting a
+ * filter's hits without a walk of every table. */
+static int index_counters(struct weir__cls *cls, uint32_t n)
+{
+	cls->hit_off = calloc(n + 2, sizeof(*cls->hit_off));
+	if (!cls->hit_off)
+		return -ENOMEM;
+	each_counter(cls, count_counter);
+	for (uint32_t r = 0; r < n; r++)
+		cls->hit_off[r + 1] += cls->hit_off[r];
+	cls->hit_at = malloc(sizeof(*cls->hit_at) *
+			     (cls->hit_off[n] ? cls->hit_off[n] : 1));
+	if (!cls->hit_at)
+		return -ENOMEM;
+	/* Placing advances each start to the next rank's: shift back. */
+	each_counter(cls, place_counter);
+	memmove(cls->hit_off + 1, cls->hit_off, n * sizeof(*cls->hit_off));
+	cls->hit_off[0] = 0;
+	return 0;
+}
+
+uint64_t weir__cls_hits(const struct weir__cls *cls, uint32_t rank)
+{
+	uint64_t sum = 0;
+
+	for (uint32_t i = cls->hit_off[rank]; i < cls->hit_off[rank + 1]; i++)
+		sum += atomic_load_explicit(cls->hit_at[i],
+					    memory_order_relaxed);
+	return sum;
+}
+
 struct weir__cls *weir__cls_build(struct weir__filter *const *f, uint32_t n,
-				  const struct weir__rank *ranks,
+				  struct weir__rank *ranks,
 				  const struct weir__sub_range *subs,
 				  uint32_t nsub)
 {
@@ -147,6 +226,8 @@ struct weir__cls *weir__cls_build(struct weir__filter *const *f, uint32_t n,
 		if (sub_entries(f, &subs[s], cls->alen, &v) < 0 ||
 		    sub_build(&cls->subs[s], &v, f, cls->alen) < 0)
 			goto fail;
+	if (index_counters(cls, n) < 0)
+		goto fail;
 	free(v.e);
 	return cls;
 fail:
@@ -165,6 +246,8 @@ void weir__cls_free(struct weir__cls *cls)
 		free(cls->subs[s].t);
 	}
 	free(cls->subs);
+	free(cls->hit_off);
+	free(cls->hit_at);
 	free(cls);
 }
 
@@ -220,7 +303,7 @@ static inline void packet_of(const struct weir_fields *fl,
  * of all the tuples overlap instead of adding up. */
 struct pending {
 	const struct tuple *t;
-	const char *home;
+	char *home;
 };
 
 /* Fills pd for tuple t; false when the bloom filter rules it out. */
@@ -233,17 +316,19 @@ static inline bool prepare(const struct tuple *t, const struct pkt *p,
 	if (!bloom_has(t, h))
 		return false;
 	pd->t = t;
-	pd->home = (const char *)t->recs + tuple_home(t, h) * rsz;
+	pd->home = (char *)t->recs + tuple_home(t, h) * rsz;
 	/* The run's next record may start the next line. */
 	__builtin_prefetch(pd->home);
 	__builtin_prefetch(pd->home + rsz);
 	return true;
 }
 
-/* The lookup's answer so far: the best rank and its filter. */
+/* The lookup's answer so far: the best rank and its record. */
 struct best {
 	uint32_t rank;
-	const struct weir__filter *f;
+	uint8_t need;
+	uint32_t id;
+	atomic_uint *hits;
 };
 
 /* Walks the run of one probe: the first record that matches and beats
@@ -251,12 +336,13 @@ struct best {
  * between a key's home and one of its records ranks before that record:
  * the first record (of any key) that ranks at or after the best ends the
  * walk, checked or not. */
-static inline void probe4(const struct pending *pd, const struct pkt *p,
+static inline void probe4(const struct weir__cls *cls,
+			  const struct pending *pd, const struct pkt *p,
 			  const struct weir_fields *fl, uint32_t from,
 			  struct best *b)
 {
 	const struct tuple *t = pd->t;
-	const struct rec4 *base = t->recs, *r = (const void *)pd->home;
+	struct rec4 *base = t->recs, *r = (void *)pd->home;
 
 	for (; r->rank != REC_EMPTY;
 	     r = r + 1 == base + t->nslot ? base : r + 1) {
@@ -264,20 +350,22 @@ static inline void probe4(const struct pending *pd, const struct pkt *p,
 			return;
 		if (r->rank < from || !rec4_ok(r, p))
 			continue;
-		if (r->need & REC_COMPLETE || weir__filter_matches(r->f, fl)) {
-			b->rank = r->rank;
-			b->f = r->f;
+		if (r->need & REC_COMPLETE ||
+		    weir__filter_matches(cls->f[r->rank], fl)) {
+			*b = (struct best){ .rank = r->rank, .need = r->need,
+					    .id = r->id, .hits = &r->hits };
 			return;
 		}
 	}
 }
 
-static inline void probe6(const struct pending *pd, const struct pkt *p,
+static inline void probe6(const struct weir__cls *cls,
+			  const struct pending *pd, const struct pkt *p,
 			  const struct weir_fields *fl, uint32_t from,
 			  struct best *b)
 {
 	const struct tuple *t = pd->t;
-	const struct rec6 *base = t->recs, *r = (const void *)pd->home;
+	struct rec6 *base = t->recs, *r = (void *)pd->home;
 
 	for (; r->rank != REC_EMPTY;
 	     r = r + 1 == base + t->nslot ? base : r + 1) {
@@ -285,9 +373,10 @@ static inline void probe6(const struct pending *pd, const struct pkt *p,
 			return;
 		if (r->rank < from || !rec6_ok(r, p))
 			continue;
-		if (r->need & REC_COMPLETE || weir__filter_matches(r->f, fl)) {
-			b->rank = r->rank;
-			b->f = r->f;
+		if (r->need & REC_COMPLETE ||
+		    weir__filter_matches(cls->f[r->rank], fl)) {
+			*b = (struct best){ .rank = r->rank, .need = r->need,
+					    .id = r->id, .hits = &r->hits };
 			return;
 		}
 	}
@@ -295,12 +384,30 @@ static inline void probe6(const struct pending *pd, const struct pkt *p,
 
 #define BATCH 16
 
+/* A deciding record counts its match and gives the decision; any other
+ * match leaves both to arbitration, which reads the rank's line. */
+static inline void answer(const struct weir__cls *cls, const struct best *b,
+			  struct weir__match *m)
+{
+	*m = (struct weir__match){ .rank = b->rank };
+	if (!(b->need & (REC_PERMIT | REC_BLOCK))) {
+		/* Arbitration reads the rank's line next, and adds to its
+		 * hit count: start fetching it, for writing, now. */
+		__builtin_prefetch(&cls->ranks[b->rank], 1);
+		return;
+	}
+	m->action = b->need & REC_PERMIT ? WEIR_ACTION_PERMIT
+					 : WEIR_ACTION_BLOCK;
+	m->id = b->id;
+	rec_count(b->hits, &cls->ranks[b->rank].hits);
+}
+
 static inline int64_t next_in(const struct weir__cls *cls, uint32_t sub,
 			      const struct weir_fields *fl, uint32_t from,
-			      const unsigned alen)
+			      struct weir__match *m, const unsigned alen)
 {
 	const struct sub_cls *sc = &cls->subs[sub];
-	struct best b = { UINT32_MAX, NULL };
+	struct best b = { .rank = UINT32_MAX };
 	struct pending pd[BATCH];
 	struct pkt p;
 	uint32_t i = 0;
@@ -321,22 +428,21 @@ static inline int64_t next_in(const struct weir__cls *cls, uint32_t sub,
 		 * tuple can hold a better match. */
 		for (uint32_t j = 0; j < n && pd[j].t->min_rank < b.rank; j++)
 			if (alen == 4)
-				probe4(&pd[j], &p, fl, from, &b);
+				probe4(cls, &pd[j], &p, fl, from, &b);
 			else
-				probe6(&pd[j], &p, fl, from, &b);
+				probe6(cls, &pd[j], &p, fl, from, &b);
 	}
-	if (!b.f)
+	if (b.rank == UINT32_MAX)
 		return -1;
-	/* Arbitration reads the rank's line next, and adds to its hit
-	 * count: start fetching it, for writing, now. */
-	__builtin_prefetch(&cls->ranks[b.rank], 1);
+	answer(cls, &b, m);
 	return b.rank;
 }
 
 int64_t weir__cls_next(const struct weir__cls *cls, uint32_t sub,
-		       const struct weir_fields *fl, uint32_t from)
+		       const struct weir_fields *fl, uint32_t from,
+		       struct weir__match *m)
 {
 	if (cls->alen == 4)
-		return next_in(cls, sub, fl, from, 4);
-	return next_in(cls, sub, fl, from, 16);
+		return next_in(cls, sub, fl, from, m, 4);
+	return next_in(cls, sub, fl, from, m, 16);
 }

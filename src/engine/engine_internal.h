@@ -206,13 +206,28 @@ uint64_t weir__filter_hits(const struct weir_engine *e,
 
 /* ---- classifier.c ---- */
 struct weir__cls *weir__cls_build(struct weir__filter *const *f, uint32_t n,
-				  const struct weir__rank *ranks,
+				  struct weir__rank *ranks,
 				  const struct weir__sub_range *subs,
 				  uint32_t nsub);
 void weir__cls_free(struct weir__cls *cls);
-/* The smallest rank r in [from, sub.end) whose filter matches, or -1. */
+/* A match of the classifier. A plain permit or block is decided (and
+ * its hit counted) from the classifier's record: action is then
+ * WEIR_ACTION_PERMIT or _BLOCK with the filter's id; otherwise action is
+ * 0 and arbitration reads the rank's line. */
+struct weir__match {
+	uint32_t rank;
+	uint8_t action;
+	uint64_t id;
+};
+
+/* The smallest rank r in [from, sub.end) whose filter matches, or -1;
+ * fills m when there is one. */
 int64_t weir__cls_next(const struct weir__cls *cls, uint32_t sub_index,
-		       const struct weir_fields *fl, uint32_t from);
+		       const struct weir_fields *fl, uint32_t from,
+		       struct weir__match *m);
+/* The hits of rank r counted by the classifier's records (add the
+ * rank's own count for the filter's). */
+uint64_t weir__cls_hits(const struct weir__cls *cls, uint32_t r);
 
 /* ---- pend.c ---- */
 int weir__pends_init(struct weir__pends *p);

@@ -96,13 +96,20 @@ fail:
 	return -ENOMEM;
 }
 
+/* The matches of rank r in this rule set: counted on the rank's line or
+ * by the classifier's records (plain permits and blocks). */
+static uint64_t rank_hits(const struct weir__layer_rules *lr, uint32_t r)
+{
+	return atomic_load(&lr->ranks[r].hits) +
+	       (lr->cls ? weir__cls_hits(lr->cls, r) : 0);
+}
+
 /* Readers have drained: this rule set's counts join the filters' own. */
 void weir__layer_release(struct weir__layer_rules *lr)
 {
 	for (uint32_t i = 0; i < lr->n; i++) {
 		if (lr->ranks)
-			atomic_fetch_add(&lr->f[i]->hits,
-					 atomic_load(&lr->ranks[i].hits));
+			atomic_fetch_add(&lr->f[i]->hits, rank_hits(lr, i));
 		weir__filter_unref(lr->f[i]);
 	}
 	free(lr->f);
@@ -137,7 +144,7 @@ uint64_t weir__filter_hits(const struct weir_engine *e,
 		for (r = 0; r < lr->n && lr->f[r] != f; r++)
 			;
 	if (r < lr->n)
-		hits += atomic_load(&lr->ranks[r].hits);
+		hits += rank_hits(lr, r);
 	return hits;
 }
 

@@ -8,7 +8,18 @@
 
 #include "engine/tss_table.h"
 
-static uint8_t rec_need(const struct entry *e)
+/* REC_PERMIT or REC_BLOCK when f's match decides without its lines: a
+ * plain action, not hard (arbitration would need the flag), an id the
+ * record can hold. Anything else takes the rank's line, as before. */
+static uint8_t rec_decides(const struct weir__filter *f)
+{
+	if ((f->flags & WEIR_FILTER_CLEAR_ACTION_RIGHT) || f->id > UINT32_MAX)
+		return 0;
+	return f->action == WEIR_ACTION_PERMIT ? REC_PERMIT
+	       : f->action == WEIR_ACTION_BLOCK ? REC_BLOCK : 0;
+}
+
+static uint8_t rec_need(const struct entry *e, const struct weir__filter *f)
 {
 	const struct cand *c = &e->cand;
 
@@ -16,7 +27,7 @@ static uint8_t rec_need(const struct entry *e)
 	       (e->sh.kf & KF_PROTO ? NEED_PROTO : 0) |
 	       (c->sport_lo || c->sport_hi != 0xffff ? NEED_SPORT : 0) |
 	       (c->dport_lo || c->dport_hi != 0xffff ? NEED_DPORT : 0) |
-	       (c->complete ? REC_COMPLETE : 0);
+	       (c->complete ? REC_COMPLETE : 0) | rec_decides(f);
 }
 
 static uint32_t be32_at(const uint8_t *a)
@@ -47,12 +58,13 @@ static void rec4_make(struct rec4 *r, const struct entry *e,
 		.src = be32_at(c->src) & mask32(c->src_plen),
 		.dst = be32_at(c->dst) & mask32(c->dst_plen),
 		.src_plen = c->src_plen, .dst_plen = c->dst_plen,
-		.proto = e->key.f.proto, .need = rec_need(e),
+		.proto = e->key.f.proto, .need = rec_need(e, f),
 		.sport_lo = c->sport_lo,
 		.sport_span = (uint16_t)(c->sport_hi - c->sport_lo),
 		.dport_lo = c->dport_lo,
 		.dport_span = (uint16_t)(c->dport_hi - c->dport_lo),
-		.f = f };
+		.id = (uint32_t)f->id };
+	atomic_init(&r->hits, 0);
 }
 
 static void rec6_make(struct rec6 *r, const struct entry *e,
@@ -63,12 +75,13 @@ static void rec6_make(struct rec6 *r, const struct entry *e,
 	*r = (struct rec6){
 		.rank = c->rank,
 		.src_plen = c->src_plen, .dst_plen = c->dst_plen,
-		.proto = e->key.f.proto, .need = rec_need(e),
+		.proto = e->key.f.proto, .need = rec_need(e, f),
 		.sport_lo = c->sport_lo,
 		.sport_span = (uint16_t)(c->sport_hi - c->sport_lo),
 		.dport_lo = c->dport_lo,
 		.dport_span = (uint16_t)(c->dport_hi - c->dport_lo),
-		.f = f };
+		.id = (uint32_t)f->id };
+	atomic_init(&r->hits, 0);
 	halves(c->src, c->src_plen, r->src);
 	halves(c->dst, c->dst_plen, r->dst);
 }

@@ -13,11 +13,18 @@
  * IPv4 records are 32 bytes (two per cache line) and IPv6 ones 64: at
  * 100k filters the IPv4 tables take ~10 MB, so they stay in L3, where
  * two-line slots with full keys took ~45 MB and every probe went to DRAM.
+ *
+ * A record of a plain permit or block filter (no callout, write right
+ * kept, an id below 2^32) also holds the decision and the hit count: a
+ * lookup that ends on it touches no other line. The filter's own lines
+ * (struct weir__filter, struct weir__rank) are each one more cache miss
+ * after the record's, which at 100k filters doubled the cost of a match.
  */
 #ifndef WEIR_ENGINE_TSS_TABLE_H
 #define WEIR_ENGINE_TSS_TABLE_H
 
 #include <arpa/inet.h>
+#include <stdatomic.h>
 
 #include "engine/tss.h"
 
@@ -26,6 +33,8 @@
 enum {
 	NEED_SRC = 1, NEED_DST = 2, NEED_PROTO = 4, NEED_SPORT = 8,
 	NEED_DPORT = 16, NEED_ALL = 31,
+	REC_PERMIT = 0x20,           /* a plain permit: id and hits here */
+	REC_BLOCK = 0x40,            /* a plain block: id and hits here */
 	REC_COMPLETE = 0x80,         /* the checks are the whole filter */
 };
 
@@ -39,7 +48,9 @@ struct rec4 {
 	uint8_t need;                /* NEED_* | REC_COMPLETE */
 	uint16_t sport_lo, sport_span; /* port - lo <= span */
 	uint16_t dport_lo, dport_span;
-	const struct weir__filter *f;
+	uint32_t id;                 /* with REC_PERMIT or REC_BLOCK */
+	atomic_uint hits;            /* matches decided by this record;
+	                              * its wrap adds 2^32 to the rank's */
 };
 
 struct rec6 {
@@ -50,7 +61,8 @@ struct rec6 {
 	uint16_t sport_lo, sport_span;
 	uint16_t dport_lo, dport_span;
 	uint64_t src[2], dst[2];     /* host order halves, zero past prefix */
-	const struct weir__filter *f;
+	uint32_t id;                 /* as in rec4 */
+	atomic_uint hits;
 	uint8_t pad[8];
 };
 
@@ -80,7 +92,8 @@ struct pkt {
 	uint64_t src6[2], dst6[2];
 };
 
-/* Builds t from e[0..n), entries of one shape in ascending rank. */
+/* Builds t from e[0..n), entries of one shape in ascending rank; f is
+ * the layer's filters by rank. */
 int weir__tss_tuple_build(struct tuple *t, const struct entry *e,
 			  uint32_t n, struct weir__filter *const *f,
 			  unsigned alen);
@@ -146,6 +159,17 @@ static inline bool rec6_ok(const struct rec6 *r, const struct pkt *p)
 	       (!(r->need & NEED_PROTO) || r->proto == p->proto) &&
 	       ports_ok(p, r->sport_lo, r->sport_span, r->dport_lo,
 			r->dport_span);
+}
+
+/* Counts a match of a deciding record. The record's count is 32 bits
+ * (the record has no room for more): its wrap adds 2^32 to the rank's
+ * own 64-bit count, so their sum stays exact. */
+static inline void rec_count(atomic_uint *hits, atomic_ullong *spill)
+{
+	if (atomic_fetch_add_explicit(hits, 1, memory_order_relaxed) ==
+	    UINT32_MAX)
+		atomic_fetch_add_explicit(spill, 1ull << 32,
+					  memory_order_relaxed);
 }
 
 #endif /* WEIR_ENGINE_TSS_TABLE_H */

@@ -16,7 +16,7 @@
 #include <weir/callout.h>
 #include <weir/engine.h>
 
-#include "engine/engine_internal.h"
+#include "engine/tss_table.h"
 
 static uint64_t rng = 88172645463325252ull;
 
@@ -189,6 +189,21 @@ static struct weir_engine *engine(bool linear, int nsub)
 	return e;
 }
 
+/* Every filter counted the same matches in both engines: the linear
+ * one on the ranks' lines, the compiled one partly in its records (plain
+ * permits and blocks, a filter's count spread over its entries). Both
+ * added the same filters in the same order, so ids 1..n are the same. */
+static void same_hits(struct weir_engine *const *e, uint32_t nfilters)
+{
+	for (uint64_t id = 1; id <= nfilters; id++) {
+		uint64_t h[2];
+
+		assert_int_equal(weir_filter_hits(e[0], id, &h[0]), 0);
+		assert_int_equal(weir_filter_hits(e[1], id, &h[1]), 0);
+		assert_int_equal(h[1], h[0]);
+	}
+}
+
 /* How often a filter (not the default) decided, and how often that was
  * not the first matching filter of its sublayer: the test is only
  * meaningful when both are common. */
@@ -236,6 +251,7 @@ static void one_round(int layer, uint32_t nfilters, uint32_t npackets)
 		decided += !d[0].by_default;
 		total++;
 	}
+	same_hits(e, nfilters);
 	weir_engine_free(e[0]);
 	weir_engine_free(e[1]);
 }
@@ -417,6 +433,7 @@ static void one_key_round(int layer, uint32_t nfilters, uint8_t salt)
 		assert_int_equal(weir_txn_commit(t), 0);
 	}
 	one_key_packets(e, layer, salt);
+	same_hits(e, nfilters);
 	weir_engine_free(e[0]);
 	weir_engine_free(e[1]);
 }
@@ -620,6 +637,7 @@ static void ranges_round(int layer, uint32_t nfilters)
 			nedge = 0; /* the second pass collects them again */
 	}
 	ranges_packets(e, layer);
+	same_hits(e, nfilters);
 	weir_engine_free(e[0]);
 	weir_engine_free(e[1]);
 }
@@ -641,6 +659,25 @@ static void compiled_equals_linear_port_ranges(void **state)
 	assert_true(decided > 20000); /* the filters do decide */
 }
 
+/* A record's 32-bit count wraps into the rank's: the sum stays exact. */
+static void record_count_wraps(void **state)
+{
+	atomic_uint hits;
+	atomic_ullong spill;
+
+	(void)state;
+	atomic_init(&hits, UINT32_MAX - 1);
+	atomic_init(&spill, 5);
+	rec_count(&hits, &spill);
+	assert_int_equal(atomic_load(&hits), UINT32_MAX);
+	assert_int_equal(atomic_load(&spill), 5);
+	rec_count(&hits, &spill);
+	rec_count(&hits, &spill);
+	assert_int_equal(atomic_load(&hits), 1);
+	assert_true(atomic_load(&spill) + atomic_load(&hits) ==
+		    5 + (uint64_t)UINT32_MAX - 1 + 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -649,6 +686,7 @@ int main(void)
 		cmocka_unit_test(compiled_equals_linear_large),
 		cmocka_unit_test(compiled_equals_linear_one_key),
 		cmocka_unit_test(compiled_equals_linear_port_ranges),
+		cmocka_unit_test(record_count_wraps),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -566,6 +566,58 @@ static void auto_weights_and_hits(void **state)
 	weir_engine_free(e);
 }
 
+/* A plain filter's decision and count live in the classifier's record,
+ * which holds 32-bit ids; a larger id and a hard permit take the rank's
+ * line instead. All three give their ids and counts. */
+static void big_ids_and_hard_filters(void **state)
+{
+	struct weir_cond c[3] = {
+		{ .field = WEIR_FIELD_IP_DST, .match = WEIR_MATCH_EQ,
+		  .v = { .addr = { 10, 0, 0, 2 } } },
+		{ .field = WEIR_FIELD_IP_DST, .match = WEIR_MATCH_EQ,
+		  .v = { .addr = { 10, 0, 0, 3 } } },
+		{ .field = WEIR_FIELD_IP_DST, .match = WEIR_MATCH_EQ,
+		  .v = { .addr = { 10, 0, 0, 4 } } } };
+	struct weir_filter_spec big = { .layer = L4, .action = BLOCK,
+		.conds = &c[0], .ncond = 1, .id = 1ull << 40 };
+	struct weir_filter_spec hard = { .layer = L4, .action = PERMIT,
+		.conds = &c[1], .ncond = 1,
+		.flags = WEIR_FILTER_CLEAR_ACTION_RIGHT };
+	struct weir_filter_spec plain = { .layer = L4, .action = PERMIT,
+		.conds = &c[2], .ncond = 1 };
+	struct weir_fields f2 = pkt_fields("10.0.0.1", "10.0.0.2", 6, 1, 2);
+	struct weir_fields f3 = pkt_fields("10.0.0.1", "10.0.0.3", 6, 1, 2);
+	struct weir_fields f4 = pkt_fields("10.0.0.1", "10.0.0.4", 6, 1, 2);
+	struct weir_engine *e = weir_engine_new();
+	struct weir_txn *t = weir_txn_begin(e);
+	uint64_t idb, idh, idp, hits;
+	struct weir_decision d;
+
+	(void)state;
+	assert_int_equal(weir_txn_add(t, &big, &idb, NULL), 0);
+	assert_int_equal(weir_txn_add(t, &hard, &idh, NULL), 0);
+	assert_int_equal(weir_txn_add(t, &plain, &idp, NULL), 0);
+	assert_int_equal(weir_txn_commit(t), 0);
+	assert_true(idb == 1ull << 40);
+	d = classify(e, &f2);
+	assert_true(d.filter_id == 1ull << 40);
+	assert_int_equal(d.action, BLOCK);
+	d = classify(e, &f3);
+	assert_int_equal(d.filter_id, idh);
+	assert_true(d.hard);
+	d = classify(e, &f4);
+	assert_int_equal(d.filter_id, idp);
+	assert_false(d.hard);
+	classify(e, &f4);
+	assert_int_equal(weir_filter_hits(e, idb, &hits), 0);
+	assert_int_equal(hits, 1);
+	assert_int_equal(weir_filter_hits(e, idh, &hits), 0);
+	assert_int_equal(hits, 1);
+	assert_int_equal(weir_filter_hits(e, idp, &hits), 0);
+	assert_int_equal(hits, 2);
+	weir_engine_free(e);
+}
+
 /* Hits are counted per rule set and folded into the filter when a commit
  * retires it: a filter that moves to another rank keeps its count, and
  * the linear evaluator counts the same way. */
@@ -817,6 +869,7 @@ int main(void)
 		cmocka_unit_test(txn_notify_and_rollback),
 		cmocka_unit_test(txn_checks_and_ids),
 		cmocka_unit_test(auto_weights_and_hits),
+		cmocka_unit_test(big_ids_and_hard_filters),
 		cmocka_unit_test(hits_survive_commits),
 		cmocka_unit_test(generations),
 		cmocka_unit_test(ale_decision_remembered_and_reauthorised),
