@@ -53,6 +53,7 @@ void weir_engine_free(struct weir_engine *e)
 	weir__ruleset_free(e->rs);
 	for (int l = 0; l < WEIR_LAYER__COUNT; l++)
 		weir__fvec_release(&e->all[l]);
+	free(e->byid);
 	weir__callouts_free(e);
 	pthread_mutex_destroy(&e->txn_lock);
 	pthread_mutex_destroy(&e->meta_lock);
@@ -143,24 +144,13 @@ int weir_classify(struct weir_engine *e, const struct weir_classify_in *in,
 	return 0;
 }
 
-/* The committed filter `id`; caller holds txn_lock. */
-static const struct weir__filter *find_filter(struct weir_engine *e,
-					      uint64_t id)
-{
-	for (int l = 0; l < WEIR_LAYER__COUNT; l++)
-		for (uint32_t i = 0; i < e->all[l].n; i++)
-			if (e->all[l].f[i]->id == id)
-				return e->all[l].f[i];
-	return NULL;
-}
-
 int weir_filter_get(struct weir_engine *e, uint64_t id,
 		    struct weir_filter_info *ret)
 {
 	const struct weir__filter *f;
 
 	pthread_mutex_lock(&e->txn_lock);
-	f = find_filter(e, id);
+	f = weir__byid_find(e, id);
 	if (f) {
 		*ret = (struct weir_filter_info){ .id = f->id,
 			.layer = f->layer, .sublayer = f->sublayer,
@@ -183,7 +173,7 @@ int weir_filter_hits(struct weir_engine *e, uint64_t id, uint64_t *ret_hits)
 	const struct weir__filter *f;
 
 	pthread_mutex_lock(&e->txn_lock);
-	f = find_filter(e, id);
+	f = weir__byid_find(e, id);
 	if (f)
 		*ret_hits = weir__filter_hits(e, f);
 	pthread_mutex_unlock(&e->txn_lock);

@@ -150,6 +150,9 @@ struct weir_engine {
 	pthread_mutex_t meta_lock;           /* sublayers, callout slots */
 	struct weir__ruleset *rs;            /* RCU-published */
 	struct weir__fvec all[WEIR_LAYER__COUNT]; /* committed, incl. disabled */
+	struct weir__filter **byid;          /* `all` sorted by id (byid.c),
+	                                      * NULL: search `all` */
+	uint32_t nbyid;
 	_Atomic uint8_t defaults[WEIR_LAYER__COUNT];
 	struct weir__sublayer sublayers[WEIR__MAX_SUBLAYERS];
 	struct weir__callout_slot callouts[WEIR__MAX_CALLOUTS];
@@ -163,6 +166,12 @@ struct weir_engine {
 	struct weir_flow_table *flows;       /* owned */
 	void *_Atomic slots[WEIR_ENGINE_SLOT__COUNT]; /* weir_engine_slot() */
 };
+
+/* ---- byid.c (callers hold txn_lock) ---- */
+/* Indexes e->all by id after a commit; without memory, lookups walk. */
+void weir__byid_build(struct weir_engine *e);
+const struct weir__filter *weir__byid_find(const struct weir_engine *e,
+					   uint64_t id);
 
 /* ---- match.c ---- */
 bool weir__filter_matches(const struct weir__filter *f,

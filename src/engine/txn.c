@@ -240,6 +240,7 @@ int weir_txn_commit_report(struct weir_txn *t, struct weir_txn_report *ret)
 		e->all[l] = t->layers[l];
 		t->layers[l] = (struct weir__fvec){ 0 };
 	}
+	weir__byid_build(e);
 	weir_txn_abort(t); /* releases the (now empty) copy and the lock */
 	return 0;
 }

@@ -618,6 +618,48 @@ static void big_ids_and_hard_filters(void **state)
 	weir_engine_free(e);
 }
 
+/* Lookups by id (byid.c) find every committed filter of every layer,
+ * disabled ones included, and nothing deleted, across commits. */
+static void filters_found_by_id(void **state)
+{
+	struct weir_filter_spec s = { .action = PERMIT };
+	static uint64_t ids[3000];
+	struct weir_engine *e = weir_engine_new();
+	struct weir_filter_info fi;
+	struct weir_txn *t;
+
+	(void)state;
+	for (int round = 0; round < 3; round++) {
+		t = weir_txn_begin(e);
+		for (int i = 0; i < 1000; i++) {
+			s.layer = i % 2 ? L4 : WEIR_LAYER_OUTBOUND_IPPACKET_V6;
+			s.flags = i % 7 ? 0 : WEIR_FILTER_DISABLED;
+			assert_int_equal(weir_txn_add(t, &s,
+						      &ids[round * 1000 + i],
+						      NULL), 0);
+		}
+		if (round == 2)
+			for (int i = 0; i < 3000; i += 3)
+				assert_int_equal(weir_txn_delete(t, ids[i]), 0);
+		assert_int_equal(weir_txn_commit(t), 0);
+	}
+	for (int i = 0; i < 3000; i++) {
+		int r = weir_filter_get(e, ids[i], &fi);
+
+		if (i % 3 == 0) {
+			assert_int_equal(r, -ENOENT);
+			continue;
+		}
+		assert_int_equal(r, 0);
+		assert_true(fi.id == ids[i]);
+		assert_int_equal(fi.layer, i % 1000 % 2 ? L4 :
+				 WEIR_LAYER_OUTBOUND_IPPACKET_V6);
+	}
+	assert_int_equal(weir_filter_get(e, ids[2999] + 1, &fi), -ENOENT);
+	assert_int_equal(weir_filter_get(e, 0, &fi), -ENOENT);
+	weir_engine_free(e);
+}
+
 /* Hits are counted per rule set and folded into the filter when a commit
  * retires it: a filter that moves to another rank keeps its count, and
  * the linear evaluator counts the same way. */
@@ -870,6 +912,7 @@ int main(void)
 		cmocka_unit_test(txn_checks_and_ids),
 		cmocka_unit_test(auto_weights_and_hits),
 		cmocka_unit_test(big_ids_and_hard_filters),
+		cmocka_unit_test(filters_found_by_id),
 		cmocka_unit_test(hits_survive_commits),
 		cmocka_unit_test(generations),
 		cmocka_unit_test(ale_decision_remembered_and_reauthorised),
