@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mman.h>
 
 #include <weir/engine.h>
 
@@ -350,6 +351,57 @@ static struct weir_engine *load(const struct fspec *fs, uint32_t n,
 	return e;
 }
 
+/* ---- the machine's floor: one load from memory ---------------------- */
+
+/* Nanoseconds per dependent load, chasing pointers through `bytes` in
+ * random order (one per cache line, huge pages as the tables have). A
+ * lookup whose record is not cached pays at least one such load, so at
+ * 100k filters this, not the classifier's work, is most of the median. */
+static double load_ns(size_t bytes)
+{
+	size_t n = bytes / 64, huge = 2u << 20, steps = 1000000;
+	char *m = aligned_alloc(huge, (bytes + huge - 1) / huge * huge);
+	uint32_t *perm = malloc(sizeof(*perm) * n);
+	char *p;
+	uint64_t t0;
+
+	if (!m || !perm)
+		abort();
+	madvise(m, bytes, MADV_HUGEPAGE);
+	for (size_t i = 0; i < n; i++)
+		perm[i] = (uint32_t)i;
+	for (size_t i = n - 1; i > 0; i--) {
+		size_t j = rnd((uint32_t)(i + 1));
+		uint32_t x = perm[i];
+
+		perm[i] = perm[j];
+		perm[j] = x;
+	}
+	for (size_t i = 0; i < n; i++)
+		*(char **)(m + (size_t)perm[i] * 64) =
+			m + (size_t)perm[(i + 1) % n] * 64;
+	p = m;
+	for (size_t i = 0; i < n; i++) /* warm the TLB and what caches can */
+		p = *(char **)p;
+	t0 = now_ns();
+	for (size_t i = 0; i < steps; i++)
+		p = *(char **)p;
+	t0 = now_ns() - t0;
+	__asm__ volatile("" : : "r"(p));
+	free(perm);
+	free(m);
+	return (double)t0 / (double)steps;
+}
+
+static void floor_line(double table_mb)
+{
+	printf("\nmemory, ns per dependent load (pointer chase): 1 MB %.0f, "
+	       "4 MB %.0f, 16 MB %.0f\n", load_ns(1u << 20),
+	       load_ns(4u << 20), load_ns(16u << 20));
+	printf("the classifier's tables at the largest size: %.1f MB\n",
+	       table_mb);
+}
+
 /* The extra line; fs has room for n + NRANGE filters. */
 static void range_line(struct fspec *fs, uint32_t n, struct weir_fields *pk,
 		       uint64_t overhead, uint64_t *sink)
@@ -381,7 +433,7 @@ int main(int argc, char **argv)
 	struct fspec *fs = calloc(max + NRANGE, sizeof(*fs));
 	struct weir_fields *pk = calloc(NPKT, sizeof(*pk));
 	uint64_t overhead = timer_overhead(), sink = 0;
-	double first = 0, last = 0, last_lin = 0;
+	double first = 0, last = 0, last_lin = 0, table_mb = 0;
 
 	for (uint32_t i = 0; i < max; i++)
 		make_filter(&fs[i]);
@@ -412,6 +464,8 @@ int main(int argc, char **argv)
 					    &sink);
 		printf("%8u | %10.0f | %10.0f | %12.0f | %7.0fx | %9.1f\n", n,
 		       w, mean, l, w > 0 ? l / w : 0, bms);
+		table_mb = (double)weir__cls_bytes(
+			ec->rs->layers[WEIR_LAYER_IPFORWARD_V4].cls) / 1e6;
 		if (!k)
 			first = w;
 		last = w;
@@ -426,6 +480,7 @@ int main(int argc, char **argv)
 	printf("at %u filters: %.0f ns (target <= 150), %.0fx faster than "
 	       "linear (target >= 50x)\n", max, last,
 	       last > 0 ? last_lin / last : 0);
+	floor_line(table_mb);
 extra:
 	if (ranges || !profile)
 		range_line(fs, max, pk, overhead, &sink);

@@ -195,6 +195,21 @@ static int index_counters(struct weir__cls *cls, uint32_t n)
 	return 0;
 }
 
+size_t weir__cls_bytes(const struct weir__cls *cls)
+{
+	size_t rsz = cls->alen == 4 ? sizeof(struct rec4)
+				    : sizeof(struct rec6), sum = 0;
+
+	for (uint32_t s = 0; s < cls->nsub; s++)
+		for (uint32_t i = 0; i < cls->subs[s].ntuple; i++) {
+			const struct tuple *t = &cls->subs[s].t[i];
+
+			sum += (size_t)t->nslot * rsz +
+			       ((size_t)t->bloom_mask + 1) * sizeof(*t->bloom);
+		}
+	return sum;
+}
+
 uint64_t weir__cls_hits(const struct weir__cls *cls, uint32_t rank)
 {
 	uint64_t sum = 0;

@@ -237,6 +237,8 @@ int64_t weir__cls_next(const struct weir__cls *cls, uint32_t sub_index,
 /* The hits of rank r counted by the classifier's records (add the
  * rank's own count for the filter's). */
 uint64_t weir__cls_hits(const struct weir__cls *cls, uint32_t r);
+/* The bytes of the tables a lookup reads (records and bloom filters). */
+size_t weir__cls_bytes(const struct weir__cls *cls);
 
 /* ---- pend.c ---- */
 int weir__pends_init(struct weir__pends *p);
