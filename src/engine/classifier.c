@@ -39,6 +39,7 @@ struct weir__cls {
 	uint32_t nsub;
 	struct sub_cls *subs;
 	unsigned alen;
+	uint64_t id_base;            /* the smallest id: records hold offsets */
 	/* The hit counters of the deciding records of rank r:
 	 * hit_at[hit_off[r] .. hit_off[r + 1]) (weir__cls_hits). */
 	uint32_t *hit_off;
@@ -66,7 +67,8 @@ static int by_min_rank(const void *a, const void *b)
 }
 
 static int sub_build(struct sub_cls *sc, struct weir__tss_entries *v,
-		     struct weir__filter *const *f, unsigned alen)
+		     struct weir__filter *const *f, unsigned alen,
+		     uint64_t id_base)
 {
 	uint32_t nt = 0;
 
@@ -80,7 +82,7 @@ static int sub_build(struct sub_cls *sc, struct weir__tss_entries *v,
 			continue;
 		sc->ntuple = ++nt;
 		if (weir__tss_tuple_build(&sc->t[nt - 1], v->e + start,
-					  i + 1 - start, f, alen))
+					  i + 1 - start, f, alen, id_base))
 			return -ENOMEM;
 		start = i + 1;
 	}
@@ -220,6 +222,40 @@ uint64_t weir__cls_hits(const struct weir__cls *cls, uint32_t rank)
 	return sum;
 }
 
+static int by_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The base of the 2^32 ids that the records can hold: where that window
+ * holds the most filters. Usually all of them; but an engine's ids grow
+ * past any explicit one, so after a single large explicit id the window
+ * must follow the many filters added later, not the one. */
+static int id_base(struct weir__filter *const *f, uint32_t n, uint64_t *ret)
+{
+	uint64_t *ids = malloc(sizeof(*ids) * (n ? n : 1));
+	uint32_t best = 0;
+
+	if (!ids)
+		return -ENOMEM;
+	for (uint32_t r = 0; r < n; r++)
+		ids[r] = f[r]->id;
+	qsort(ids, n, sizeof(*ids), by_u64);
+	*ret = n ? ids[0] : 0;
+	for (uint32_t lo = 0, hi = 0; lo < n; lo++) {
+		while (hi < n && ids[hi] - ids[lo] <= UINT32_MAX)
+			hi++;
+		if (hi - lo > best) {
+			best = hi - lo;
+			*ret = ids[lo];
+		}
+	}
+	free(ids);
+	return 0;
+}
+
 struct weir__cls *weir__cls_build(struct weir__filter *const *f, uint32_t n,
 				  struct weir__rank *ranks,
 				  const struct weir__sub_range *subs,
@@ -234,12 +270,15 @@ struct weir__cls *weir__cls_build(struct weir__filter *const *f, uint32_t n,
 	cls->ranks = ranks;
 	cls->nsub = nsub;
 	cls->alen = n && weir_layer_family(f[0]->layer) == AF_INET6 ? 16 : 4;
+	if (id_base(f, n, &cls->id_base) < 0)
+		goto fail;
 	cls->subs = calloc(nsub ? nsub : 1, sizeof(*cls->subs));
 	if (!cls->subs)
 		goto fail;
 	for (uint32_t s = 0; s < nsub; s++)
 		if (sub_entries(f, &subs[s], cls->alen, &v) < 0 ||
-		    sub_build(&cls->subs[s], &v, f, cls->alen) < 0)
+		    sub_build(&cls->subs[s], &v, f, cls->alen,
+			      cls->id_base) < 0)
 			goto fail;
 	if (index_counters(cls, n) < 0)
 		goto fail;
@@ -413,7 +452,7 @@ static inline void answer(const struct weir__cls *cls, const struct best *b,
 	}
 	m->action = b->need & REC_PERMIT ? WEIR_ACTION_PERMIT
 					 : WEIR_ACTION_BLOCK;
-	m->id = b->id;
+	m->id = cls->id_base + b->id;
 	rec_count(b->hits, &cls->ranks[b->rank].hits);
 }
 

@@ -67,13 +67,17 @@ struct weir__filter {
 };
 
 /* What arbitration reads of the filter at one rank, copied when the rule
- * set is built: a match on a plain permit or block reads this line and
- * not the filter, which is a cache miss more at 100k filters.
+ * set is built: a match that the classifier's record does not decide (a
+ * callout, a hard filter, an id outside the record's window, the linear
+ * evaluator) reads this line and not the filter, which is a cache miss
+ * more at 100k filters.
  *
- * hits counts this rule set's matches of the filter, apart from its
- * shared line. Freeing the rule set (after readers drained, under
- * txn_lock) adds them to the filter's own count; weir__filter_hits sums
- * both, so the total is exact whenever txn_lock is held. */
+ * hits counts this rule set's matches of the filter on this line; the
+ * records count the matches they decide (classifier.c). Freeing the rule
+ * set (after readers drained, under txn_lock) adds both to the filter's
+ * own count; weir__filter_hits sums all three under txn_lock. That sum
+ * is exact, but for the instant of a record count's wrap (tss_table.h,
+ * rec_count). */
 struct weir__rank {
 	atomic_ullong hits;
 	uint64_t id;

@@ -10,16 +10,19 @@
 
 /* REC_PERMIT or REC_BLOCK when f's match decides without its lines: a
  * plain action, not hard (arbitration would need the flag), an id the
- * record can hold. Anything else takes the rank's line, as before. */
-static uint8_t rec_decides(const struct weir__filter *f)
+ * record can hold (32 bits above the classifier's base). Anything else
+ * takes the rank's line, as before. */
+static uint8_t rec_decides(const struct weir__filter *f, uint64_t id_base)
 {
-	if ((f->flags & WEIR_FILTER_CLEAR_ACTION_RIGHT) || f->id > UINT32_MAX)
+	if ((f->flags & WEIR_FILTER_CLEAR_ACTION_RIGHT) ||
+	    f->id - id_base > UINT32_MAX)
 		return 0;
 	return f->action == WEIR_ACTION_PERMIT ? REC_PERMIT
 	       : f->action == WEIR_ACTION_BLOCK ? REC_BLOCK : 0;
 }
 
-static uint8_t rec_need(const struct entry *e, const struct weir__filter *f)
+static uint8_t rec_need(const struct entry *e, const struct weir__filter *f,
+			uint64_t id_base)
 {
 	const struct cand *c = &e->cand;
 
@@ -27,7 +30,7 @@ static uint8_t rec_need(const struct entry *e, const struct weir__filter *f)
 	       (e->sh.kf & KF_PROTO ? NEED_PROTO : 0) |
 	       (c->sport_lo || c->sport_hi != 0xffff ? NEED_SPORT : 0) |
 	       (c->dport_lo || c->dport_hi != 0xffff ? NEED_DPORT : 0) |
-	       (c->complete ? REC_COMPLETE : 0) | rec_decides(f);
+	       (c->complete ? REC_COMPLETE : 0) | rec_decides(f, id_base);
 }
 
 static uint32_t be32_at(const uint8_t *a)
@@ -49,7 +52,7 @@ static void halves(const uint8_t *a, unsigned plen, uint64_t *h)
 }
 
 static void rec4_make(struct rec4 *r, const struct entry *e,
-		      const struct weir__filter *f)
+		      const struct weir__filter *f, uint64_t id_base)
 {
 	const struct cand *c = &e->cand;
 
@@ -58,29 +61,29 @@ static void rec4_make(struct rec4 *r, const struct entry *e,
 		.src = be32_at(c->src) & mask32(c->src_plen),
 		.dst = be32_at(c->dst) & mask32(c->dst_plen),
 		.src_plen = c->src_plen, .dst_plen = c->dst_plen,
-		.proto = e->key.f.proto, .need = rec_need(e, f),
+		.proto = e->key.f.proto, .need = rec_need(e, f, id_base),
 		.sport_lo = c->sport_lo,
 		.sport_span = (uint16_t)(c->sport_hi - c->sport_lo),
 		.dport_lo = c->dport_lo,
 		.dport_span = (uint16_t)(c->dport_hi - c->dport_lo),
-		.id = (uint32_t)f->id };
+		.id = (uint32_t)(f->id - id_base) };
 	atomic_init(&r->hits, 0);
 }
 
 static void rec6_make(struct rec6 *r, const struct entry *e,
-		      const struct weir__filter *f)
+		      const struct weir__filter *f, uint64_t id_base)
 {
 	const struct cand *c = &e->cand;
 
 	*r = (struct rec6){
 		.rank = c->rank,
 		.src_plen = c->src_plen, .dst_plen = c->dst_plen,
-		.proto = e->key.f.proto, .need = rec_need(e, f),
+		.proto = e->key.f.proto, .need = rec_need(e, f, id_base),
 		.sport_lo = c->sport_lo,
 		.sport_span = (uint16_t)(c->sport_hi - c->sport_lo),
 		.dport_lo = c->dport_lo,
 		.dport_span = (uint16_t)(c->dport_hi - c->dport_lo),
-		.id = (uint32_t)f->id };
+		.id = (uint32_t)(f->id - id_base) };
 	atomic_init(&r->hits, 0);
 	halves(c->src, c->src_plen, r->src);
 	halves(c->dst, c->dst_plen, r->dst);
@@ -108,13 +111,13 @@ static void tuple_put(struct tuple *t, const struct entry *e,
 
 		while (r[i].rank != REC_EMPTY)
 			i = i + 1 == t->nslot ? 0 : i + 1;
-		rec4_make(&r[i], e, f);
+		rec4_make(&r[i], e, f, t->id_base);
 	} else {
 		struct rec6 *r = t->recs;
 
 		while (r[i].rank != REC_EMPTY)
 			i = i + 1 == t->nslot ? 0 : i + 1;
-		rec6_make(&r[i], e, f);
+		rec6_make(&r[i], e, f, t->id_base);
 	}
 	bloom_add(t, h);
 }
@@ -147,13 +150,14 @@ static void shape_need(struct tuple *t)
 
 int weir__tss_tuple_build(struct tuple *t, const struct entry *e,
 			  uint32_t n, struct weir__filter *const *f,
-			  unsigned alen)
+			  unsigned alen, uint64_t id_base)
 {
 	size_t rsz = alen == 4 ? sizeof(struct rec4) : sizeof(struct rec6);
 	uint32_t words = pow2_at_least(n / 4) < (1u << 20)
 			 ? pow2_at_least(n / 4) : 1u << 20;
 
 	t->sh = e[0].sh;
+	t->id_base = id_base;
 	shape_mask(&t->sh, alen, &t->mask);
 	shape_need(t);
 	t->seed = 0x243f6a8885a308d3ull ^ (uint64_t)t->sh.sport_q << 32 ^

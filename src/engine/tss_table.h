@@ -48,7 +48,8 @@ struct rec4 {
 	uint8_t need;                /* NEED_* | REC_COMPLETE */
 	uint16_t sport_lo, sport_span; /* port - lo <= span */
 	uint16_t dport_lo, dport_span;
-	uint32_t id;                 /* with REC_PERMIT or REC_BLOCK */
+	uint32_t id;                 /* with REC_PERMIT or REC_BLOCK: the
+	                              * filter's id minus the tuple's base */
 	atomic_uint hits;            /* matches decided by this record;
 	                              * its wrap adds 2^32 to the rank's */
 };
@@ -80,6 +81,7 @@ struct tuple {
 	uint64_t *bloom;             /* two bits in one word per key: one
 	                              * cache line answers a miss */
 	void *recs;                  /* struct rec4 or rec6 [nslot] */
+	uint64_t id_base;            /* records hold ids less this */
 };
 
 /* A packet's values, converted once per lookup. */
@@ -93,10 +95,12 @@ struct pkt {
 };
 
 /* Builds t from e[0..n), entries of one shape in ascending rank; f is
- * the layer's filters by rank. */
+ * the layer's filters by rank; records hold ids as offsets from id_base
+ * (a filter whose offset needs more than 32 bits gets no decision in
+ * its record). */
 int weir__tss_tuple_build(struct tuple *t, const struct entry *e,
 			  uint32_t n, struct weir__filter *const *f,
-			  unsigned alen);
+			  unsigned alen, uint64_t id_base);
 void weir__tss_tuple_free(struct tuple *t);
 
 /* ---- lookup helpers (inlined into the walk) ------------------------ */
@@ -163,7 +167,10 @@ static inline bool rec6_ok(const struct rec6 *r, const struct pkt *p)
 
 /* Counts a match of a deciding record. The record's count is 32 bits
  * (the record has no room for more): its wrap adds 2^32 to the rank's
- * own 64-bit count, so their sum stays exact. */
+ * own 64-bit count, so their sum stays exact, except to a reader that
+ * reads both between the wrap and the add (once in 2^32 matches, off by
+ * 2^32 for that instant; a rule set's final fold, after readers have
+ * drained, is exact). */
 static inline void rec_count(atomic_uint *hits, atomic_ullong *spill)
 {
 	if (atomic_fetch_add_explicit(hits, 1, memory_order_relaxed) ==

@@ -678,6 +678,71 @@ static void record_count_wraps(void **state)
 		    5 + (uint64_t)UINT32_MAX - 1 + 3);
 }
 
+/* The rank line's own count of filter `id` (not the records'). */
+static uint64_t rank_line_hits(struct weir_engine *e, int layer, uint64_t id)
+{
+	const struct weir__layer_rules *lr = &e->rs->layers[layer];
+
+	for (uint32_t r = 0; r < lr->n; r++)
+		if (lr->f[r]->id == id)
+			return atomic_load(&lr->ranks[r].hits);
+	fail();
+	return 0;
+}
+
+/* Which matches are decided in the record: plain permits and blocks
+ * whose ids fit the 2^32 window holding most of the layer's ids; a hard
+ * filter, a callout and an id outside the window take the rank line.
+ * After one large explicit id, the filters added later (larger ids
+ * still) are the many, and the window follows them. */
+static void decisions_in_records(void **state)
+{
+	static const struct weir_callout c = { .name = "ctx",
+					       .classify = ctx_classify };
+	struct weir_cond cond = { .field = WEIR_FIELD_DST_PORT,
+				  .match = WEIR_MATCH_EQ };
+	struct weir_filter_spec s = { .layer = WEIR_LAYER_IPFORWARD_V4,
+				      .conds = &cond, .ncond = 1 };
+	struct weir_engine *e = weir_engine_new();
+	struct weir_txn *t = weir_txn_begin(e);
+	uint64_t id[8], hits;
+	struct weir_fields f;
+	struct weir_classify_in in = { .layer = s.layer, .fields = &f };
+	struct weir_decision d;
+
+	(void)state;
+	weir_callout_register(e, &c);
+	for (int i = 0; i < 8; i++) {
+		cond.v.lo = 100 + (uint64_t)i;
+		s.action = i == 2 ? WEIR_ACTION_CALLOUT_TERMINATING
+			   : i % 2 ? WEIR_ACTION_BLOCK : WEIR_ACTION_PERMIT;
+		s.flags = i == 1 ? WEIR_FILTER_CLEAR_ACTION_RIGHT : 0;
+		s.context = 1; /* the callout permits */
+		strcpy(s.callout, "ctx");
+		s.id = i == 3 ? 1ull << 40 : 0;
+		assert_int_equal(weir_txn_add(t, &s, &id[i], NULL), 0);
+	}
+	assert_int_equal(weir_txn_commit(t), 0);
+	assert_true(id[4] > 1ull << 40); /* ids after the explicit one */
+	memset(&f, 0, sizeof(f));
+	f.family = AF_INET;
+	f.present = 1ull << WEIR_FIELD_DST_PORT;
+	for (int i = 0; i < 8; i++) {
+		f.num[WEIR_FIELD_DST_PORT] = 100 + (uint64_t)i;
+		weir_classify(e, &in, &d);
+		assert_true(d.filter_id == id[i]);
+		assert_int_equal(weir_filter_hits(e, id[i], &hits), 0);
+		assert_int_equal(hits, 1);
+	}
+	/* Ids 1..3 (0, 1, 2) and 2^40.. (3..7): the window holds 3..7. */
+	assert_int_equal(rank_line_hits(e, s.layer, id[0]), 1);
+	assert_int_equal(rank_line_hits(e, s.layer, id[1]), 1); /* hard */
+	assert_int_equal(rank_line_hits(e, s.layer, id[2]), 1); /* callout */
+	for (int i = 3; i < 8; i++)
+		assert_int_equal(rank_line_hits(e, s.layer, id[i]), 0);
+	weir_engine_free(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -687,6 +752,7 @@ int main(void)
 		cmocka_unit_test(compiled_equals_linear_one_key),
 		cmocka_unit_test(compiled_equals_linear_port_ranges),
 		cmocka_unit_test(record_count_wraps),
+		cmocka_unit_test(decisions_in_records),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
