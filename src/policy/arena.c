@@ -7,6 +7,9 @@
 #include "policy/policy_internal.h"
 
 #define CHUNK_MIN 4096u
+/* Chunks double up to this: a policy of 100k statements then wastes
+ * little at the end of each chunk and makes few of them. */
+#define CHUNK_MAX (1u << 20)
 #define ALIGN 16u
 /* Larger single allocations are refused (a policy never needs them). */
 #define ALLOC_MAX ((size_t)1 << 30)
@@ -17,9 +20,14 @@ struct weir__chunk {
 	_Alignas(16) unsigned char data[];
 };
 
-static struct weir__chunk *chunk_new(size_t need)
+static struct weir__chunk *chunk_new(size_t need, size_t prev)
 {
-	size_t size = need > CHUNK_MIN ? need : CHUNK_MIN;
+	size_t size = prev * 2 > CHUNK_MIN ? prev * 2 : CHUNK_MIN;
+
+	if (size > CHUNK_MAX)
+		size = CHUNK_MAX;
+	if (need > size)
+		size = need;
 	struct weir__chunk *c = malloc(sizeof(*c) + size);
 
 	if (!c)
@@ -41,7 +49,7 @@ void *weir__alloc(struct weir__arena *a, size_t size)
 	if (!size)
 		size = ALIGN;
 	if (!c || c->size - c->used < size) {
-		c = chunk_new(size);
+		c = chunk_new(size, c ? c->size : 0);
 		if (!c)
 			return NULL;
 		c->next = a->head;

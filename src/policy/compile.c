@@ -27,7 +27,7 @@ static struct weir_cond *cond_add(struct cvec *v, const struct weir__term *t,
 	struct weir_cond *c;
 
 	if (v->n == v->cap) {
-		v->cap = v->cap ? v->cap * 2 : 8;
+		v->cap = v->cap ? v->cap * 2 : 4;
 		v->c = weir__grow(v->a, v->c, v->n, v->cap, sizeof(*v->c));
 		if (!v->c)
 			return NULL;
@@ -196,7 +196,7 @@ static int prefix_add(struct weir__arena *a, struct pvec *p, int family,
 	if (p->n == PREFIX_MAX)
 		return -E2BIG;
 	if (p->n == p->cap) {
-		p->cap = p->cap ? p->cap * 2 : 8;
+		p->cap = p->cap ? p->cap * 2 : 2; /* most are one prefix */
 		p->v = weir__grow(a, p->v, p->n, p->cap, sizeof(*p->v));
 		if (!p->v)
 			return -ENOMEM;
@@ -405,6 +405,14 @@ static int conj_conds(struct weir__ectx *cx, const struct weir__conj *c,
 {
 	struct cvec v = { .a = out };
 
+	/* Mostly one condition a term: room for that much first (the
+	 * arena keeps what growing leaves behind, as long as the policy). */
+	if (c->n) {
+		v.cap = c->n;
+		v.c = weir__calloc(out, v.cap, sizeof(*v.c));
+		if (!v.c)
+			return term_error(cx, &c->t[0], -ENOMEM);
+	}
 	for (uint32_t i = 0; i < c->n; i++) {
 		const struct weir__term *t = &c->t[i];
 		int err = t->set.str ? str_conds(&v, t)
@@ -481,9 +489,12 @@ int weir__expr_compile(struct weir__ectx *cx, const int *layers,
 	loc.len = cx->lx->prev.off + cx->lx->prev.len - loc.off;
 	if (expansion_check(cx, loc, count(&d, layers, nlayers)) < 0)
 		return -EINVAL;
-	*lists = weir__calloc(out, WEIR__SPECS_MAX, sizeof(**lists));
-	*list_layers = weir__calloc(out, WEIR__SPECS_MAX,
-				    sizeof(**list_layers));
+	/* Exactly as many as the layers need: a policy keeps these for
+	 * as long as it runs, one set per statement. */
+	n = count(&d, layers, nlayers);
+	*lists = weir__calloc(out, n, sizeof(**lists));
+	*list_layers = weir__calloc(out, n, sizeof(**list_layers));
+	n = 0;
 	if (!*lists || !*list_layers)
 		return weir__oom(cx->lx->src, loc);
 	for (int i = 0; i < nlayers; i++) {
