@@ -39,7 +39,7 @@ struct weir__cls {
 	uint32_t nsub;
 	struct sub_cls *subs;
 	unsigned alen;
-	uint64_t id_base;            /* the smallest id: records hold offsets */
+	uint64_t id_base;            /* records hold ids less this */
 	/* The hit counters of the deciding records of rank r:
 	 * hit_at[hit_off[r] .. hit_off[r + 1]) (weir__cls_hits). */
 	uint32_t *hit_off;
@@ -233,7 +233,8 @@ static int by_u64(const void *a, const void *b)
  * holds the most filters. Usually all of them; but an engine's ids grow
  * past any explicit one, so after a single large explicit id the window
  * must follow the many filters added later, not the one. */
-static int id_base(struct weir__filter *const *f, uint32_t n, uint64_t *ret)
+static int pick_id_base(struct weir__filter *const *f, uint32_t n,
+			uint64_t *ret)
 {
 	uint64_t *ids = malloc(sizeof(*ids) * (n ? n : 1));
 	uint32_t best = 0;
@@ -270,7 +271,7 @@ struct weir__cls *weir__cls_build(struct weir__filter *const *f, uint32_t n,
 	cls->ranks = ranks;
 	cls->nsub = nsub;
 	cls->alen = n && weir_layer_family(f[0]->layer) == AF_INET6 ? 16 : 4;
-	if (id_base(f, n, &cls->id_base) < 0)
+	if (pick_id_base(f, n, &cls->id_base) < 0)
 		goto fail;
 	cls->subs = calloc(nsub ? nsub : 1, sizeof(*cls->subs));
 	if (!cls->subs)
