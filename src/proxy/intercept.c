@@ -242,6 +242,31 @@ bool weir__intercept_has(const struct weir_policy *pol, int transport)
 	return ports_of(pol, transport, &port, 1) > 0;
 }
 
+static int install_routing_both(char *err, size_t errlen)
+{
+	int rc = install_routing("-4", err, errlen);
+
+	return rc ? rc : install_routing("-6", err, errlen);
+}
+
+static void remove_routing_both(void)
+{
+	remove_routing("-4");
+	remove_routing("-6");
+}
+
+/* pol's rules for both families, replacing old's (NULL: none). */
+static int install_families(const char *tag, const struct weir_policy *pol,
+			    const struct weir_policy *old, uint16_t port,
+			    char *err, size_t errlen)
+{
+	int rc = install_family("iptables-restore", tag, pol, old, port, err,
+				errlen);
+
+	return rc ? rc : install_family("ip6tables-restore", tag, pol, old,
+					port, err, errlen);
+}
+
 int weir__intercept_install(const struct weir_policy *pol, const char *tag,
 			    uint16_t port, char *err, size_t errlen)
 {
@@ -249,17 +274,10 @@ int weir__intercept_install(const struct weir_policy *pol, const char *tag,
 
 	weir__intercept_remove(pol, tag);
 	/* The routing first: a datagram TPROXY marks must find it. */
-	if (weir__intercept_has(pol, IPPROTO_UDP)) {
-		rc = install_routing("-4", err, errlen);
-		if (!rc)
-			rc = install_routing("-6", err, errlen);
-	}
+	if (weir__intercept_has(pol, IPPROTO_UDP))
+		rc = install_routing_both(err, errlen);
 	if (!rc)
-		rc = install_family("iptables-restore", tag, pol, NULL, port,
-				    err, errlen);
-	if (!rc)
-		rc = install_family("ip6tables-restore", tag, pol, NULL, port,
-				    err, errlen);
+		rc = install_families(tag, pol, NULL, port, err, errlen);
 	if (rc)
 		weir__intercept_remove(pol, tag);
 	return rc;
@@ -272,10 +290,8 @@ static void remove_transport(int transport, const char *tag)
 
 	remove_table("iptables", table, tag);
 	remove_table("ip6tables", table, tag);
-	if (transport == IPPROTO_UDP) {
-		remove_routing("-4");
-		remove_routing("-6");
-	}
+	if (transport == IPPROTO_UDP)
+		remove_routing_both();
 }
 
 int weir__intercept_update(const struct weir_policy *old,
@@ -287,17 +303,10 @@ int weir__intercept_update(const struct weir_policy *old,
 	int rc = 0;
 
 	/* The routing before the rules, as at install. */
-	if (udp_now && !udp_was) {
-		rc = install_routing("-4", err, errlen);
-		if (!rc)
-			rc = install_routing("-6", err, errlen);
-	}
+	if (udp_now && !udp_was)
+		rc = install_routing_both(err, errlen);
 	if (!rc)
-		rc = install_family("iptables-restore", tag, pol, old, port,
-				    err, errlen);
-	if (!rc)
-		rc = install_family("ip6tables-restore", tag, pol, old, port,
-				    err, errlen);
+		rc = install_families(tag, pol, old, port, err, errlen);
 	if (rc) {
 		/* Nothing half-done stays: neither policy's rules. */
 		weir__intercept_remove(old, tag);
@@ -321,10 +330,8 @@ void weir__intercept_remove(const struct weir_policy *pol, const char *tag)
 	remove_table("ip6tables", "nat", tag);
 	remove_table("iptables", "mangle", tag);
 	remove_table("ip6tables", "mangle", tag);
-	if (weir__intercept_has(pol, IPPROTO_UDP)) {
-		remove_routing("-4");
-		remove_routing("-6");
-	}
+	if (weir__intercept_has(pol, IPPROTO_UDP))
+		remove_routing_both();
 }
 
 int weir__original_dst(int fd, struct sockaddr_storage *ret)
