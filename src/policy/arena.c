@@ -23,12 +23,13 @@ struct weir__chunk {
 static struct weir__chunk *chunk_new(size_t need, size_t prev)
 {
 	size_t size = prev * 2 > CHUNK_MIN ? prev * 2 : CHUNK_MIN;
+	struct weir__chunk *c;
 
 	if (size > CHUNK_MAX)
 		size = CHUNK_MAX;
 	if (need > size)
 		size = need;
-	struct weir__chunk *c = malloc(sizeof(*c) + size);
+	c = malloc(sizeof(*c) + size);
 
 	if (!c)
 		return NULL;
