@@ -105,18 +105,24 @@ measure_udp() {     # ROW ROUND PID
 	return 0
 }
 
-# One iperf3 TCP test from client to server through gw.
+# One iperf3 TCP test from client to server through gw per congestion
+# control of TCP_CC, recorded as tcp_gbps_CC. The congestion control is
+# set on the sockets (iperf3 -C), not left to the machine's default: it
+# decides the figure through NFQUEUE (README.md, "Congestion control").
 measure_tcp() {     # ROW ROUND PID
-	local q0 q1 mbps out=$TMP/iperf3.out
-	q0=$(nfq_idseq)
-	run_wait "$out" "$NS_C" iperf3 -c "$DST" -p "$TCP_PORT" \
-		-t "$TCP_SECONDS" -P "$TCP_STREAMS" -f m ||
-		{ tail -3 "$out" >&2; return 1; }
-	nfq_drain
-	q1=$(nfq_idseq)
-	# The last "receiver" line is the [SUM] one with several streams.
-	mbps=$(awk '/receiver/ { v = $(NF-2) } END { print v }' "$out")
-	rec "$1" "$2" tcp_gbps "$(echo "$mbps" | awk '{ printf "%.2f", $1 / 1000 }')"
-	[ -n "$3" ] && rec "$1" "$2" tcp_verdicted $((q1 - q0))
+	local cc q0 q1 mbps out=$TMP/iperf3.out
+	for cc in $TCP_CC; do
+		q0=$(nfq_idseq)
+		run_wait "$out" "$NS_C" iperf3 -c "$DST" -p "$TCP_PORT" \
+			-t "$TCP_SECONDS" -P "$TCP_STREAMS" -C "$cc" -f m ||
+			{ tail -3 "$out" >&2; return 1; }
+		nfq_drain
+		q1=$(nfq_idseq)
+		# The last "receiver" line is the [SUM] one with several streams.
+		mbps=$(awk '/receiver/ { v = $(NF-2) } END { print v }' "$out")
+		rec "$1" "$2" "tcp_gbps_$cc" \
+			"$(echo "$mbps" | awk '{ printf "%.2f", $1 / 1000 }')"
+		[ -n "$3" ] && rec "$1" "$2" "tcp_verdicted_$cc" $((q1 - q0))
+	done
 	return 0
 }

@@ -3,7 +3,9 @@
 #
 # Input: the "ROW ROUND KEY VALUE" lines of measure.sh and rows.sh.
 # Variables: rows (the rows asked for, in order), na (those that could
-# not run because `weir run` is missing), hz (clock ticks per second).
+# not run because `weir run` is missing), hz (clock ticks per second),
+# ccs (the congestion controls of the TCP tests: one TCP column each;
+# the targets are read on the first).
 #
 # A ratio is the ratio of the two medians, followed by the range of the
 # per-round ratios: the rows of one round ran back to back, so a round
@@ -40,7 +42,7 @@ function fmt(x, f) { return x == "" ? "-" : sprintf(f, x) }
 function is_na(r) { return index(" " na " ", " " r " ") > 0 }
 
 # Per-round figures: rates from the counter deltas.
-function derive(r, R,   s, f, x) {
+function derive(r, R,   s, f, x, i) {
 	s = v[r, R, "udp_secs"]
 	if (s > 0) {
 		f = v[r, R, "udp_fwd"]
@@ -58,20 +60,25 @@ function derive(r, R,   s, f, x) {
 			put(r, R, "byp", 100 * (f - x) / f)
 		put(r, R, "fcores", v[r, R, "udp_filter_jiffies"] / hz / s)
 	}
-	if ((r, R, "tcp_gbps") in v)
-		put(r, R, "tcp", v[r, R, "tcp_gbps"])
+	for (i = 1; i <= ncc; i++)
+		if ((r, R, "tcp_gbps_" cc[i]) in v)
+			put(r, R, "tcp_" cc[i], v[r, R, "tcp_gbps_" cc[i]])
 }
 
-function header() {
-	printf "%-30s %7s %7s %9s %6s %7s %5s %6s %6s %7s\n", "row", "sent",
+function header(   i) {
+	printf "%-30s %7s %7s %9s %6s %7s %5s %6s %6s", "row", "sent",
 	       "fwd", "verdicted", "bypass", "sink", "cores", "filter",
-	       "us/pkt", "TCP"
-	printf "%-30s %7s %7s %9s %6s %7s %5s %6s %6s %7s\n",
-	       "  UDP in kpps", "", "", "", "%", "", "", "cores",
-	       "", "Gbit/s"
+	       "us/pkt"
+	for (i = 1; i <= ncc; i++)
+		printf " %7s", "TCP"
+	printf "\n%-30s %7s %7s %9s %6s %7s %5s %6s %6s",
+	       "  UDP in kpps", "", "", "", "%", "", "", "cores", ""
+	for (i = 1; i <= ncc; i++)
+		printf " %7s", cc[i]
+	printf "\n"
 }
 
-function row_line(r,   R, any) {
+function row_line(r,   R, i, tcp) {
 	printf "%-30s ", title[r]
 	if (is_na(r)) {
 		print "weir run: not available"
@@ -79,16 +86,20 @@ function row_line(r,   R, any) {
 	}
 	for (R = 1; R <= nr; R++)
 		derive(r, R)
-	if (L[r, "fwd"] == "" && L[r, "tcp"] == "") {
+	for (i = 1; i <= ncc; i++)
+		tcp = tcp L[r, "tcp_" cc[i]]
+	if (L[r, "fwd"] == "" && tcp == "") {
 		print "failed (see the messages above)"
 		return
 	}
-	printf "%7s %7s %9s %6s %7s %5s %6s %6s %7s%s\n",
+	printf "%7s %7s %9s %6s %7s %5s %6s %6s",
 	       fmt(med(L[r, "sent"]), "%.1f"), fmt(med(L[r, "fwd"]), "%.1f"),
 	       fmt(med(L[r, "ver"]), "%.1f"), fmt(med(L[r, "byp"]), "%.1f"),
 	       fmt(med(L[r, "recv"]), "%.1f"), fmt(med(L[r, "cores"]), "%.2f"),
-	       fmt(med(L[r, "fcores"]), "%.2f"), fmt(med(L[r, "us"]), "%.2f"),
-	       fmt(med(L[r, "tcp"]), "%.2f"),
+	       fmt(med(L[r, "fcores"]), "%.2f"), fmt(med(L[r, "us"]), "%.2f")
+	for (i = 1; i <= ncc; i++)
+		printf " %7s", fmt(med(L[r, "tcp_" cc[i]]), "%.2f")
+	printf "%s\n",
 	       failed[r] ? sprintf("  (%d round(s) failed)", failed[r]) : ""
 }
 
@@ -140,6 +151,7 @@ function check(   i, r, R, d, k, worst) {
 }
 
 END {
+	ncc = split(ccs, cc, " ")
 	header()
 	nrows = split(rows, rs, " ")
 	for (i = 1; i <= nrows; i++)
@@ -147,10 +159,15 @@ END {
 	print "\nratios (of medians) [per-round range]:"
 	ratio("(c) 10 filters / (b), verdicted pps", "c10", "ver", "b", "ver", "1.0")
 	ratio("(c) 10k filters / (b), verdicted pps", "c10k", "ver", "b", "ver", "1.0")
-	ratio("(c) 10 filters / (a), TCP", "c10", "tcp", "a", "tcp", "0.9")
-	ratio("(c) 10k filters / (a), TCP", "c10k", "tcp", "a", "tcp", "0.9")
-	ratio("(d) connect/accept / (a), TCP", "d", "tcp", "a", "tcp", "0.97")
-	ratio("(b) / (a), TCP", "b", "tcp", "a", "tcp", "")
+	for (i = 1; i <= ncc; i++) {
+		k = "tcp_" cc[i]
+		t9 = i == 1 ? "0.9" : ""; t97 = i == 1 ? "0.97" : ""
+		ratio("(c) 10 filters / (a), TCP " cc[i], "c10", k, "a", k, t9)
+		ratio("(c) 10k filters / (a), TCP " cc[i], "c10k", k, "a", k, t9)
+		ratio("(d) connect/accept / (a), TCP " cc[i], "d", k, "a", k, t97)
+		ratio("(b) / (a), TCP " cc[i], "b", k, "a", k, "")
+		ratio("(c) 10 filters / (b), TCP " cc[i], "c10", k, "b", k, "")
+	}
 	ratio("(b) verdicted / (a) forwarded, UDP pps", "b", "ver", "a", "fwd", "")
 	check()
 }

@@ -55,7 +55,7 @@ gw_has_queue_rules() {
 
 nfqmin_start() {
 	local i
-	bg_start "$TMP/nfq_min.out" "$NS_G" "$BIN/nfq_min" -q 0
+	bg_start "$TMP/nfq_min.out" "$NS_G" "$BIN/nfq_min" -q 0 ${NFQMIN_ARGS-}
 	FILTER_PID=$BG_PID
 	# Bound once queue 0 shows in /proc; the rule goes in after that,
 	# so no packet bypasses the program at the start.

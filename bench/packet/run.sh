@@ -18,6 +18,9 @@
 #   UDP_SECONDS, TCP_SECONDS  per load (DURATION)
 #   UDP_RATE (0: unlimited)  UDP_LEN (64)  UDP_PORTS (1 source port)
 #   TCP_STREAMS (1)  FAMILY (4, or 6)  READY_TIMEOUT (30 s for weir run)
+#   TCP_CC ("cubic bbr")      congestion controls, one TCP test each; the
+#                             first is the one the targets are read on
+#   NFQMIN_ARGS               more options for nfq_min (e.g. "-c 128")
 #   WEIR_RUN_ARGS, WEIR_STATS_ARGS  ("--control $TMP/weir.sock": a
 #                             socket of our own, not the system one)
 #   KEEP (0)                  1 keeps $TMP: policies, logs, raw results
@@ -45,6 +48,7 @@ settings() {
 	UDP_RATE=${UDP_RATE:-0} UDP_LEN=${UDP_LEN:-64} UDP_PORTS=${UDP_PORTS:-1}
 	UDP_PORT=9000 TCP_PORT=5201
 	TCP_STREAMS=${TCP_STREAMS:-1} FAMILY=${FAMILY:-4}
+	TCP_CC=${TCP_CC:-cubic bbr}
 	READY_TIMEOUT=${READY_TIMEOUT:-30}
 	NCPU=$(nproc) CLK_TCK=$(getconf CLK_TCK)
 	BG_PIDS= FG_PID= FILTER_PID= ROWS_NA= POLICY_d=
@@ -64,6 +68,23 @@ preflight() {
 	for t in udpblast udpsink nfq_min; do
 		[ -x "$BIN/$t" ] || die "missing $BIN/$t (run make first)"
 	done
+	for t in $TCP_CC; do
+		cc_available "$t" ||
+			die "congestion control $t is not available (modprobe tcp_$t?)"
+	done
+}
+
+# iperf3 -C needs the algorithm in the kernel: built in, or a module
+# that is loaded now or can be.
+cc_available() {    # NAME
+	case " $(cat /proc/sys/net/ipv4/tcp_available_congestion_control) " in
+	*" $1 "*) return 0 ;;
+	esac
+	modprobe -q "tcp_$1" 2>/dev/null || return 1
+	case " $(cat /proc/sys/net/ipv4/tcp_available_congestion_control) " in
+	*" $1 "*) return 0 ;;
+	esac
+	return 1
 }
 
 # Rows (c) and (d) need `weir run`; without it they print "not
@@ -111,7 +132,7 @@ servers_up() {
 }
 
 progress() {        # ROW ROUND
-	awk -v r="$1" -v R="$2" '$1 == r && $2 == R { v[$3] = $4 }
+	awk -v r="$1" -v R="$2" -v ccs="$TCP_CC" '$1 == r && $2 == R { v[$3] = $4 }
 	END {
 		s = v["udp_secs"]
 		printf "bench-packet: round %d %-5s", R, r
@@ -120,8 +141,11 @@ progress() {        # ROW ROUND
 		if (s > 0 && "udp_verdicted" in v)
 			printf ", verdicted %.1f kpps",
 			       v["udp_verdicted"] / s / 1000
-		if ("tcp_gbps" in v)
-			printf "  tcp %.2f Gbit/s", v["tcp_gbps"]
+		n = split(ccs, cc, " ")
+		for (i = 1; i <= n; i++)
+			if (("tcp_gbps_" cc[i]) in v)
+				printf "  tcp %s %.2f Gbit/s", cc[i],
+				       v["tcp_gbps_" cc[i]]
 		if ("failed" in v)
 			printf "  FAILED"
 		printf "\n"
@@ -146,8 +170,9 @@ print_header() {
 	echo "$ROUNDS interleaved rounds of: $ROWS; IPv$FAMILY; medians." \
 	     "Load average before: $LOADAVG (other work skews every row)."
 	echo "UDP: udpblast -l $UDP_LEN -n $UDP_PORTS -r $UDP_RATE" \
-	     "for $UDP_SECONDS s; TCP: iperf3 -P $TCP_STREAMS for" \
-	     "$TCP_SECONDS s."
+	     "for $UDP_SECONDS s; TCP: iperf3 -P $TCP_STREAMS -C CC for" \
+	     "$TCP_SECONDS s, CC in: $TCP_CC (machine default:" \
+	     "$(cat /proc/sys/net/ipv4/tcp_congestion_control))."
 	echo "fwd: gw's transmissions to server; verdicted: id_sequence delta;" \
 	     "bypass: (fwd - verdicted) / fwd."
 	echo
@@ -182,7 +207,7 @@ main() {
 		done
 	done
 	print_header
-	awk -v rows="$ROWS" -v na="$ROWS_NA" -v hz="$CLK_TCK" \
+	awk -v rows="$ROWS" -v na="$ROWS_NA" -v hz="$CLK_TCK" -v ccs="$TCP_CC" \
 		-f "$HERE/report.awk" "$RESULTS"
 	grep -q ' failed ' "$RESULTS" && return 1
 	return 0
