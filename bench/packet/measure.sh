@@ -122,6 +122,9 @@ measure_tcp() {     # ROW ROUND PID
 		mbps=$(awk '/receiver/ { v = $(NF-2) } END { print v }' "$out")
 		rec "$1" "$2" "tcp_gbps_$cc" \
 			"$(echo "$mbps" | awk '{ printf "%.2f", $1 / 1000 }')"
+		# Retransmissions: the sender's line, column Retr.
+		rec "$1" "$2" "tcp_retr_$cc" \
+			"$(awk '/sender/ { v = $(NF-1) } END { print v + 0 }' "$out")"
 		[ -n "$3" ] && rec "$1" "$2" "tcp_verdicted_$cc" $((q1 - q0))
 	done
 	return 0

@@ -20,7 +20,9 @@
 #   TCP_STREAMS (1)  FAMILY (4, or 6)  READY_TIMEOUT (30 s for weir run)
 #   TCP_CC ("cubic bbr")      congestion controls, one TCP test each; the
 #                             first is the one the targets are read on
-#   NFQMIN_ARGS               more options for nfq_min (e.g. "-c 128")
+#   NFQMIN_ARGS               more options for nfq_min (e.g. "-c 320")
+#   RPS (off)                 flow: steer each veth's receive by flow hash
+#                             (topo.sh), so flows are forwarded in order
 #   WEIR_RUN_ARGS, WEIR_STATS_ARGS  ("--control $TMP/weir.sock": a
 #                             socket of our own, not the system one)
 #   KEEP (0)                  1 keeps $TMP: policies, logs, raw results
@@ -48,7 +50,7 @@ settings() {
 	UDP_RATE=${UDP_RATE:-0} UDP_LEN=${UDP_LEN:-64} UDP_PORTS=${UDP_PORTS:-1}
 	UDP_PORT=9000 TCP_PORT=5201
 	TCP_STREAMS=${TCP_STREAMS:-1} FAMILY=${FAMILY:-4}
-	TCP_CC=${TCP_CC:-cubic bbr}
+	TCP_CC=${TCP_CC:-cubic bbr} RPS=${RPS:-off}
 	READY_TIMEOUT=${READY_TIMEOUT:-30}
 	NCPU=$(nproc) CLK_TCK=$(getconf CLK_TCK)
 	BG_PIDS= FG_PID= FILTER_PID= ROWS_NA= POLICY_d=
@@ -56,6 +58,10 @@ settings() {
 	4) DST=$S_ADDR4 IPT=iptables CLIENT_NET=10.77.1.0/24 ;;
 	6) DST=$S_ADDR6 IPT=ip6tables CLIENT_NET=fd77:0:0:1::/64 ;;
 	*) echo "FAMILY must be 4 or 6" >&2; exit 2 ;;
+	esac
+	case $RPS in
+	off|flow) ;;
+	*) echo "RPS must be off or flow" >&2; exit 2 ;;
 	esac
 }
 
@@ -144,8 +150,8 @@ progress() {        # ROW ROUND
 		n = split(ccs, cc, " ")
 		for (i = 1; i <= n; i++)
 			if (("tcp_gbps_" cc[i]) in v)
-				printf "  tcp %s %.2f Gbit/s", cc[i],
-				       v["tcp_gbps_" cc[i]]
+				printf "  tcp %s %.2f Gbit/s (%d retr)", cc[i],
+				       v["tcp_gbps_" cc[i]], v["tcp_retr_" cc[i]]
 		if ("failed" in v)
 			printf "  FAILED"
 		printf "\n"
@@ -172,7 +178,7 @@ print_header() {
 	echo "UDP: udpblast -l $UDP_LEN -n $UDP_PORTS -r $UDP_RATE" \
 	     "for $UDP_SECONDS s; TCP: iperf3 -P $TCP_STREAMS -C CC for" \
 	     "$TCP_SECONDS s, CC in: $TCP_CC (machine default:" \
-	     "$(cat /proc/sys/net/ipv4/tcp_congestion_control))."
+	     "$(cat /proc/sys/net/ipv4/tcp_congestion_control)); RPS $RPS."
 	echo "fwd: gw's transmissions to server; verdicted: id_sequence delta;" \
 	     "bypass: (fwd - verdicted) / fwd."
 	echo

@@ -77,5 +77,28 @@ topo_up() {
 	nsx "$NS_S" ip route add default via "$G_ADDR4S" &&
 	nsx "$NS_S" ip -6 route add default via "$G_ADDR6S" &&
 	nsx "$NS_G" sysctl -qw net.ipv4.ip_forward=1 &&
-	nsx "$NS_G" sysctl -qw net.ipv6.conf.all.forwarding=1
+	nsx "$NS_G" sysctl -qw net.ipv6.conf.all.forwarding=1 &&
+	topo_rps
+}
+
+# RPS=flow steers each veth's receive by flow hash over all CPUs, as a
+# NIC's RSS would: a flow's packets then stay on one CPU, in order.
+# Without it (the default, as BASELINES.md measured), a veth receives
+# on whichever CPU transmitted, and one TCP flow whose sender and ACK
+# processing run on different CPUs is forwarded on both at once: it
+# arrives reordered, the sender retransmits (README.md, "Reordering").
+topo_rps() {
+	local mask p
+	[ "${RPS:-off}" = flow ] || return 0
+	# All CPUs, in 32-bit groups separated by commas (cpumask syntax).
+	mask=$(awk -v n="$(nproc)" 'BEGIN {
+		for (s = ""; n > 0; n -= 32)
+			s = sprintf(n >= 32 ? "ffffffff" : "%x",
+				    2 ^ n - 1) (s == "" ? "" : "," s)
+		print s }')
+	for p in "$NS_C c0" "$NS_G gc" "$NS_G gs" "$NS_S s0"; do
+		set -- $p
+		nsx "$1" sh -c "echo $mask > /sys/class/net/$2/queues/rx-0/rps_cpus" ||
+			return 1
+	done
 }
