@@ -67,8 +67,10 @@ static int count_init(struct weir_engine *engine, const char *params,
 		      void **ret_state)
 {
 	struct count_state *st = calloc(1, sizeof(*st));
+	/* Counts the IP header's length, not the bytes copied up. */
 	struct weir_callout c = { .name = "count", .classify = count_classify,
-				  .flow_delete = count_flow_delete };
+				  .flow_delete = count_flow_delete,
+				  .flags = WEIR_CALLOUT_HEADERS_ONLY };
 	int rc;
 
 	if (!st)

@@ -62,7 +62,8 @@ static int log_init(struct weir_engine *engine, const char *params,
 		    void **ret_state)
 {
 	struct log_state *st = calloc(1, sizeof(*st));
-	struct weir_callout c = { .name = "log", .classify = log_classify };
+	struct weir_callout c = { .name = "log", .classify = log_classify,
+				  .flags = WEIR_CALLOUT_HEADERS_ONLY };
 	int rc;
 
 	if (!st)

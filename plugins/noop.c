@@ -18,7 +18,8 @@ static void noop_classify(void *priv, const struct weir_classify_in *in,
 static int noop_init(struct weir_engine *engine, const char *params,
 		     void **ret_state)
 {
-	struct weir_callout c = { .name = "noop", .classify = noop_classify };
+	struct weir_callout c = { .name = "noop", .classify = noop_classify,
+				  .flags = WEIR_CALLOUT_HEADERS_ONLY };
 	int rc = weir_callout_register(engine, &c);
 
 	if (rc < 0)

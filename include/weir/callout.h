@@ -83,6 +83,19 @@ typedef void (*weir_flow_delete_fn)(void *priv, int layer, uint64_t flow_id,
 /* Bits of weir_callout.flags. */
 #define WEIR_CALLOUT_NEEDS_FLOW_CONTEXT 0x1u /* classify only on flows that
                                               * hold a context for it */
+/* classify reads nothing past the transport header, and the callout
+ * neither keeps, rewrites, pends with a replacement nor injects the
+ * packets it sees. When every callout that the filters of the steered
+ * layers name says so, the daemon asks the kernel for the headers only
+ * (WEIR_HEADERS_COPY bytes) instead of whole packets: a TCP super-packet
+ * of 64 KB then costs one small copy instead of a large one. A callout
+ * without it gets whole packets (up to 64 KB, WEIR_PD_TRUNCATED beyond). */
+#define WEIR_CALLOUT_HEADERS_ONLY 0x2u
+
+/* Bytes of each packet copied up when only headers are needed: an IPv6
+ * header with 216 bytes of extension headers and a TCP header with
+ * options. Bytes past it are not seen (WEIR_PD_TRUNCATED). */
+#define WEIR_HEADERS_COPY 320u
 
 struct weir_callout {
 	const char *name;       /* unique; copied */
@@ -119,6 +132,10 @@ int weir_flow_disassociate(struct weir_engine *engine, uint64_t flow_id,
  * start calling it with the next classification. */
 int weir_callout_register(struct weir_engine *engine,
 			  const struct weir_callout *callout);
+/* The flags of the registered callout `name` into *ret_flags: 0, or
+ * -ENOENT when no callout of that name is registered now. */
+int weir_callout_flags(struct weir_engine *engine, const char *name,
+		       uint32_t *ret_flags);
 /* Unregisters it: its filters then block (or permit, per their flag).
  * Returns 0 or -ENOENT. Waits for classifications in progress. */
 int weir_callout_unregister(struct weir_engine *engine, const char *name);

@@ -15,8 +15,8 @@ static void defaults(struct weir__live_opts *o)
 {
 	if (!o->nqueues)
 		o->nqueues = 1;
-	if (!o->copy_range)
-		o->copy_range = 0xffff;
+	if (!o->copy_range || o->copy_range > WEIR__NFQ_COPY_MAX)
+		o->copy_range = WEIR__NFQ_COPY_MAX;
 	if (!o->maxlen)
 		o->maxlen = 65536;
 	if (!o->rcvbuf)
@@ -123,6 +123,26 @@ int weir__live_start(const struct weir__live_opts *opts,
 	}
 	*ret = l;
 	return 0;
+}
+
+int weir__live_set_copy_range(struct weir__live *l, uint32_t copy_range)
+{
+	char buf[WEIR__NFQ_CFG_BUF];
+	int rc = 0, r;
+
+	if (!copy_range || copy_range > WEIR__NFQ_COPY_MAX)
+		copy_range = WEIR__NFQ_COPY_MAX;
+	for (unsigned i = 0; i < l->nworkers; i++) {
+		struct weir__live_worker *w = &l->workers[i];
+
+		r = weir__nfq_send(&w->sock, buf,
+				   weir__nfq_copy_build(buf, w->sock.queue,
+							copy_range));
+		if (r < 0 && rc == 0)
+			rc = r;
+	}
+	l->o.copy_range = copy_range;
+	return rc;
 }
 
 void weir__live_set_bypass(struct weir__live *l, uint32_t ctmark,

@@ -28,7 +28,7 @@ struct weir__live_opts {
 	struct weir_engine *engine;   /* borrowed; outlives the live tier */
 	unsigned nqueues;             /* workers (one queue each), >= 1 */
 	uint16_t queue_base;          /* queues base .. base + nqueues - 1 */
-	uint32_t copy_range;          /* 0: 0xffff */
+	uint32_t copy_range;          /* 0: 0xffff; at most 0xffff */
 	uint32_t maxlen;              /* 0: 65536 */
 	size_t rcvbuf;                /* 0: 64 MiB */
 	bool fail_open;               /* overload and shutdown: accept */
@@ -77,6 +77,12 @@ int weir__live_start(const struct weir__live_opts *opts,
  * address family whether the loaded policy allows leaving flows in the
  * kernel (it has filters only at the connect and accept layers). ctmark
  * 0 turns it off. Any thread; takes effect at once. */
+/* Bytes of each packet the kernel copies up from now on (0: 0xffff):
+ * WEIR_HEADERS_COPY when no callout in use reads past the headers.
+ * Packets already queued keep the range they were queued with. Sent
+ * from the caller's thread (a netlink send is one atomic datagram); not
+ * concurrently with weir__live_stop. 0 or the first send's -errno. */
+int weir__live_set_copy_range(struct weir__live *l, uint32_t copy_range);
 void weir__live_set_bypass(struct weir__live *l, uint32_t ctmark,
 			   uint32_t vmark, bool ok_v4, bool ok_v6);
 

@@ -73,6 +73,10 @@ size_t weir__nfq_cfg_build(char *buf, const struct weir__nfq_cfg *cfg);
 /* The unbind message (sent before closing, so queued packets are not
  * left to the socket's destruction). */
 size_t weir__nfq_unbind_build(char *buf, uint16_t queue);
+/* The message that changes a bound queue's copy range (packets queued
+ * from then on); the receive buffers always hold WEIR__NFQ_COPY_MAX. */
+#define WEIR__NFQ_COPY_MAX 0xffffu
+size_t weir__nfq_copy_build(char *buf, uint16_t queue, uint32_t copy_range);
 
 /* ---- verdicts (nfq_verdict.c) ------------------------------------------ */
 

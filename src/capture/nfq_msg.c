@@ -184,6 +184,14 @@ size_t weir__nfq_cfg_build(char *buf, const struct weir__nfq_cfg *cfg)
 	return nlh->nlmsg_len;
 }
 
+size_t weir__nfq_copy_build(char *buf, uint16_t queue, uint32_t copy_range)
+{
+	struct nlmsghdr *nlh = nfq_nlmsg_put(buf, NFQNL_MSG_CONFIG, queue);
+
+	nfq_nlmsg_cfg_put_params(nlh, NFQNL_COPY_PACKET, (int)copy_range);
+	return nlh->nlmsg_len;
+}
+
 size_t weir__nfq_unbind_build(char *buf, uint16_t queue)
 {
 	struct nlmsghdr *nlh = nfq_nlmsg_put(buf, NFQNL_MSG_CONFIG, queue);

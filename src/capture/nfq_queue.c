@@ -178,7 +178,9 @@ int weir__nfq_open(struct weir__nfq_sock *s, const struct weir__nfq_cfg *cfg,
 	memset(s, 0, sizeof(*s));
 	s->fd = -1;
 	s->queue = cfg->queue;
-	rc = alloc_batch(s, batch ? batch : 64, cfg->copy_range);
+	/* Sized for the largest copy whatever cfg asks now: the range may
+	 * grow at run time (weir__nfq_copy_build). */
+	rc = alloc_batch(s, batch ? batch : 64, WEIR__NFQ_COPY_MAX);
 	if (rc < 0)
 		return weir__nfq_close(s), fail(err, errlen, rc, "nfqueue");
 	s->nl = mnl_socket_open(NETLINK_NETFILTER);

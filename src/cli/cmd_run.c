@@ -19,7 +19,7 @@
 
 enum { OPT_QBASE = 256, OPT_FAIL_CLOSED, OPT_NO_QBYPASS, OPT_NO_STEER,
        OPT_NO_CMBYPASS, OPT_NETNS, OPT_CONTROL, OPT_TAG, OPT_PLUGINS,
-       OPT_PEND_TIMEOUT, OPT_MAXLEN, OPT_PROXY_WORKERS, OPT_PROXY_MAX,
+       OPT_PEND_TIMEOUT, OPT_MAXLEN, OPT_COPY, OPT_PROXY_WORKERS, OPT_PROXY_MAX,
        OPT_PROXY_IDLE };
 
 static const struct option long_opts[] = {
@@ -36,6 +36,7 @@ static const struct option long_opts[] = {
 	{ "plugins", required_argument, NULL, OPT_PLUGINS },
 	{ "pend-timeout", required_argument, NULL, OPT_PEND_TIMEOUT },
 	{ "queue-maxlen", required_argument, NULL, OPT_MAXLEN },
+	{ "copy-range", required_argument, NULL, OPT_COPY },
 	{ "proxy-workers", required_argument, NULL, OPT_PROXY_WORKERS },
 	{ "proxy-max-sessions", required_argument, NULL, OPT_PROXY_MAX },
 	{ "proxy-idle", required_argument, NULL, OPT_PROXY_IDLE },
@@ -66,6 +67,9 @@ static void usage(FILE *f)
 	      "      --pend-timeout SEC   how long a pended packet waits (5)\n"
 	      "      --queue-maxlen N     packets the kernel holds per queue\n"
 	      "                           before the fail mode applies (65536)\n"
+	      "      --copy-range N       bytes of each packet copied up, 1 to\n"
+	      "                           65535 (default: whole packets if a\n"
+	      "                           callout in use reads them, else 320)\n"
 	      "      --proxy-workers N    application tier threads, each\n"
 	      "                           accepting on every listener (1)\n"
 	      "      --proxy-max-sessions N  sessions per proxy thread; more\n"
@@ -117,6 +121,11 @@ static int parse_opt(int c, struct daemon_opts *o)
 		if (parse_uint(optarg, 1u << 24, &v) < 0 || !v)
 			return -EINVAL;
 		o->queue_maxlen = (uint32_t)v;
+		return 0;
+	case OPT_COPY:
+		if (parse_uint(optarg, 0xffff, &v) < 0 || !v)
+			return -EINVAL;
+		o->copy_range = (uint32_t)v;
 		return 0;
 	case OPT_PROXY_WORKERS:
 		if (parse_uint(optarg, 64, &v) < 0 || !v)

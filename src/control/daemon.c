@@ -13,6 +13,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include <weir/callout.h>
 #include <weir/flow.h>
 
 #include "cli/cli.h"
@@ -157,7 +158,7 @@ static int apply_policy(struct daemon *d, struct weir_policy *p)
 	d->policy = p;
 	d->ids = ids;
 	d->nids = n;
-	daemon_needs_of(p, &d->needs);
+	daemon_needs_of(p, d->engine, &d->needs);
 	return 0;
 }
 
@@ -254,6 +255,26 @@ static void set_bypass(struct daemon *d)
 
 /* ---- life cycle ------------------------------------------------------- */
 
+/* Whole packets when a callout in use may read them, else headers. */
+static uint32_t copy_range(const struct daemon *d)
+{
+	if (d->o.copy_range)
+		return d->o.copy_range;
+	return d->needs.payload ? 0xffff : WEIR_HEADERS_COPY;
+}
+
+static void set_copy_range(struct daemon *d)
+{
+	uint32_t want = copy_range(d);
+
+	if (want == d->copy_range)
+		return;
+	for (unsigned i = 0; i < d->ncomp; i++)
+		if (weir__live_set_copy_range(d->comp[i].live, want) < 0)
+			say(d, "cannot set the copy range to %u", want);
+	d->copy_range = want;
+}
+
 static int start_live(struct daemon *d, struct compartment *c)
 {
 	struct weir__steer_plan plan;
@@ -268,11 +289,12 @@ static int start_live(struct daemon *d, struct compartment *c)
 		.ctmark_mask = plan.ct_mask, .vmark_mask = plan.vmark_mask,
 		.netns = c->netns, .compartment = c->id,
 		.pend_timeout_ns = d->o.pend_timeout_ns,
-		.maxlen = d->o.queue_maxlen };
+		.maxlen = d->o.queue_maxlen, .copy_range = copy_range(d) };
 	rc = weir__live_start(&lo, &c->live, err, sizeof(err));
-
 	if (rc < 0)
 		say(d, "%s", err);
+	else
+		d->copy_range = lo.copy_range;
 	return rc;
 }
 
@@ -454,6 +476,7 @@ int daemon_reload(struct daemon *d)
 		if (steer(d, &d->comp[i]) < 0)
 			rc = -EIO;
 	set_bypass(d);
+	set_copy_range(d);
 	if (reload_proxy(d) < 0)
 		rc = -EIO;
 	d->reloads++;

@@ -41,6 +41,8 @@ struct daemon_opts {
 	bool connmark_bypass;             /* ALE flows leave the queue */
 	uint64_t pend_timeout_ns;
 	uint32_t queue_maxlen;            /* 0: 65536 */
+	uint32_t copy_range;              /* bytes copied up per packet;
+	                                   * 0: what the callouts need */
 	unsigned proxy_workers;           /* application tier threads; 0: 1 */
 	unsigned proxy_max_sessions;      /* per worker; 0: 10000 */
 	uint64_t proxy_idle_ns;           /* 0: 300 s */
@@ -53,11 +55,15 @@ struct daemon_needs {
 	bool hook[2][WEIR__STEER_NHOOK];       /* [v6][hook]: steer it */
 	bool new_only[2][WEIR__STEER_NHOOK];   /* first packets suffice */
 	bool bypass_ok[2];                     /* only ALE layers in use */
+	bool payload;                          /* a callout reads past the
+	                                        * headers (or may) */
 	unsigned layers_used;
 };
 
-/* Reads the policy's layers and defaults into *ret. */
-void daemon_needs_of(const struct weir_policy *p, struct daemon_needs *ret);
+/* Reads the policy's layers and defaults into *ret; the callouts its
+ * filters name are looked up in `engine` (registered by then). */
+void daemon_needs_of(const struct weir_policy *p, struct weir_engine *engine,
+		     struct daemon_needs *ret);
 
 struct compartment {
 	uint32_t id;                      /* 0: weir's own namespace */
@@ -86,6 +92,7 @@ struct daemon {
 	unsigned ncomp;
 	struct daemon_needs needs;
 	uint8_t generation;               /* connmark generation, 1.. */
+	uint32_t copy_range;              /* the queues' copy range now */
 	uint64_t reloads, reload_failures;
 	uint64_t started_ns;
 	char last_error[512];

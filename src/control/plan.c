@@ -6,9 +6,17 @@
  * packet of each flow suffices (WFP's ALE model): the rest of the flow
  * never leaves the kernel. Bypassing a flow by connmark is safe for a
  * family only when nothing but those two layers is in use.
+ *
+ * Whole packets or headers only: the kernel copies whole packets up only
+ * when a filter that is in use matches on packet or payload bytes, or
+ * names a callout registered without WEIR_CALLOUT_HEADERS_ONLY. Other
+ * conditions read headers alone; a callout that is not registered is not
+ * called (its filter blocks or permits on its own).
  */
 #include <string.h>
 #include <sys/socket.h>
+
+#include <weir/callout.h>
 
 #include "control/daemon.h"
 
@@ -43,6 +51,42 @@ static void used_layers(const struct weir_policy *p, bool used[])
 			used[l] = true;
 }
 
+static bool is_callout(uint8_t action)
+{
+	return action == WEIR_ACTION_CALLOUT_TERMINATING ||
+	       action == WEIR_ACTION_CALLOUT_INSPECTION ||
+	       action == WEIR_ACTION_CALLOUT_UNKNOWN;
+}
+
+static bool reads_bytes(const struct weir_filter_spec *s)
+{
+	for (uint32_t i = 0; i < s->ncond; i++)
+		if (s->conds[i].field == WEIR_FIELD_PACKET ||
+		    s->conds[i].field == WEIR_FIELD_PAYLOAD)
+			return true;
+	return false;
+}
+
+static bool needs_payload(const struct weir_policy *p,
+			  struct weir_engine *engine)
+{
+	for (size_t i = 0; i < weir_policy_filter_count(p); i++) {
+		const struct weir_filter_spec *s =
+			&weir_policy_filter_at(p, i)->spec;
+		uint32_t flags;
+
+		if (s->flags & WEIR_FILTER_DISABLED)
+			continue;
+		if (reads_bytes(s))
+			return true;
+		if (is_callout(s->action) &&
+		    weir_callout_flags(engine, s->callout, &flags) == 0 &&
+		    !(flags & WEIR_CALLOUT_HEADERS_ONLY))
+			return true;
+	}
+	return false;
+}
+
 static void mark(struct daemon_needs *n, int v6, int hook, bool ale)
 {
 	/* new_only holds while every layer on the hook is an ALE one. */
@@ -53,12 +97,14 @@ static void mark(struct daemon_needs *n, int v6, int hook, bool ale)
 	n->hook[v6][hook] = true;
 }
 
-void daemon_needs_of(const struct weir_policy *p, struct daemon_needs *ret)
+void daemon_needs_of(const struct weir_policy *p, struct weir_engine *engine,
+		     struct daemon_needs *ret)
 {
 	bool used[WEIR_LAYER__COUNT] = { 0 };
 
 	memset(ret, 0, sizeof(*ret));
 	used_layers(p, used);
+	ret->payload = needs_payload(p, engine);
 	ret->bypass_ok[0] = ret->bypass_ok[1] = true;
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
 		for (int v6 = 0; v6 < 2; v6++) {

@@ -48,9 +48,9 @@ static void text_live(FILE *f, const struct compartment *c)
 	nq = weir__nfq_proc_read(c->netns, q, MAX_PROC_QUEUES);
 	for (int i = 0; i < nq && i < MAX_PROC_QUEUES; i++)
 		fprintf(f, "  kernel queue %u: waiting %u  queue-dropped %u  "
-			   "user-dropped %u  last-id %u\n", q[i].queue,
+			   "user-dropped %u  last-id %u  copy %u\n", q[i].queue,
 			q[i].queue_total, q[i].queue_dropped,
-			q[i].user_dropped, q[i].id_sequence);
+			q[i].user_dropped, q[i].id_sequence, q[i].copy_range);
 }
 
 /* Hits per layer: the sum over its filters. */
@@ -156,10 +156,11 @@ static void json_live(FILE *f, const struct compartment *c)
 		s.send_errors, s.verdict_batches);
 	for (int i = 0; i < nq && i < MAX_PROC_QUEUES; i++)
 		fprintf(f, "%s{\"queue\":%u,\"waiting\":%u,\"queue_dropped\":%u,"
-			   "\"user_dropped\":%u,\"id_sequence\":%u}",
+			   "\"user_dropped\":%u,\"id_sequence\":%u,"
+			   "\"copy_range\":%u}",
 			i ? "," : "", q[i].queue, q[i].queue_total,
 			q[i].queue_dropped, q[i].user_dropped,
-			q[i].id_sequence);
+			q[i].id_sequence, q[i].copy_range);
 	fputs("]}", f);
 }
 

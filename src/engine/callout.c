@@ -73,6 +73,23 @@ int weir_callout_register(struct weir_engine *e,
 	return s;
 }
 
+int weir_callout_flags(struct weir_engine *e, const char *name,
+		       uint32_t *ret_flags)
+{
+	int s;
+
+	if (!e || !name || !ret_flags)
+		return -EINVAL;
+	pthread_mutex_lock(&e->meta_lock);
+	s = slot_find(e, name);
+	if (s >= 0 && !e->callouts[s].ops)
+		s = -ENOENT;
+	if (s >= 0)
+		*ret_flags = e->callouts[s].ops->flags;
+	pthread_mutex_unlock(&e->meta_lock);
+	return s < 0 ? s : 0;
+}
+
 static void drained(void *arg, uint64_t flow_id, int layer, uint64_t ctx)
 {
 	const struct weir_callout *c = arg;

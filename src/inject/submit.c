@@ -6,13 +6,28 @@
  * completion has returned; that is what destroy and free wait for.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 
 #include "inject/inject_internal.h"
 
+/* Fewer bytes than the IP header's length says: a packet captured with
+ * headers only (WEIR_CALLOUT_HEADERS_ONLY) or cut short. Sent, it would
+ * go out as a shorter packet with a wrong checksum. A length field of 0
+ * (BIG TCP, jumbograms) is not checked. */
+static bool short_of_ip_len(const struct weir_pkt *p, unsigned v)
+{
+	unsigned n = v == 4 ? (unsigned)p->data[2] << 8 | p->data[3]
+			    : (unsigned)p->data[4] << 8 | p->data[5];
+
+	if (v == 6 && n)
+		n += 40;
+	return n && p->len < n;
+}
+
 /* Every packet must start with an IP header of a family the handle
- * injects; anything else would be sent as garbage. */
+ * injects, and be whole; anything else would be sent as garbage. */
 static int check_packets(const struct weir_inject_handle *h,
 			 const struct weir_nbl *nbl)
 {
@@ -24,6 +39,9 @@ static int check_packets(const struct weir_inject_handle *h,
 		if (p->len < 20)
 			return -EINVAL;
 		v = p->data[0] >> 4;
+		if ((v == 4 || (v == 6 && p->len >= 40)) &&
+		    short_of_ip_len(p, v))
+			return -EINVAL;
 		if (v == 4 && h->family != AF_INET6)
 			continue;
 		if (v == 6 && p->len >= 40 && h->family != AF_INET)

@@ -243,6 +243,26 @@ static void test_family(void **state)
 	weir_nbl_unref(junk);
 }
 
+/* A packet with fewer bytes than its IP length (as a headers-only
+ * capture hands it up) is refused: sent, it would go out cut short. */
+static void test_short_packet(void **state)
+{
+	struct env *v = *state;
+	struct done d = { 0 };
+
+	for (int fam = AF_INET; fam; fam = fam == AF_INET ? AF_INET6 : 0) {
+		struct weir_nbl *nbl = udp_list(fam);
+
+		weir_pkt_trim(nbl->first, nbl->first->len - 1);
+		assert_int_equal(weir_inject_network_send(v->h, 0, 0, 0, nbl,
+							  on_done, &d),
+				 -EINVAL);
+		weir_nbl_unref(nbl);
+	}
+	assert_int_equal(d.calls, 0);
+	assert_int_equal(v->f.n, 0);
+}
+
 static void test_stale(void **state)
 {
 	struct env *v = *state;
@@ -686,6 +706,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_flags_and_params, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_family, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_short_packet, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_stale, setup, teardown),
 		cmocka_unit_test(test_not_ready),
 		cmocka_unit_test_setup_teardown(test_destroy_waits, setup,
