@@ -85,11 +85,14 @@ typedef void (*weir_flow_delete_fn)(void *priv, int layer, uint64_t flow_id,
                                               * hold a context for it */
 /* classify reads nothing past the transport header, and the callout
  * neither keeps, rewrites, pends with a replacement nor injects the
- * packets it sees. When every callout that the filters of the steered
- * layers name says so, the daemon asks the kernel for the headers only
- * (WEIR_HEADERS_COPY bytes) instead of whole packets: a TCP super-packet
- * of 64 KB then costs one small copy instead of a large one. A callout
- * without it gets whole packets (up to 64 KB, WEIR_PD_TRUNCATED beyond). */
+ * packets it sees. When every callout that the policy's enabled filters
+ * name says so, and no filter matches packet or payload bytes, the
+ * daemon asks the kernel for the headers only (WEIR_HEADERS_COPY bytes)
+ * instead of whole packets: a TCP super-packet of 64 KB then costs one
+ * small copy instead of a large one. A callout without it gets whole
+ * packets (up to 65531 bytes, the kernel's largest copy;
+ * WEIR_PD_TRUNCATED beyond). The daemon reads the flag when a policy is
+ * loaded or reloaded. */
 #define WEIR_CALLOUT_HEADERS_ONLY 0x2u
 
 /* Bytes of each packet copied up when only headers are needed: an IPv6

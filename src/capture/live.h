@@ -57,6 +57,8 @@ struct weir__live_stats {
 	uint64_t held;                /* packets waiting for a pend now */
 	uint64_t by_default;          /* verdicts no filter made */
 	uint64_t unparsed;            /* packets without a usable IP header */
+	uint64_t cut_short;           /* headers cut by the copy range:
+	                               * dropped, never classified */
 	uint64_t bad_msgs;            /* messages that were not packets */
 	uint64_t verdict_batches;     /* sends of verdict messages */
 	uint64_t send_errors;         /* failed sends (packets stay queued) */

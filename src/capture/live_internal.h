@@ -58,7 +58,7 @@ struct weir__held {
 
 struct live_counters {
 	_Atomic uint64_t received, accepted, dropped, replaced, bypassed,
-		pended, pend_timeouts, held, by_default, unparsed, bad_msgs,
+		pended, pend_timeouts, held, by_default, unparsed, cut_short, bad_msgs,
 		verdict_batches, send_errors, early;
 };
 

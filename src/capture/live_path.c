@@ -287,6 +287,14 @@ void weir__live_message(struct weir__live_worker *w, struct nlmsghdr *nlh,
 	h->pkt->meta = m.meta;
 	h->pkt->meta.compartment = w->l->o.compartment;
 	weir_pkt_parse(h->pkt);
+	if (m.wire_len > m.cap_len && h->pkt->pd.err) {
+		/* The copy range cut the headers (a long IPv6 extension
+		 * chain): without the transport header, port filters would
+		 * not see the packet. Whole packets would have parsed. */
+		LIVE_INC(w, cut_short);
+		finish(w, h, OUT_DROP);
+		return;
+	}
 	weir__path_flow(w->l->flows, &h->pkt->pd, w->now, &fv);
 	if (!(h->pkt->meta.flags & WEIR_META_CT))
 		weir__path_ct(w->l->flows, &fv, h->pkt);
@@ -324,7 +332,10 @@ static void resume(void *arg, int status)
 		h->replaced = true;
 		weir_pkt_parse(h->pkt);
 	}
-	if (h->end_action != WEIR_ACTION_PERMIT)
+	/* A replacement shorter than its IP length would make the kernel
+	 * cut the real packet down to it: refused, as injection does. */
+	if (h->end_action != WEIR_ACTION_PERMIT ||
+	    (h->replaced && (h->pkt->pd.flags & WEIR_PD_TRUNCATED)))
 		o = OUT_DROP;
 	else
 		o = run_steps(w, h);

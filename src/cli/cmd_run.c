@@ -14,6 +14,8 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <weir/callout.h>
+
 #include "cli/cli.h"
 #include "control/daemon.h"
 
@@ -67,9 +69,10 @@ static void usage(FILE *f)
 	      "      --pend-timeout SEC   how long a pended packet waits (5)\n"
 	      "      --queue-maxlen N     packets the kernel holds per queue\n"
 	      "                           before the fail mode applies (65536)\n"
-	      "      --copy-range N       bytes of each packet copied up, 1 to\n"
-	      "                           65535 (default: whole packets if a\n"
-	      "                           callout in use reads them, else 320)\n"
+	      "      --copy-range N       bytes of each packet copied up, 320\n"
+	      "                           to 65535 (default: whole packets if\n"
+	      "                           a filter matches payload bytes or a\n"
+	      "                           callout reads them, else 320)\n"
 	      "      --proxy-workers N    application tier threads, each\n"
 	      "                           accepting on every listener (1)\n"
 	      "      --proxy-max-sessions N  sessions per proxy thread; more\n"
@@ -123,7 +126,9 @@ static int parse_opt(int c, struct daemon_opts *o)
 		o->queue_maxlen = (uint32_t)v;
 		return 0;
 	case OPT_COPY:
-		if (parse_uint(optarg, 0xffff, &v) < 0 || !v)
+		/* Below the headers every packet would be cut short. */
+		if (parse_uint(optarg, 0xffff, &v) < 0 ||
+		    v < WEIR_HEADERS_COPY)
 			return -EINVAL;
 		o->copy_range = (uint32_t)v;
 		return 0;

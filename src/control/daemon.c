@@ -159,6 +159,11 @@ static int apply_policy(struct daemon *d, struct weir_policy *p)
 	d->ids = ids;
 	d->nids = n;
 	daemon_needs_of(p, d->engine, &d->needs);
+	if (d->o.copy_range && d->o.copy_range < 0xffff && d->needs.payload)
+		fprintf(stderr, "weir: --copy-range %u: the policy matches "
+				"payload bytes or calls callouts that read "
+				"them; they see %u bytes of each packet\n",
+			d->o.copy_range, d->o.copy_range);
 	return 0;
 }
 
@@ -263,16 +268,34 @@ static uint32_t copy_range(const struct daemon *d)
 	return d->needs.payload ? 0xffff : WEIR_HEADERS_COPY;
 }
 
-static void set_copy_range(struct daemon *d)
+static void copy_range_to(struct daemon *d, uint32_t want)
 {
-	uint32_t want = copy_range(d);
+	bool ok = true;
 
 	if (want == d->copy_range)
 		return;
 	for (unsigned i = 0; i < d->ncomp; i++)
 		if (weir__live_set_copy_range(d->comp[i].live, want) < 0)
-			say(d, "cannot set the copy range to %u", want);
-	d->copy_range = want;
+			ok = false;
+	if (ok)
+		d->copy_range = want;  /* else the next reload tries again */
+	else
+		say(d, "cannot set the copy range to %u", want);
+}
+
+static void set_copy_range(struct daemon *d)
+{
+	copy_range_to(d, copy_range(d));
+}
+
+/* A reload that brings payload filters or callouts widens the copy
+ * before the new policy classifies anything: packets it matches on
+ * bytes were then (almost all) queued whole. Only those already waiting
+ * in the queue or the socket were cut at the old range. */
+static void widen_copy_for(struct daemon *d, const struct weir_policy *p)
+{
+	if (!d->o.copy_range && daemon_may_need_payload(p, d->engine))
+		copy_range_to(d, 0xffff);
 }
 
 static int start_live(struct daemon *d, struct compartment *c)
@@ -453,11 +476,13 @@ int daemon_reload(struct daemon *d)
 	d->last_error[0] = '\0';
 	rc = load_policy(d, &p);
 	if (rc == 0) {
+		widen_copy_for(d, p);
 		rc = apply_policy(d, p);
 		if (rc < 0)
 			weir_policy_free(p);
 	}
 	if (rc < 0) {
+		set_copy_range(d);  /* back to the running policy's */
 		d->reload_failures++;
 		fprintf(stderr, "weir: reload failed; the running policy "
 				"stays\n");

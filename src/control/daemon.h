@@ -64,6 +64,10 @@ struct daemon_needs {
  * filters name are looked up in `engine` (registered by then). */
 void daemon_needs_of(const struct weir_policy *p, struct weir_engine *engine,
 		     struct daemon_needs *ret);
+/* Before its plug-ins load: whether the policy may need whole packets
+ * (a callout not registered yet counts as needing them). */
+bool daemon_may_need_payload(const struct weir_policy *p,
+			     struct weir_engine *engine);
 
 struct compartment {
 	uint32_t id;                      /* 0: weir's own namespace */

@@ -67,8 +67,9 @@ static bool reads_bytes(const struct weir_filter_spec *s)
 	return false;
 }
 
+/* unknown: what a callout not registered (yet) counts as. */
 static bool needs_payload(const struct weir_policy *p,
-			  struct weir_engine *engine)
+			  struct weir_engine *engine, bool unknown)
 {
 	for (size_t i = 0; i < weir_policy_filter_count(p); i++) {
 		const struct weir_filter_spec *s =
@@ -79,12 +80,22 @@ static bool needs_payload(const struct weir_policy *p,
 			continue;
 		if (reads_bytes(s))
 			return true;
-		if (is_callout(s->action) &&
-		    weir_callout_flags(engine, s->callout, &flags) == 0 &&
-		    !(flags & WEIR_CALLOUT_HEADERS_ONLY))
+		if (!is_callout(s->action))
+			continue;
+		if (weir_callout_flags(engine, s->callout, &flags) < 0) {
+			if (unknown)
+				return true;
+		} else if (!(flags & WEIR_CALLOUT_HEADERS_ONLY)) {
 			return true;
+		}
 	}
 	return false;
+}
+
+bool daemon_may_need_payload(const struct weir_policy *p,
+			     struct weir_engine *engine)
+{
+	return needs_payload(p, engine, true);
 }
 
 static void mark(struct daemon_needs *n, int v6, int hook, bool ale)
@@ -104,7 +115,7 @@ void daemon_needs_of(const struct weir_policy *p, struct weir_engine *engine,
 
 	memset(ret, 0, sizeof(*ret));
 	used_layers(p, used);
-	ret->payload = needs_payload(p, engine);
+	ret->payload = needs_payload(p, engine, false);
 	ret->bypass_ok[0] = ret->bypass_ok[1] = true;
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
 		for (int v6 = 0; v6 < 2; v6++) {

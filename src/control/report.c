@@ -43,8 +43,9 @@ static void text_live(FILE *f, const struct compartment *c)
 		   "  send-errors %" PRIu64 "\n", s.by_default, s.replaced,
 		s.bypassed, s.verdict_batches, s.send_errors);
 	fprintf(f, "  pends     begun %" PRIu64 "  timed-out %" PRIu64
-		   "  unparsed %" PRIu64 "  bad-messages %" PRIu64 "\n",
-		s.pended, s.pend_timeouts, s.unparsed, s.bad_msgs);
+		   "  unparsed %" PRIu64 "  cut-short %" PRIu64
+		   "  bad-messages %" PRIu64 "\n",
+		s.pended, s.pend_timeouts, s.unparsed, s.cut_short, s.bad_msgs);
 	nq = weir__nfq_proc_read(c->netns, q, MAX_PROC_QUEUES);
 	for (int i = 0; i < nq && i < MAX_PROC_QUEUES; i++)
 		fprintf(f, "  kernel queue %u: waiting %u  queue-dropped %u  "
@@ -149,10 +150,11 @@ static void json_live(FILE *f, const struct compartment *c)
 		   ",\"dropped\":%" PRIu64 ",\"held\":%" PRIu64 ",\"pended\":%"
 		   PRIu64 ",\"pend_timeouts\":%" PRIu64 ",\"replaced\":%" PRIu64
 		   ",\"bypassed\":%" PRIu64 ",\"by_default\":%" PRIu64
-		   ",\"unparsed\":%" PRIu64 ",\"send_errors\":%" PRIu64
+		   ",\"unparsed\":%" PRIu64 ",\"cut_short\":%" PRIu64
+		   ",\"send_errors\":%" PRIu64
 		   ",\"batches\":%" PRIu64 ",\"queues\":[", c->id, s.received,
 		s.accepted, s.dropped, s.held, s.pended, s.pend_timeouts,
-		s.replaced, s.bypassed, s.by_default, s.unparsed,
+		s.replaced, s.bypassed, s.by_default, s.unparsed, s.cut_short,
 		s.send_errors, s.verdict_batches);
 	for (int i = 0; i < nq && i < MAX_PROC_QUEUES; i++)
 		fprintf(f, "%s{\"queue\":%u,\"waiting\":%u,\"queue_dropped\":%u,"

@@ -390,6 +390,23 @@ EOF
 # verdicts carry no payload, so the data leaves whole. A filter on
 # payload bytes brought in by a reload makes the copy whole again, and
 # a byte past the headers then decides.
+# long_chain TEXT [N]: a UDP datagram from client to server over IPv6,
+# after a destination-options header of two unknown skippable options of
+# N bytes each (none: no extension header), sent with scapy.
+long_chain() {
+	nsx $C "$py" - "$1" "${2:-0}" <<'EOF' || fail "scapy could not send"
+import sys
+from scapy.all import IPv6, IPv6ExtHdrDestOpt, HBHOptUnknown, UDP, send
+text, n = sys.argv[1].encode(), int(sys.argv[2])
+p = IPv6(src="fd31:1::2", dst="fd31:2::2")
+if n:
+    p = p / IPv6ExtHdrDestOpt(options=[
+        HBHOptUnknown(otype=0x1e, optdata=b"a" * n),
+        HBHOptUnknown(otype=0x1e, optdata=b"b" * n)])
+send(p / UDP(sport=41006, dport=7006) / text, verbose=0)
+EOF
+}
+
 t_copy() {
 	local pol; pol=$(policy copy <<'EOF'
 plugin noop;
@@ -411,6 +428,18 @@ EOF
 	cmp -s "$work/blob" "$work/recv" || fail "the data arrived changed"
 	[ "$(stat_of received)" -ge 10 ] || fail "weir saw no packets"
 	stats | grep -q "look.*hits [1-9]" || fail "the callout saw nothing"
+	# An IPv6 extension chain past the copy: no transport header, so
+	# dropped unclassified (port filters could not see it); a plain
+	# datagram passes.
+	: >"$work/got6"
+	nsx $S socat -u UDP6-RECV:7006 OPEN:"$work/got6",creat,append &
+	sleep 0.3
+	long_chain plain-v6
+	long_chain long-chain 250
+	sleep 0.5
+	grep -q plain-v6 "$work/got6" || fail "the plain IPv6 datagram was lost"
+	grep -q long-chain "$work/got6" && fail "a cut-short packet was classified"
+	[ "$(stat_of cut-short)" = 1 ] || { stats; fail "cut-short not counted"; }
 	cat >"$pol" <<'EOF'
 block "deep" in ipforward-v4 if udp.dport == 7005 and payload[1000] == "Z";
 permit "rest" in ipforward;
@@ -430,6 +459,9 @@ EOF
 	grep -q tail-passed "$work/got" || fail "the datagram without Z was lost"
 	grep -q tail-blocked "$work/got" && fail "byte 1000 was not matched"
 	stats | grep -q "deep.*hits 1" || { stats; fail "no hit on deep"; }
+	long_chain long-again 250   # whole packets: the chain parses
+	sleep 0.5
+	grep -q long-again "$work/got6" || fail "the long chain was lost with whole copies"
 	balance
 	stop_weir
 }
