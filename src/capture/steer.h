@@ -83,6 +83,10 @@ struct weir__steer_hook_plan {
 	bool bypass;               /* --queue-bypass: accept while no program
 				    * is bound to the queue (fail-open) */
 	bool cpu_fanout;           /* --queue-cpu-fanout; needs a range */
+	bool no_ct_bypass;         /* no connmark rules: the policy cannot
+				    * leave flows in the kernel, so they
+				    * would never match, and they would make
+				    * conntrack track every packet */
 	uint16_t qfirst, qlast;    /* queues: qfirst..qlast (--queue-balance),
 				    * one queue when equal (--queue-num) */
 };

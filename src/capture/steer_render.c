@@ -79,16 +79,22 @@ static void put_chain(struct text *t, const struct weir__steer_plan *p,
 
 	put(t, "-A %s -m mark --mark ", chain);
 	put_mark(t, p->mark, p->mark_mask);
-	/* An NF_REPEAT verdict of this generation comes back through here
-	 * with the generation in its mark: keep it in the flow's connmark,
-	 * then the next rule lets it (and the flow's next packets) go. */
-	put(t, " -j RETURN\n-A %s -m mark --mark ", chain);
-	put_mark(t, weir__steer_vmark(p, p->generation), p->vmark_mask);
-	/* CONNMARK prints its mask even when full. */
-	put(t, " -j CONNMARK --set-xmark 0x%x/0x%x", ctmark, p->ct_mask);
-	put(t, "\n-A %s -m connmark --mark ", chain);
-	put_mark(t, ctmark, p->ct_mask);
 	put(t, " -j RETURN\n");
+	if (!h->no_ct_bypass) {
+		/* An NF_REPEAT verdict of this generation comes back through
+		 * here with the generation in its mark: keep it in the flow's
+		 * connmark, then the next rule lets it (and the flow's next
+		 * packets) go. */
+		put(t, "-A %s -m mark --mark ", chain);
+		put_mark(t, weir__steer_vmark(p, p->generation),
+			 p->vmark_mask);
+		/* CONNMARK prints its mask even when full. */
+		put(t, " -j CONNMARK --set-xmark 0x%x/0x%x", ctmark,
+		    p->ct_mask);
+		put(t, "\n-A %s -m connmark --mark ", chain);
+		put_mark(t, ctmark, p->ct_mask);
+		put(t, " -j RETURN\n");
+	}
 	/* Output packets have no input interface: iptables refuses -i. */
 	if (p->inject_ifname && hook != WEIR__STEER_OUTPUT)
 		put(t, "-A %s -i %s -j RETURN\n", chain, p->inject_ifname);

@@ -187,6 +187,12 @@ static void plan_of(const struct daemon *d, const struct compartment *c,
 			hp->queue = d->needs.hook[v6][h];
 			hp->new_only = d->needs.new_only[v6][h];
 			hp->bypass = d->o.queue_bypass;
+			/* Flows leave the queue only once a connect/accept
+			 * layer permitted them: never on FORWARD, where
+			 * none runs. */
+			hp->no_ct_bypass = !d->o.connmark_bypass ||
+					   !d->needs.bypass_ok[v6] ||
+					   h == WEIR__STEER_FORWARD;
 			hp->qfirst = d->o.queue_base;
 			hp->qlast = (uint16_t)(d->o.queue_base +
 					       d->o.nqueues - 1);

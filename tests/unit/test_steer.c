@@ -229,6 +229,27 @@ static void render_one_hook(void **state)
 	check_render(&p, V6, NULL, NULL);
 }
 
+/* A policy that cannot leave flows in the kernel gets no connmark
+ * rules: they would never match, and they make conntrack track every
+ * packet of the namespace. */
+static void render_no_ct_bypass(void **state)
+{
+	struct weir__steer_plan p;
+
+	(void)state;
+	weir__steer_plan_init(&p);
+	hook(&p, V4, FWD)->bypass = true;
+	hook(&p, V4, FWD)->no_ct_bypass = true;
+	check_render(&p, V4, NULL,
+		"*filter\n"
+		":WEIR-FORWARD - [0:0]\n"
+		"-A WEIR-FORWARD -m mark --mark 0x570000/0xff0000 -j RETURN\n"
+		"-A WEIR-FORWARD -j NFQUEUE --queue-num 0 --queue-bypass\n"
+		"-I FORWARD 1 -m comment --comment \"weir:weir\""
+		" -j WEIR-FORWARD\n"
+		"COMMIT\n");
+}
+
 static void render_gateway(void **state)
 {
 	struct weir__steer_plan p;
@@ -878,6 +899,7 @@ int main(void)
 		cmocka_unit_test(generations),
 		cmocka_unit_test(chain_names),
 		cmocka_unit_test(render_one_hook),
+		cmocka_unit_test(render_no_ct_bypass),
 		cmocka_unit_test(render_gateway),
 		cmocka_unit_test(render_full_mask),
 		cmocka_unit_test(render_bad_plan),
