@@ -1,6 +1,8 @@
 /* What weir owns in a filter table, read from iptables-save output: the
- * chains of one tag with their rules, and the rules elsewhere that carry
- * the tag's comment or jump to those chains. Pure text processing, so
+ * chains of one tag with their rules; weir's jumps (a built-in chain's
+ * rule that is nothing but a jump to the tag's chain for that hook, or
+ * any rule with the tag's comment, the form of older versions); and the
+ * rules elsewhere that jump to those chains. Pure text processing, so
  * the diff that follows can be tested without root.
  */
 #include <errno.h>
@@ -81,7 +83,8 @@ static bool has_opt(const char *s, const char *opt, const char *word)
 
 struct names {
 	char chain[WEIR__STEER_NHOOK][WEIR__STEER_CHAIN_MAX];
-	char comment[8 + WEIR__STEER_TAG_MAX];
+	char jump[WEIR__STEER_NHOOK][16 + 2 * WEIR__STEER_CHAIN_MAX];
+	char comment[8 + WEIR__STEER_TAG_MAX]; /* of older versions' jumps */
 };
 
 static int our_chain(const struct names *nm, const char *name, size_t len)
@@ -123,6 +126,9 @@ static int take_line(struct weir__steer_state *st, const struct names *nm,
 	h = our_chain(nm, line + 3, n);
 	if (h >= 0)
 		return weir__steer_lines_add(&st->rules[h], line);
+	for (h = 0; h < WEIR__STEER_NHOOK; h++)
+		if (strcmp(line, nm->jump[h]) == 0)
+			return weir__steer_lines_add(&st->jumps, line);
 	if (has_opt(line, "--comment", nm->comment))
 		return weir__steer_lines_add(&st->jumps, line);
 	h = reaches(nm, line);
@@ -135,9 +141,12 @@ static int names_init(struct names *nm, const char *tag)
 {
 	if (!tag)
 		tag = WEIR__STEER_TAG_DEFAULT;
-	for (int h = 0; h < WEIR__STEER_NHOOK; h++)
+	for (int h = 0; h < WEIR__STEER_NHOOK; h++) {
 		if (weir__steer_chain_name(tag, h, nm->chain[h]))
 			return -EINVAL;
+		snprintf(nm->jump[h], sizeof(nm->jump[h]), "-A %s -j %s",
+			 weir__steer_hook_name(h), nm->chain[h]);
+	}
 	snprintf(nm->comment, sizeof(nm->comment), "weir:%s", tag);
 	return 0;
 }

@@ -5,7 +5,8 @@
  *
  * Options build the plan: --netns PATH, --tag T, --gen N, --hooks
  * in,out,fwd, --v4 / --v6 (only that family; default both), --queue A or
- * A:B, --bypass, --new-only, --fanout, --inject-if NAME, --nft (the nft
+ * A:B, --bypass, --new-only, --no-ct (no connmark rules), --fanout,
+ * --inject-if NAME, --nft (the nft
  * backend: probe only). `render` prints
  * what apply would change against the live rules ("no change" if
  * nothing). `serve` binds QUEUE in the current namespace and accepts
@@ -80,6 +81,8 @@ static int parse(struct opts *o, int argc, char **argv)
 			o->hp.bypass = true;
 		else if (!strcmp(a, "--new-only"))
 			o->hp.new_only = true;
+		else if (!strcmp(a, "--no-ct"))
+			o->hp.no_ct_bypass = true;
 		else if (!strcmp(a, "--fanout"))
 			o->hp.cpu_fanout = true;
 		else if (!strcmp(a, "--v4"))

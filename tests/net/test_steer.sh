@@ -84,11 +84,11 @@ blocked() { ! reach "$@"; }
 jumps_once() { # one jump per steered hook, first in its chain, both families
 	local f
 	for f in 4 6; do
-		[ "$(count $f 'comment "weir:weir"')" = 2 ] || return 1
+		[ "$(count $f '^-A [A-Z]* -j WEIR-')" = 2 ] || return 1
 		"save$f" | grep -m1 '^-A INPUT' |
-			grep -q 'weir:weir" -j WEIR-INPUT$' || return 1
+			grep -qx -- '-A INPUT -j WEIR-INPUT' || return 1
 		"save$f" | grep -m1 '^-A OUTPUT' |
-			grep -q 'weir:weir" -j WEIR-OUTPUT$' || return 1
+			grep -qx -- '-A OUTPUT -j WEIR-OUTPUT' || return 1
 	done
 }
 
@@ -153,6 +153,24 @@ check "bump: connmark rule of generation 2" \
 check "bump: still one jump per hook" jumps_once
 check "bump: the rendering matches the kernel" \
 	test "$(steer --gen 2 render)" = "no change"
+
+# ---- no connmark rules: each chain is one rule -----------------------
+
+single='-m mark ! --mark 0x570000/0xff0000 -j NFQUEUE --queue-num 0$'
+steer remove
+steer --no-ct --inject-if weir+ --gen 2 apply
+check "no-ct: one rule per chain, the skips negated in it" \
+	test "$(count 4 "^-A WEIR-INPUT ! -i weir+ $single")$(count 6 \
+		"^-A WEIR-OUTPUT $single")$(count 4 '^-A WEIR-')" = 112
+check "no-ct: the rendering matches the kernel" \
+	test "$(steer --no-ct --inject-if weir+ --gen 2 render)" = "no change"
+check "no-ct: one jump per hook" jumps_once
+check "no-ct: the injection mark passes without a reader" \
+	reach 127.0.0.1 10
+check "no-ct: other packets are dropped without a reader" \
+	blocked 127.0.0.1 9
+steer remove
+steer --gen 2 apply
 
 # ---- re-authorisation through the verdict mark (NF_REPEAT) ----------
 
@@ -278,7 +296,8 @@ out=$(steer clean)
 check "clean: reports what a crashed run left, and its generation" \
 	grep -Eq '^removed [1-9][0-9]* generation 5$' <<<"$out"
 check "clean: the other instance is still there" \
-	test "$(count 4 'weir:other')$(count 6 'weir:other')" = 11
+	test "$(count 4 '^-A INPUT -j WEIR-other-INPUT$')$(count 6 \
+		'^-A INPUT -j WEIR-other-INPUT$')" = 11
 steer --tag other remove
 check "clean: nothing of weir's is left" nothing_of_weir
 check "clean: the admin's IPv4 rules are untouched" \

@@ -222,8 +222,7 @@ static void render_one_hook(void **state)
 		"-A WEIR-INPUT -m connmark --mark 0x1000000/0xff000000"
 		" -j RETURN\n"
 		"-A WEIR-INPUT -j NFQUEUE --queue-num 0 --queue-bypass\n"
-		"-I INPUT 1 -m comment --comment \"weir:weir\""
-		" -j WEIR-INPUT\n"
+		"-I INPUT 1 -j WEIR-INPUT\n"
 		"COMMIT\n");
 	/* The plan steers no IPv6: nothing to do there. */
 	check_render(&p, V6, NULL, NULL);
@@ -243,10 +242,26 @@ static void render_no_ct_bypass(void **state)
 	check_render(&p, V4, NULL,
 		"*filter\n"
 		":WEIR-FORWARD - [0:0]\n"
-		"-A WEIR-FORWARD -m mark --mark 0x570000/0xff0000 -j RETURN\n"
-		"-A WEIR-FORWARD -j NFQUEUE --queue-num 0 --queue-bypass\n"
-		"-I FORWARD 1 -m comment --comment \"weir:weir\""
-		" -j WEIR-FORWARD\n"
+		"-A WEIR-FORWARD -m mark ! --mark 0x570000/0xff0000"
+		" -j NFQUEUE --queue-num 0 --queue-bypass\n"
+		"-I FORWARD 1 -j WEIR-FORWARD\n"
+		"COMMIT\n");
+	/* With TUN devices to skip: a negated -i in the same rule, except
+	 * in OUTPUT. */
+	p.inject_ifname = "weir-inj+";
+	p.mark_mask = 0xff;
+	p.mark = 0x57;
+	hook(&p, V4, OUT)->no_ct_bypass = true;
+	check_render(&p, V4, NULL,
+		"*filter\n"
+		":WEIR-OUTPUT - [0:0]\n"
+		"-A WEIR-OUTPUT -m mark ! --mark 0x57/0xff"
+		" -j NFQUEUE --queue-num 0\n"
+		":WEIR-FORWARD - [0:0]\n"
+		"-A WEIR-FORWARD ! -i weir-inj+ -m mark ! --mark 0x57/0xff"
+		" -j NFQUEUE --queue-num 0 --queue-bypass\n"
+		"-I FORWARD 1 -j WEIR-FORWARD\n"
+		"-I OUTPUT 1 -j WEIR-OUTPUT\n"
 		"COMMIT\n");
 }
 
@@ -287,10 +302,8 @@ static void render_gateway(void **state)
 		"-A WEIR-gw-FORWARD -i weir+ -j RETURN\n"
 		"-A WEIR-gw-FORWARD -j NFQUEUE --queue-balance 0:3"
 		" --queue-bypass --queue-cpu-fanout\n"
-		"-I FORWARD 1 -m comment --comment \"weir:gw\""
-		" -j WEIR-gw-FORWARD\n"
-		"-I OUTPUT 1 -m comment --comment \"weir:gw\""
-		" -j WEIR-gw-OUTPUT\n"
+		"-I FORWARD 1 -j WEIR-gw-FORWARD\n"
+		"-I OUTPUT 1 -j WEIR-gw-OUTPUT\n"
 		"COMMIT\n");
 }
 
@@ -315,8 +328,7 @@ static void render_full_mask(void **state)
 		" -j CONNMARK --set-xmark 0x2/0xffffffff\n"
 		"-A WEIR-OUTPUT -m connmark --mark 0x2 -j RETURN\n"
 		"-A WEIR-OUTPUT -j NFQUEUE --queue-num 65535\n"
-		"-I OUTPUT 1 -m comment --comment \"weir:weir\""
-		" -j WEIR-OUTPUT\n"
+		"-I OUTPUT 1 -j WEIR-OUTPUT\n"
 		"COMMIT\n");
 }
 
@@ -351,8 +363,8 @@ static const char save_installed[] =
 	":WEIR-INPUT - [0:0]\n"
 	":WEIR-other-INPUT - [0:0]\n"
 	"-A INPUT -s 192.0.2.1/32 -j ACCEPT\n"
-	"-A INPUT -m comment --comment \"weir:weir\" -j WEIR-INPUT\n"
-	"-A INPUT -m comment --comment \"weir:other\" -j WEIR-other-INPUT\n"
+	"-A INPUT -j WEIR-INPUT\n"
+	"-A INPUT -j WEIR-other-INPUT\n"
 	"-A WEIR-INPUT -m mark --mark 0x570000/0xff0000 -j RETURN\n"
 	"-A WEIR-INPUT -m mark --mark 0x1000000/0xff000000"
 	" -j CONNMARK --set-xmark 0x1000000/0xff000000\n"
@@ -376,8 +388,7 @@ static void state_parse(void **state)
 	assert_string_equal(st.rules[IN].v[3],
 		"-A WEIR-INPUT -j NFQUEUE --queue-num 0 --queue-bypass");
 	assert_int_equal(st.jumps.n, 1);
-	assert_string_equal(st.jumps.v[0],
-		"-A INPUT -m comment --comment \"weir:weir\" -j WEIR-INPUT");
+	assert_string_equal(st.jumps.v[0], "-A INPUT -j WEIR-INPUT");
 	assert_int_equal(st.links[IN].n, 0);
 	assert_int_equal(weir__steer_state_count(&st), 6);
 	assert_int_equal(weir__steer_state_generation(&st, 0xff000000), 1);
@@ -438,8 +449,9 @@ static void render_new_generation(void **state)
 	weir__steer_state_exit(&st);
 }
 
-/* After a crash and a hand edit: two copies of the jump, a stale tagged
- * rule elsewhere, an admin's jump to our OUTPUT chain. */
+/* After a crash and a hand edit: two copies of the jump (one in the
+ * commented form of older versions), a stale tagged rule elsewhere, an
+ * admin's jump to our OUTPUT chain. */
 static const char save_messy[] =
 	"*filter\n"
 	":INPUT ACCEPT [0:0]\n"
@@ -448,7 +460,7 @@ static const char save_messy[] =
 	":WEIR-INPUT - [0:0]\n"
 	":WEIR-OUTPUT - [0:0]\n"
 	":admin - [0:0]\n"
-	"-A INPUT -m comment --comment \"weir:weir\" -j WEIR-INPUT\n"
+	"-A INPUT -j WEIR-INPUT\n"
 	"-A INPUT -m comment --comment \"weir:weir\" -j WEIR-INPUT\n"
 	"-A OUTPUT -m comment --comment \"weir:weir\" -j WEIR-OUTPUT\n"
 	"-A FORWARD -p tcp -m comment --comment weir:weir -j ACCEPT\n"
@@ -531,8 +543,7 @@ static void render_keeps_links(void **state)
 		"-A WEIR-OUTPUT -m connmark --mark 0x1000000/0xff000000"
 		" -j RETURN\n"
 		"-A WEIR-OUTPUT -j NFQUEUE --queue-num 1\n"
-		"-I OUTPUT 1 -m comment --comment \"weir:weir\""
-		" -j WEIR-OUTPUT\n"
+		"-I OUTPUT 1 -j WEIR-OUTPUT\n"
 		"COMMIT\n");
 	/* The way back (a rollback) restores the chain and the jump. */
 	assert_int_equal(weir__steer_target(&p, V4, &st, &to), 0);
@@ -542,7 +553,7 @@ static void render_keeps_links(void **state)
 		"*filter\n"
 		":WEIR-OUTPUT - [0:0]\n"
 		"-A WEIR-OUTPUT -j NFQUEUE --queue-num 1\n"
-		"-D OUTPUT -m comment --comment \"weir:weir\" -j WEIR-OUTPUT\n"
+		"-D OUTPUT -j WEIR-OUTPUT\n"
 		"COMMIT\n");
 	free(text);
 	weir__steer_state_exit(&to);
@@ -564,7 +575,7 @@ static void render_remove(void **state)
 	assert_non_null(text);
 	assert_string_equal(text,
 		"*filter\n"
-		"-D INPUT -m comment --comment \"weir:weir\" -j WEIR-INPUT\n"
+		"-D INPUT -j WEIR-INPUT\n"
 		"-F WEIR-INPUT\n"
 		"-X WEIR-INPUT\n"
 		"COMMIT\n");
@@ -817,7 +828,7 @@ static void fake_rollback(void **state)
 	log6 = get_file("restore6.log");
 	/* The apply, then its undoing. */
 	assert_non_null(strstr(log4, "--\n*filter\n"
-		"-D INPUT -m comment --comment \"weir:weir\" -j WEIR-INPUT\n"
+		"-D INPUT -j WEIR-INPUT\n"
 		"-F WEIR-INPUT\n-X WEIR-INPUT\nCOMMIT\n--\n"));
 	assert_non_null(strstr(log6, "--\n*filter\n:WEIR-INPUT"));
 	free(log4);
@@ -841,7 +852,7 @@ static void fake_remove(void **state)
 	log4 = get_file("restore4.log");
 	log6 = get_file("restore6.log");
 	assert_string_equal(log4, "*filter\n"
-		"-D INPUT -m comment --comment \"weir:weir\" -j WEIR-INPUT\n"
+		"-D INPUT -j WEIR-INPUT\n"
 		"-F WEIR-INPUT\n-X WEIR-INPUT\nCOMMIT\n--\n");
 	assert_string_equal(log6, "");
 	free(log4);
