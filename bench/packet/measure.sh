@@ -89,7 +89,8 @@ measure_udp() {     # ROW ROUND PID
 	local q0 q1 tx0 tx1 in0 in1 c0 c1 p0 p1 out=$TMP/udpblast.out
 	q0=$(nfq_idseq) tx0=$(gw_tx) in0=$(srv_udp_in)
 	c0=$(cpu_read) p0=$(proc_cpu "$3")
-	run_wait "$out" "$NS_C" "$BIN/udpblast" -d "$DST" -p "$UDP_PORT" \
+	run_wait "$out" "$NS_C" "${SEND[@]}" "$BIN/udpblast" -d "$DST" \
+		-p "$UDP_PORT" \
 		-n "$UDP_PORTS" -r "$UDP_RATE" -t "$UDP_SECONDS" \
 		-l "$UDP_LEN" || { cat "$out" >&2; return 1; }
 	nfq_drain
@@ -113,7 +114,8 @@ measure_tcp() {     # ROW ROUND PID
 	local cc q0 q1 mbps out=$TMP/iperf3.out
 	for cc in $TCP_CC; do
 		q0=$(nfq_idseq)
-		run_wait "$out" "$NS_C" iperf3 -c "$DST" -p "$TCP_PORT" \
+		run_wait "$out" "$NS_C" "${SEND[@]}" iperf3 -c "$DST" \
+			-p "$TCP_PORT" \
 			-t "$TCP_SECONDS" -P "$TCP_STREAMS" -C "$cc" -f m ||
 			{ tail -3 "$out" >&2; return 1; }
 		nfq_drain

@@ -23,6 +23,9 @@
 #   NFQMIN_ARGS               more options for nfq_min (e.g. "-c 320")
 #   RPS (off)                 flow: steer each veth's receive by flow hash
 #                             (topo.sh), so flows are forwarded in order
+#   PIN ("0 1")               CPUs of the senders (udpblast, iperf3 -c) and
+#                             of the receivers (udpsink, iperf3 -s); empty:
+#                             the scheduler places them (README.md)
 #   WEIR_RUN_ARGS, WEIR_STATS_ARGS  ("--control $TMP/weir.sock": a
 #                             socket of our own, not the system one)
 #   KEEP (0)                  1 keeps $TMP: policies, logs, raw results
@@ -50,7 +53,7 @@ settings() {
 	UDP_RATE=${UDP_RATE:-0} UDP_LEN=${UDP_LEN:-64} UDP_PORTS=${UDP_PORTS:-1}
 	UDP_PORT=9000 TCP_PORT=5201
 	TCP_STREAMS=${TCP_STREAMS:-1} FAMILY=${FAMILY:-4}
-	TCP_CC=${TCP_CC:-cubic bbr} RPS=${RPS:-off}
+	TCP_CC=${TCP_CC:-cubic bbr} RPS=${RPS:-off} PIN=${PIN-0 1}
 	READY_TIMEOUT=${READY_TIMEOUT:-30}
 	NCPU=$(nproc) CLK_TCK=$(getconf CLK_TCK)
 	BG_PIDS= FG_PID= FILTER_PID= ROWS_NA= POLICY_d=
@@ -63,6 +66,25 @@ settings() {
 	off|flow) ;;
 	*) echo "RPS must be off or flow" >&2; exit 2 ;;
 	esac
+	pin_init
+}
+
+# SEND and RECV: the command prefixes that pin the load's two ends.
+pin_init() {
+	local s r
+	SEND=() RECV=()
+	[ -n "$PIN" ] || return 0
+	read -r s r <<<"$PIN"
+	case "$s:$r" in
+	[0-9]*:[0-9]*) ;;
+	*) echo "PIN must be two CPU numbers, or empty" >&2; exit 2 ;;
+	esac
+	if [ "$s" -ge "$NCPU" ] || [ "$r" -ge "$NCPU" ]; then
+		echo "PIN: $NCPU CPUs here; not pinned" >&2
+		PIN=
+		return 0
+	fi
+	SEND=(taskset -c "$s") RECV=(taskset -c "$r")
 }
 
 preflight() {
@@ -122,9 +144,10 @@ cleanup() {
 # The sink and the iperf3 server live for the whole run.
 servers_up() {
 	local i before
-	bg_start "$TMP/udpsink.out" "$NS_S" "$BIN/udpsink" -p "$UDP_PORT"
-	bg_start "$TMP/iperf3-server.out" "$NS_S" iperf3 -s -B "$DST" \
-		-p "$TCP_PORT"
+	bg_start "$TMP/udpsink.out" "$NS_S" "${RECV[@]}" "$BIN/udpsink" \
+		-p "$UDP_PORT"
+	bg_start "$TMP/iperf3-server.out" "$NS_S" "${RECV[@]}" iperf3 -s \
+		-B "$DST" -p "$TCP_PORT"
 	for i in $(seq 50); do
 		[ -n "$(nsx "$NS_S" ss -Hltn "sport = :$TCP_PORT")" ] && break
 		sleep 0.1
@@ -178,7 +201,8 @@ print_header() {
 	echo "UDP: udpblast -l $UDP_LEN -n $UDP_PORTS -r $UDP_RATE" \
 	     "for $UDP_SECONDS s; TCP: iperf3 -P $TCP_STREAMS -C CC for" \
 	     "$TCP_SECONDS s, CC in: $TCP_CC (machine default:" \
-	     "$(cat /proc/sys/net/ipv4/tcp_congestion_control)); RPS $RPS."
+	     "$(cat /proc/sys/net/ipv4/tcp_congestion_control)); RPS $RPS;" \
+	     "senders/receivers on CPUs: ${PIN:-any}."
 	echo "fwd: gw's transmissions to server; verdicted: id_sequence delta;" \
 	     "bypass: (fwd - verdicted) / fwd."
 	echo
