@@ -3,18 +3,22 @@
  * Internal to libweir (the daemon's capture side).
  *
  * Every rule lives in the filter table, in chains of weir's own that the
- * built-in chains reach by one tagged jump each:
+ * built-in chains reach by one plain jump each (known by that exact form:
+ * a comment would cost an xt match per packet under iptables-nft):
  *
- *   INPUT   ─ -m comment --comment "weir:TAG" -j WEIR-INPUT ─┐
- *   OUTPUT  ─ ...                              -j WEIR-OUTPUT │ RETURN: the
- *   FORWARD ─ ...                              -j WEIR-FORWARD│ admin's rules
- *                                                             ▼ after it run
+ *   INPUT   ─ -j WEIR-INPUT ──┐
+ *   OUTPUT  ─ -j WEIR-OUTPUT  │ RETURN: the admin's rules after it run
+ *   FORWARD ─ -j WEIR-FORWARD ▼
+ *
  *   WEIR-INPUT:  mark V/M injected by weir      → RETURN
  *                mark G/VM (verdict: bypass)    → CONNMARK G/CTM
  *                connmark G/CTM (generation G)  → RETURN   flow needs no
  *                -i INJECT_IF                   → RETURN   more user space
  *                [ctstate NEW]                  → NFQUEUE
  *                [connmark ≠ 0/CTM: older gen]  → NFQUEUE  (new_only only)
+ *
+ * Without the connmark rules (no flow can leave the queue), one rule:
+ * ! -i INJECT_IF, mark ≠ V/M → NFQUEUE.
  *
  * A flow leaves the queue when its connmark holds the current generation
  * G. The daemon gets it there in one of two ways: its verdict sets the
@@ -174,15 +178,20 @@ struct weir__steer_lines {
  * is the empty state; free with _state_exit().
  *
  *   chain[h], rules[h]  our chain for hook h exists; its rules, in order
- *   jumps               rules elsewhere with our comment ("weir:TAG"):
- *                       our jumps, and any stale copy of them
- *   links[h]            rules elsewhere without it that -j/-g to chain h
- *                       (an admin's): kept while h stays, removed with h
+ *   jumps               our jumps ("-A HOOK -j CHAIN" exactly, in hook's
+ *                       built-in chain), any stale copy of them, and any
+ *                       rule with the comment of older versions'
+ *                       jumps ("weir:TAG")
+ *   jump_pos[h]         1-based place of the first of those that jumps to
+ *                       chain h in h's built-in chain; 0: none
+ *   links[h]            other rules elsewhere that -j/-g to chain h (an
+ *                       admin's): kept while h stays, removed with h
  */
 struct weir__steer_state {
 	bool chain[WEIR__STEER_NHOOK];
 	struct weir__steer_lines rules[WEIR__STEER_NHOOK];
 	struct weir__steer_lines jumps;
+	unsigned jump_pos[WEIR__STEER_NHOOK];
 	struct weir__steer_lines links[WEIR__STEER_NHOOK];
 };
 

@@ -177,6 +177,9 @@ static int target_hook(const struct weir__steer_plan *p, int family,
 	if (weir__steer_chain_name(tag, hook, chain))
 		return -EINVAL;
 	ret->chain[hook] = true;
+	/* Where the jump will be: where one was, else first. */
+	ret->jump_pos[hook] = cur && cur->jump_pos[hook] ? cur->jump_pos[hook]
+							 : 1;
 	put_chain(&t, p, h, hook, chain);
 	rc = add_text(&ret->rules[hook], &t);
 	if (!rc) {
@@ -276,9 +279,44 @@ static void put_ref(struct text *t, const char *rule, bool insert)
 		put(t, "-D %s\n", rule + 3);
 }
 
-static void put_refs(struct text *t, struct refs *from, struct refs *to)
+/* The hook whose chain the rule jumps to from that hook's built-in
+ * chain ("-A INPUT ... -j WEIR-INPUT"), or -1. */
+static int jump_hook(const char *rule, char chain[][WEIR__STEER_CHAIN_MAX])
+{
+	size_t len = strlen(rule);
+
+	for (int h = 0; h < WEIR__STEER_NHOOK; h++) {
+		const char *name = weir__steer_hook_name(h);
+		size_t n = strlen(name), c = strlen(chain[h]);
+
+		if (strncmp(rule + 3, name, n) == 0 && rule[3 + n] == ' ' &&
+		    len > c + 4 &&
+		    strncmp(rule + len - c - 4, " -j ", 4) == 0 &&
+		    strcmp(rule + len - c, chain[h]) == 0)
+			return h;
+	}
+	return -1;
+}
+
+static void put_refs(struct text *t, const struct weir__steer_state *fst,
+		     char chain_of[][WEIR__STEER_CHAIN_MAX], struct refs *from,
+		     struct refs *to)
 {
 	match(from, to);
+	/* A jump of the other form in place (an older version's commented
+	 * one, or the way back from it): the wanted one goes in at its
+	 * place, before anything in the chain moves; the other goes with
+	 * the deletions. */
+	for (size_t j = 0; j < to->n; j++) {
+		int h = to->matched[j] ? -1 : jump_hook(to->v[j], chain_of);
+		const char *chain = to->v[j] + 3;
+		int n = (int)strcspn(chain, " ");
+
+		if (h < 0 || !fst->jump_pos[h])
+			continue;
+		put(t, "-I %.*s %u%s\n", n, chain, fst->jump_pos[h], chain + n);
+		to->matched[j] = true;
+	}
 	for (size_t i = 0; i < from->n; i++)
 		if (!from->matched[i])
 			put_ref(t, from->v[i], false);
@@ -316,7 +354,7 @@ static int diff(const struct weir__steer_state *from,
 	put(&t, "*filter\n");
 	head = t.len;
 	put_chains(&t, from, to, chain);
-	put_refs(&t, rf, rt);
+	put_refs(&t, from, chain, rf, rt);
 	/* A chain goes once nothing reaches it; -X wants it empty. */
 	for (int h = 0; h < WEIR__STEER_NHOOK; h++)
 		if (from->chain[h] && !to->chain[h])

@@ -85,7 +85,33 @@ struct names {
 	char chain[WEIR__STEER_NHOOK][WEIR__STEER_CHAIN_MAX];
 	char jump[WEIR__STEER_NHOOK][16 + 2 * WEIR__STEER_CHAIN_MAX];
 	char comment[8 + WEIR__STEER_TAG_MAX]; /* of older versions' jumps */
+	unsigned builtin_rules[WEIR__STEER_NHOOK]; /* seen so far, per hook */
 };
+
+/* The hook whose built-in chain the rule ("-A CHAIN ...") is in, or -1. */
+static int builtin_hook(const char *rule)
+{
+	for (int h = 0; h < WEIR__STEER_NHOOK; h++) {
+		const char *name = weir__steer_hook_name(h);
+		size_t n = strlen(name);
+
+		if (strncmp(rule + 3, name, n) == 0 && rule[3 + n] == ' ')
+			return h;
+	}
+	return -1;
+}
+
+/* Notes where the first of weir's jumps for a hook sits in the built-in
+ * chain: a jump of the other form (an upgrade, or a rollback of one)
+ * goes in at the same place. */
+static void note_jump(struct weir__steer_state *st, const struct names *nm,
+		      int bh, const char *rule)
+{
+	if (bh >= 0 && !st->jump_pos[bh] &&
+	    (has_opt(rule, "-j", nm->chain[bh]) ||
+	     has_opt(rule, "-g", nm->chain[bh])))
+		st->jump_pos[bh] = nm->builtin_rules[bh];
+}
 
 static int our_chain(const struct names *nm, const char *name, size_t len)
 {
@@ -107,11 +133,11 @@ static int reaches(const struct names *nm, const char *rule)
 }
 
 /* One line of the *filter section. */
-static int take_line(struct weir__steer_state *st, const struct names *nm,
+static int take_line(struct weir__steer_state *st, struct names *nm,
 		     const char *line)
 {
 	size_t n;
-	int h;
+	int h, bh;
 
 	if (line[0] == ':') {
 		n = strcspn(line + 1, " ");
@@ -126,11 +152,14 @@ static int take_line(struct weir__steer_state *st, const struct names *nm,
 	h = our_chain(nm, line + 3, n);
 	if (h >= 0)
 		return weir__steer_lines_add(&st->rules[h], line);
-	for (h = 0; h < WEIR__STEER_NHOOK; h++)
-		if (strcmp(line, nm->jump[h]) == 0)
-			return weir__steer_lines_add(&st->jumps, line);
-	if (has_opt(line, "--comment", nm->comment))
+	bh = builtin_hook(line);
+	if (bh >= 0)
+		nm->builtin_rules[bh]++;
+	if ((bh >= 0 && strcmp(line, nm->jump[bh]) == 0) ||
+	    has_opt(line, "--comment", nm->comment)) {
+		note_jump(st, nm, bh, line);
 		return weir__steer_lines_add(&st->jumps, line);
+	}
 	h = reaches(nm, line);
 	if (h >= 0)
 		return weir__steer_lines_add(&st->links[h], line);
@@ -154,7 +183,7 @@ static int names_init(struct names *nm, const char *tag)
 int weir__steer_state_parse(struct weir__steer_state *ret, const char *text,
 			    const char *tag)
 {
-	struct names nm;
+	struct names nm = { 0 };
 	bool filter = false;
 	char *copy, *line, *next;
 	int rc = 0;
@@ -169,6 +198,10 @@ int weir__steer_state_parse(struct weir__steer_state *ret, const char *text,
 		next = strchr(line, '\n');
 		if (next)
 			*next++ = '\0';
+		/* Ownership goes by exact text: no stray blank may hide it. */
+		for (size_t n = strlen(line);
+		     n && strchr(" \t\r", line[n - 1]); n--)
+			line[n - 1] = '\0';
 		if (line[0] == '*')
 			filter = strcmp(line, "*filter") == 0;
 		else if (filter)

@@ -10,7 +10,11 @@
  * packet still has to be routed to the host rather than forwarded,
  * hence its mark and a routing table where every address is local.
  *
- * The rules are weir's own, tagged like the steering rules:
+ * The rules are weir's own, their jumps tagged with a comment (the
+ * steering's jumps no longer are: in the filter table's hooks the
+ * comment match cost every packet; here the nat jump sees only a
+ * connection's first packet, but the mangle one every packet: a
+ * candidate for the same change):
  *
  *   nat:    PREROUTING -m comment --comment "weir:TAG" -j WEIR-TAG-ICPT
  *           WEIR-TAG-ICPT -p tcp -m multiport --dports 80,8080

@@ -316,7 +316,8 @@ EOF
 	start_weir_in "" "$pol"     # not in gw: it attaches there
 	nsx $G iptables-save | grep -q WEIR-FORWARD ||
 		fail "no rules in the compartment's namespace"
-	iptables-save 2>/dev/null | grep -q "WEIR-" &&
+	iptables-save -t filter 2>/dev/null |
+		grep -Eq -- "-j WEIR-(INPUT|OUTPUT|FORWARD)$" &&
 		fail "rules in the namespace weir runs in"
 	expect_ok 10.231.2.2 80
 	expect_no 10.231.2.2 23

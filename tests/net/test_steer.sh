@@ -172,6 +172,22 @@ check "no-ct: other packets are dropped without a reader" \
 steer remove
 steer --gen 2 apply
 
+# ---- an older version's commented jump is replaced in its place -------
+
+steer remove
+in_ns iptables -N WEIR-INPUT
+in_ns iptables -A INPUT -m comment --comment weir:weir -j WEIR-INPUT
+steer --gen 2 apply
+check "upgrade: no commented jump is left" \
+	test "$(count 4 'weir:weir')" = 0
+check "upgrade: the plain jump is where the old one was" \
+	test "$(save4 | grep '^-A INPUT ' | sed -n 2p)" = "-A INPUT -j WEIR-INPUT"
+check "upgrade: the admin's rule before it stays first" \
+	test "$(save4 | grep -m1 '^-A INPUT ')" = \
+		"-A INPUT -s 192.0.2.1/32 -j ACCEPT"
+steer remove
+steer --gen 2 apply
+
 # ---- re-authorisation through the verdict mark (NF_REPEAT) ----------
 
 # serve_for GEN SECONDS OUT [serve options]: a queue reader, started and

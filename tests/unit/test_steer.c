@@ -560,6 +560,50 @@ static void render_keeps_links(void **state)
 	weir__steer_state_exit(&st);
 }
 
+/* An older version's commented jump below an admin's rule: the plain
+ * jump takes its place (not position 1), and the way back puts the old
+ * one there again. */
+static void render_upgrade_keeps_place(void **state)
+{
+	static const char save[] =
+		"*filter\n"
+		":INPUT ACCEPT [0:0]\n"
+		":WEIR-INPUT - [0:0]\n"
+		"-A INPUT -i lo -j ACCEPT\n"
+		"-A INPUT -m comment --comment \"weir:weir\" -j WEIR-INPUT  \n"
+		"-A WEIR-INPUT -m mark ! --mark 0x570000/0xff0000"
+		" -j NFQUEUE --queue-num 0\n"
+		"COMMIT\n";
+	struct weir__steer_plan p;
+	struct weir__steer_state st, to;
+	char *text = NULL;
+
+	(void)state;
+	weir__steer_plan_init(&p);
+	hook(&p, V4, IN)->no_ct_bypass = true;
+	assert_int_equal(weir__steer_state_parse(&st, save, NULL), 0);
+	assert_int_equal(st.jump_pos[IN], 2);
+	/* (The trailing blanks of the saved line do not matter.) */
+	assert_string_equal(st.jumps.v[0],
+		"-A INPUT -m comment --comment \"weir:weir\" -j WEIR-INPUT");
+	check_render(&p, V4, &st,
+		"*filter\n"
+		"-I INPUT 2 -j WEIR-INPUT\n"
+		"-D INPUT -m comment --comment \"weir:weir\" -j WEIR-INPUT\n"
+		"COMMIT\n");
+	assert_int_equal(weir__steer_target(&p, V4, &st, &to), 0);
+	assert_int_equal(weir__steer_diff(&to, &st, NULL, &text), 0);
+	assert_non_null(text);
+	assert_string_equal(text,
+		"*filter\n"
+		"-I INPUT 2 -m comment --comment \"weir:weir\" -j WEIR-INPUT\n"
+		"-D INPUT -j WEIR-INPUT\n"
+		"COMMIT\n");
+	free(text);
+	weir__steer_state_exit(&to);
+	weir__steer_state_exit(&st);
+}
+
 static char save_messy_unset[] = "unset";
 
 /* Removal: every rule of the tag and its chains, nothing else. */
@@ -920,6 +964,7 @@ int main(void)
 		cmocka_unit_test(state_messy),
 		cmocka_unit_test(render_messy),
 		cmocka_unit_test(render_keeps_links),
+		cmocka_unit_test(render_upgrade_keeps_place),
 		cmocka_unit_test(render_remove),
 		cmocka_unit_test(proc_parse),
 		cmocka_unit_test(proc_bad_netns),
