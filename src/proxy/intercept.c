@@ -10,16 +10,15 @@
  * packet still has to be routed to the host rather than forwarded,
  * hence its mark and a routing table where every address is local.
  *
- * The rules are weir's own, their jumps tagged with a comment (the
- * steering's jumps no longer are: in the filter table's hooks the
- * comment match cost every packet; here the nat jump sees only a
- * connection's first packet, but the mangle one every packet: a
- * candidate for the same change):
+ * The rules are weir's own: chains named after the tag, reached by plain
+ * jumps (as the steering's: under iptables-nft a comment is an xt match
+ * that runs for every packet, and the mangle jump sees every packet; the
+ * commented jumps of older versions are still removed):
  *
- *   nat:    PREROUTING -m comment --comment "weir:TAG" -j WEIR-TAG-ICPT
+ *   nat:    PREROUTING -j WEIR-TAG-ICPT
  *           WEIR-TAG-ICPT -p tcp -m multiport --dports 80,8080
  *                         -j REDIRECT --to-ports PORT
- *   mangle: PREROUTING -m comment --comment "weir:TAG" -j WEIR-TAG-ICPT
+ *   mangle: PREROUTING -j WEIR-TAG-ICPT
  *           WEIR-TAG-ICPT ! -i lo -p udp -m multiport --dports 53
  *                         -j TPROXY --on-port PORT
  *                         --tproxy-mark 0x5701/0xffff
@@ -95,20 +94,24 @@ static int run(const char *tool, const char *const *args, const char *in,
 	return rc;
 }
 
-/* Removes the jump(s) and the chain from one table; quiet when there
- * is nothing. */
+/* Removes the jump(s), plain or in the commented form of older
+ * versions, and the chain from one table; quiet when there is nothing. */
 static void remove_table(const char *ipt, const char *table, const char *tag)
 {
 	char chain[40], comment[40];
-	const char *del[] = { "-w", "-t", table, "-D", "PREROUTING", "-m",
-			      "comment", "--comment", comment, "-j", chain,
-			      NULL };
+	const char *del_old[] = { "-w", "-t", table, "-D", "PREROUTING", "-m",
+				  "comment", "--comment", comment, "-j", chain,
+				  NULL };
+	const char *del[] = { "-w", "-t", table, "-D", "PREROUTING", "-j",
+			      chain, NULL };
 	const char *flush[] = { "-w", "-t", table, "-F", chain, NULL };
 	const char *drop[] = { "-w", "-t", table, "-X", chain, NULL };
 
 	chain_name(tag, chain, sizeof(chain));
 	snprintf(comment, sizeof(comment), "weir:%s", tag ? tag : "weir");
 	for (int i = 0; i < 16 && run(ipt, del, NULL, NULL, 0) == 0; i++)
+		;
+	for (int i = 0; i < 16 && run(ipt, del_old, NULL, NULL, 0) == 0; i++)
 		;
 	run(ipt, flush, NULL, NULL, 0);
 	run(ipt, drop, NULL, NULL, 0);
@@ -151,14 +154,13 @@ static void put(char *t, size_t len, const char *fmt, ...)
 
 /* One table's section: the chain, a rule per group of up to 15 ports
  * (multiport's limit) with `match` before the ports and `target` after
- * them, and the tagged jump unless the chain is there already (then
+ * them, and the jump unless the chain is there already (then
  * declaring it flushes it, and the new rules replace the old ones in the
  * same transaction: no moment without interception). Nothing when there
  * are no ports. */
 static void put_table(char *t, size_t len, const char *table,
-		      const char *chain, const char *tag, const uint16_t *ports,
-		      size_t n, const char *match, const char *target,
-		      bool jump)
+		      const char *chain, const uint16_t *ports, size_t n,
+		      const char *match, const char *target, bool jump)
 {
 	if (!n)
 		return;
@@ -170,8 +172,7 @@ static void put_table(char *t, size_t len, const char *table,
 		put(t, len, " %s\n", target);
 	}
 	if (jump)
-		put(t, len, "-A PREROUTING -m comment --comment \"weir:%s\" "
-		    "-j %s\n", tag ? tag : "weir", chain);
+		put(t, len, "-A PREROUTING -j %s\n", chain);
 	put(t, len, "COMMIT\n");
 }
 
@@ -194,10 +195,10 @@ static int install_family(const char *restore, const char *tag,
 	snprintf(tproxy, sizeof(tproxy),
 		 "-j TPROXY --on-port %u --tproxy-mark 0x%x/0x%x", port,
 		 TPROXY_MARK, TPROXY_MASK);
-	put_table(text, sizeof(text), "nat", chain, tag, tcp, ntcp,
+	put_table(text, sizeof(text), "nat", chain, tcp, ntcp,
 		  "-p tcp", redirect,
 		  !old || !weir__intercept_has(old, IPPROTO_TCP));
-	put_table(text, sizeof(text), "mangle", chain, tag, udp, nudp,
+	put_table(text, sizeof(text), "mangle", chain, udp, nudp,
 		  "! -i lo -p udp", tproxy,
 		  !old || !weir__intercept_has(old, IPPROTO_UDP));
 	return text[0] ? run(restore, args, text, err, errlen) : 0;

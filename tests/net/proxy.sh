@@ -614,7 +614,15 @@ t_reload_intercept() {
 	printf 'protocol echo udp 7001;\nintercept echo;\n' >"$work/udp.weir"
 	printf 'protocol web tcp 80;\n' >"$work/none.weir"
 	cp "$work/tcp.weir" "$work/cur.weir"
+	# What a crashed older version left: its commented jump.
+	nsx $G iptables -t nat -N WEIR-ICPT
+	nsx $G iptables -t nat -A PREROUTING -m comment --comment weir:weir \
+		-j WEIR-ICPT
 	start_weir_rules "$work/cur.weir"
+	nsx $G iptables-save -t nat | grep -q "weir:weir" &&
+		fail "the stale commented jump stayed"
+	[ "$(nsx $G iptables-save -t nat | grep -cx -- '-A PREROUTING -j WEIR-ICPT')" = 1 ] ||
+		fail "not one plain nat jump"
 	local got
 	got=$(nsx $C curl -sS --max-time 10 http://10.232.2.2/hello.txt) ||
 		fail "TCP interception"
