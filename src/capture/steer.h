@@ -158,6 +158,9 @@ uint32_t weir__steer_vmark(const struct weir__steer_plan *plan, uint8_t gen);
 
 /* "INPUT", "OUTPUT", "FORWARD". */
 const char *weir__steer_hook_name(int hook);
+/* The hook whose built-in chain a saved rule ("-A CHAIN ...") is in, or
+ * -1 for any other chain. */
+int weir__steer_rule_hook(const char *rule);
 
 /* The chain weir uses for `hook` with `tag` (NULL: the default):
  * WEIR-INPUT for the default tag, WEIR-<tag>-INPUT otherwise, so two

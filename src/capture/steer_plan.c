@@ -19,6 +19,20 @@ const char *weir__steer_hook_name(int hook)
 	return hook >= 0 && hook < WEIR__STEER_NHOOK ? hook_names[hook] : "?";
 }
 
+int weir__steer_rule_hook(const char *rule)
+{
+	if (strncmp(rule, "-A ", 3) != 0)
+		return -1;
+	for (int h = 0; h < WEIR__STEER_NHOOK; h++) {
+		size_t n = strlen(hook_names[h]);
+
+		if (strncmp(rule + 3, hook_names[h], n) == 0 &&
+		    rule[3 + n] == ' ')
+			return h;
+	}
+	return -1;
+}
+
 void weir__steer_fail(struct weir__steer_err *err, int family, int status,
 		      const char *fmt, ...)
 {

@@ -283,18 +283,15 @@ static void put_ref(struct text *t, const char *rule, bool insert)
  * chain ("-A INPUT ... -j WEIR-INPUT"), or -1. */
 static int jump_hook(const char *rule, char chain[][WEIR__STEER_CHAIN_MAX])
 {
-	size_t len = strlen(rule);
+	int h = weir__steer_rule_hook(rule);
+	size_t len = strlen(rule), c;
 
-	for (int h = 0; h < WEIR__STEER_NHOOK; h++) {
-		const char *name = weir__steer_hook_name(h);
-		size_t n = strlen(name), c = strlen(chain[h]);
-
-		if (strncmp(rule + 3, name, n) == 0 && rule[3 + n] == ' ' &&
-		    len > c + 4 &&
-		    strncmp(rule + len - c - 4, " -j ", 4) == 0 &&
-		    strcmp(rule + len - c, chain[h]) == 0)
-			return h;
-	}
+	if (h < 0)
+		return -1;
+	c = strlen(chain[h]);
+	if (len > c + 4 && strncmp(rule + len - c - 4, " -j ", 4) == 0 &&
+	    strcmp(rule + len - c, chain[h]) == 0)
+		return h;
 	return -1;
 }
 

@@ -88,19 +88,6 @@ struct names {
 	unsigned builtin_rules[WEIR__STEER_NHOOK]; /* seen so far, per hook */
 };
 
-/* The hook whose built-in chain the rule ("-A CHAIN ...") is in, or -1. */
-static int builtin_hook(const char *rule)
-{
-	for (int h = 0; h < WEIR__STEER_NHOOK; h++) {
-		const char *name = weir__steer_hook_name(h);
-		size_t n = strlen(name);
-
-		if (strncmp(rule + 3, name, n) == 0 && rule[3 + n] == ' ')
-			return h;
-	}
-	return -1;
-}
-
 /* Notes where the first of weir's jumps for a hook sits in the built-in
  * chain: a jump of the other form (an upgrade, or a rollback of one)
  * goes in at the same place. */
@@ -152,7 +139,7 @@ static int take_line(struct weir__steer_state *st, struct names *nm,
 	h = our_chain(nm, line + 3, n);
 	if (h >= 0)
 		return weir__steer_lines_add(&st->rules[h], line);
-	bh = builtin_hook(line);
+	bh = weir__steer_rule_hook(line);
 	if (bh >= 0)
 		nm->builtin_rules[bh]++;
 	if ((bh >= 0 && strcmp(line, nm->jump[bh]) == 0) ||

@@ -50,6 +50,22 @@ static void check_render(const struct weir__steer_plan *p, int family,
 	free(text);
 }
 
+/* The way back from what p makes of cur (a rollback) is `want`. */
+static void check_way_back(const struct weir__steer_plan *p,
+			   const struct weir__steer_state *cur,
+			   const char *want)
+{
+	struct weir__steer_state to;
+	char *text = NULL;
+
+	assert_int_equal(weir__steer_target(p, V4, cur, &to), 0);
+	assert_int_equal(weir__steer_diff(&to, cur, NULL, &text), 0);
+	assert_non_null(text);
+	assert_string_equal(text, want);
+	free(text);
+	weir__steer_state_exit(&to);
+}
+
 /* ---- plans ---------------------------------------------------------- */
 
 static void expect_bad(const struct weir__steer_plan *p, const char *why)
@@ -527,8 +543,7 @@ static void render_keeps_links(void **state)
 		"-A WEIR-OUTPUT -j NFQUEUE --queue-num 1\n"
 		"COMMIT\n";
 	struct weir__steer_plan p;
-	struct weir__steer_state st, to;
-	char *text = NULL;
+	struct weir__steer_state st;
 
 	(void)state;
 	weir__steer_plan_init(&p);
@@ -546,17 +561,12 @@ static void render_keeps_links(void **state)
 		"-I OUTPUT 1 -j WEIR-OUTPUT\n"
 		"COMMIT\n");
 	/* The way back (a rollback) restores the chain and the jump. */
-	assert_int_equal(weir__steer_target(&p, V4, &st, &to), 0);
-	assert_int_equal(weir__steer_diff(&to, &st, NULL, &text), 0);
-	assert_non_null(text);
-	assert_string_equal(text,
+	check_way_back(&p, &st,
 		"*filter\n"
 		":WEIR-OUTPUT - [0:0]\n"
 		"-A WEIR-OUTPUT -j NFQUEUE --queue-num 1\n"
 		"-D OUTPUT -j WEIR-OUTPUT\n"
 		"COMMIT\n");
-	free(text);
-	weir__steer_state_exit(&to);
 	weir__steer_state_exit(&st);
 }
 
@@ -575,8 +585,7 @@ static void render_upgrade_keeps_place(void **state)
 		" -j NFQUEUE --queue-num 0\n"
 		"COMMIT\n";
 	struct weir__steer_plan p;
-	struct weir__steer_state st, to;
-	char *text = NULL;
+	struct weir__steer_state st;
 
 	(void)state;
 	weir__steer_plan_init(&p);
@@ -591,16 +600,11 @@ static void render_upgrade_keeps_place(void **state)
 		"-I INPUT 2 -j WEIR-INPUT\n"
 		"-D INPUT -m comment --comment \"weir:weir\" -j WEIR-INPUT\n"
 		"COMMIT\n");
-	assert_int_equal(weir__steer_target(&p, V4, &st, &to), 0);
-	assert_int_equal(weir__steer_diff(&to, &st, NULL, &text), 0);
-	assert_non_null(text);
-	assert_string_equal(text,
+	check_way_back(&p, &st,
 		"*filter\n"
 		"-I INPUT 2 -m comment --comment \"weir:weir\" -j WEIR-INPUT\n"
 		"-D INPUT -j WEIR-INPUT\n"
 		"COMMIT\n");
-	free(text);
-	weir__steer_state_exit(&to);
 	weir__steer_state_exit(&st);
 }
 
