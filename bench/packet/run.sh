@@ -75,10 +75,14 @@ pin_init() {
 	SEND=() RECV=()
 	[ -n "$PIN" ] || return 0
 	read -r s r <<<"$PIN"
-	case "$s:$r" in
-	[0-9]*:[0-9]*) ;;
-	*) echo "PIN must be two CPU numbers, or empty" >&2; exit 2 ;;
-	esac
+	if ! [[ $s =~ ^[0-9]+$ && $r =~ ^[0-9]+$ ]]; then
+		echo "PIN must be two CPU numbers, or empty" >&2
+		exit 2
+	fi
+	command -v taskset >/dev/null || {
+		echo "PIN needs taskset (util-linux)" >&2
+		exit 2
+	}
 	if [ "$s" -ge "$NCPU" ] || [ "$r" -ge "$NCPU" ]; then
 		echo "PIN: $NCPU CPUs here; not pinned" >&2
 		PIN=
