@@ -61,6 +61,8 @@ struct weir__live_stats {
 	                               * dropped, never classified */
 	uint64_t bad_msgs;            /* messages that were not packets */
 	uint64_t verdict_batches;     /* sends of verdict messages */
+	uint64_t busy_reads;          /* switches from the multishot
+	                               * receive to recvmmsg reads (load) */
 	uint64_t send_errors;         /* failed sends (packets stay queued) */
 	uint64_t early;               /* queued before the bind ack: given
 	                               * the fail mode's verdict at once */

@@ -59,7 +59,7 @@ struct weir__held {
 struct live_counters {
 	_Atomic uint64_t received, accepted, dropped, replaced, bypassed,
 		pended, pend_timeouts, held, by_default, unparsed, cut_short, bad_msgs,
-		verdict_batches, send_errors, early;
+		verdict_batches, send_errors, early, busy_reads;
 };
 
 /* The multishot receive path (live_recv.c). */
@@ -69,7 +69,9 @@ struct recv_ring {
 	struct weir_buf *bufs[RECV_RING_BUFS];
 	struct weir__io_op op;
 	struct weir_post flush_req;
+	unsigned round_msgs;              /* messages this round */
 	bool registered, armed, flush_posted;
+	bool to_drain;                    /* cancelled for recvmmsg reads */
 };
 
 struct weir__live_worker {
@@ -120,6 +122,10 @@ void weir__live_worker_stop(struct weir__live_worker *w);
 void weir__live_flush(struct weir__live_worker *w);
 /* Draining and nothing held any more: ends the worker's loop. */
 void weir__live_maybe_done(struct weir__live_worker *w);
+/* Reads the socket with recvmmsg until it is empty (then arms the
+ * receive or the poll again) or a budget is spent. Only while no
+ * multishot receive is in flight: the two would reorder messages. */
+void weir__live_drain(struct weir__live_worker *w);
 
 /* Handles one datagram (netlink messages) received into pbuf. */
 void weir__live_dgram(struct weir__live_worker *w, void *buf, size_t len,

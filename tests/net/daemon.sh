@@ -467,7 +467,42 @@ EOF
 	stop_weir
 }
 
+# A burst that arrives while weir is stopped (SIGSTOP) fills every
+# receive buffer at once: the worker switches to recvmmsg reads, and each
+# datagram still gets its own verdict, in order (the permitted port's
+# arrive in sequence, the blocked port's not at all), the counters
+# balance, and light traffic afterwards flows (the receive is armed
+# again).
+t_burst() {
+	local pol; pol=$(policy burst <<'EOF'
+block "odd" in ipforward-v4 if udp.dport == 7011;
+permit "rest" in ipforward;
+EOF
+)
+	: >"$work/even"; : >"$work/odd"
+	nsx $S socat -u UDP-RECV:7010 OPEN:"$work/even",creat,append &
+	nsx $S socat -u UDP-RECV:7011 OPEN:"$work/odd",creat,append &
+	start_weir_in $G "$pol"
+	sleep 0.3
+	kill -STOP $wpid
+	nsx $C bash -c 'exec 3>/dev/udp/10.231.2.2/7010 4>/dev/udp/10.231.2.2/7011
+		for i in $(seq 200); do echo "e$i" >&3; echo "o$i" >&4; done'
+	kill -CONT $wpid
+	sleep 1
+	seq -f "e%g" 200 | cmp -s - "$work/even" ||
+		fail "permitted datagrams lost or reordered: $(wc -l <"$work/even") of 200"
+	[ -s "$work/odd" ] && fail "$(wc -l <"$work/odd") blocked datagrams passed"
+	[ "$(stat_of busy-reads)" -ge 1 ] || { stats; fail "no switch to reads"; }
+	[ "$(stat_of received)" -ge 400 ] || { stats; fail "weir missed datagrams"; }
+	balance
+	echo late | nsx $C socat -u - UDP:10.231.2.2:7010
+	sleep 0.3
+	grep -q late "$work/even" || fail "traffic after the burst was lost"
+	balance
+	stop_weir
+}
+
 topology
 run_test block_permit ipv6 callout reload two_queues kill_bypass \
 	kill_nobypass sigterm_flush ale ale_reauth compartment overload replace \
-	copy
+	copy burst
