@@ -166,7 +166,7 @@ void weir__live_stats(struct weir__live *l, struct weir__live_stats *ret)
 		SUM(received); SUM(accepted); SUM(dropped); SUM(replaced);
 		SUM(bypassed); SUM(pended); SUM(pend_timeouts); SUM(held);
 		SUM(by_default); SUM(unparsed); SUM(cut_short); SUM(bad_msgs);
-		SUM(verdict_batches); SUM(busy_reads); SUM(send_errors); SUM(early);
+		SUM(verdict_batches); SUM(busy_reads); SUM(own); SUM(send_errors); SUM(early);
 	}
 }
 

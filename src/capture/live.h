@@ -37,6 +37,15 @@ struct weir__live_opts {
 	                               * uses to ask the rules to set the
 	                               * connmark, where NFQUEUE cannot set
 	                               * it itself (no conntrack glue) */
+	uint32_t own_mark;            /* weir's injection mark (own_mark_mask
+	                               * bits; mask 0: none) */
+	uint32_t own_mark_mask;
+	const char *own_ifname;       /* weir's TUN devices, a trailing '+'
+	                               * for a prefix; NULL: none. Borrowed.
+	                               * On FORWARD, where the rules do not
+	                               * skip them (skips_in_user, steer.h),
+	                               * packets with the mark or from these
+	                               * devices are accepted unclassified */
 	const char *netns;            /* namespace path; NULL: weir's own */
 	uint32_t compartment;         /* stamped on every packet's metadata */
 	uint64_t pend_timeout_ns;     /* 0: 5 s */
@@ -52,6 +61,8 @@ struct weir__live_stats {
 	uint64_t dropped;             /* verdicts: drop (block, absorb) */
 	uint64_t replaced;            /* accepts with a new payload */
 	uint64_t bypassed;            /* accepts that set the bypass mark */
+	uint64_t own;                 /* weir's own packets, accepted
+	                               * unclassified (own_mark, own_ifname) */
 	uint64_t pended;              /* pends begun */
 	uint64_t pend_timeouts;       /* pends the engine timed out */
 	uint64_t held;                /* packets waiting for a pend now */

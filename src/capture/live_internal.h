@@ -59,7 +59,7 @@ struct weir__held {
 struct live_counters {
 	_Atomic uint64_t received, accepted, dropped, replaced, bypassed,
 		pended, pend_timeouts, held, by_default, unparsed, cut_short, bad_msgs,
-		verdict_batches, send_errors, early, busy_reads;
+		verdict_batches, send_errors, early, busy_reads, own;
 };
 
 /* The multishot receive path (live_recv.c). */

@@ -83,8 +83,12 @@ static bool bypass_of(struct weir__live_worker *w, const struct weir__held *h,
 	struct weir__live *l = w->l;
 	uint32_t mark = atomic_load_explicit(&l->bypass_mark,
 					     memory_order_relaxed);
-	int v6 = h->pkt->pd.family == AF_INET6;
+	int v6;
 
+	/* No packet: a verdict given without classification. */
+	if (!h->pkt)
+		return false;
+	v6 = h->pkt->pd.family == AF_INET6;
 	if (!mark || !h->ale_permit || h->replaced ||
 	    h->where == WEIR__PATH_FORWARD ||
 	    !(h->pkt->meta.flags & WEIR_META_CT) ||
@@ -251,6 +255,27 @@ static void finish(struct weir__live_worker *w, struct weir__held *h,
 	release(h);
 }
 
+/* A packet weir sent itself, where the rules left it in the queue (a
+ * skip costs every forwarded packet): the injection mark, or one of
+ * weir's TUN devices as the input. */
+static bool own_packet(struct weir__live_worker *w,
+		       const struct weir_pkt_meta *m)
+{
+	const struct weir__live_opts *o = &w->l->o;
+	const char *name;
+	size_t len;
+
+	if (o->own_mark_mask && (m->mark & o->own_mark_mask) == o->own_mark)
+		return true;
+	if (!o->own_ifname || !m->ifindex_in)
+		return false;
+	name = weir__ifname(&w->ifn, m->ifindex_in, w->now);
+	len = strlen(o->own_ifname);
+	if (len && o->own_ifname[len - 1] == '+')
+		return strncmp(name, o->own_ifname, len - 1) == 0;
+	return strcmp(name, o->own_ifname) == 0;
+}
+
 /* A packet the engine cannot take (no memory): fail mode decides. */
 static void fail_verdict(struct weir__live_worker *w, uint32_t id)
 {
@@ -271,6 +296,13 @@ void weir__live_message(struct weir__live_worker *w, struct nlmsghdr *nlh,
 		return;
 	}
 	LIVE_INC(w, received);
+	if (m.hook == WEIR__HOOK_FORWARD && own_packet(w, &m.meta)) {
+		struct weir__held own = { .id = m.id };
+
+		give_verdict(w, &own, true);
+		LIVE_INC(w, own);
+		return;
+	}
 	h = held_new(w);
 	/* A view into the receive buffer (copy-on-write, see buf.h). */
 	if (h)

@@ -91,6 +91,12 @@ struct weir__steer_hook_plan {
 				    * leave flows in the kernel, so they
 				    * would never match, and they would make
 				    * conntrack track every packet */
+	bool skips_in_user;        /* the one-rule chain (no_ct_bypass and
+				    * not new_only) queues weir's own
+				    * packets too, and the workers let them
+				    * through at once: on FORWARD, where
+				    * every match costs the forwarding path
+				    * and weir's own packets are rare */
 	uint16_t qfirst, qlast;    /* queues: qfirst..qlast (--queue-balance),
 				    * one queue when equal (--queue-num) */
 };

@@ -193,6 +193,10 @@ static void plan_of(const struct daemon *d, const struct compartment *c,
 			hp->no_ct_bypass = !d->o.connmark_bypass ||
 					   !d->needs.bypass_ok[v6] ||
 					   h == WEIR__STEER_FORWARD;
+			/* What weir injects reaches FORWARD only from its
+			 * TUN devices; the workers skip it there
+			 * (live_path.c), so that the rule is bare. */
+			hp->skips_in_user = h == WEIR__STEER_FORWARD;
 			hp->qfirst = d->o.queue_base;
 			hp->qlast = (uint16_t)(d->o.queue_base +
 					       d->o.nqueues - 1);
@@ -316,6 +320,8 @@ static int start_live(struct daemon *d, struct compartment *c)
 		.engine = d->engine, .nqueues = d->o.nqueues,
 		.queue_base = d->o.queue_base, .fail_open = !d->o.fail_closed,
 		.ctmark_mask = plan.ct_mask, .vmark_mask = plan.vmark_mask,
+		.own_mark = plan.mark, .own_mark_mask = plan.mark_mask,
+		.own_ifname = plan.inject_ifname,
 		.netns = c->netns, .compartment = c->id,
 		.pend_timeout_ns = d->o.pend_timeout_ns,
 		.maxlen = d->o.queue_maxlen, .copy_range = copy_range(d) };

@@ -39,9 +39,9 @@ static void text_live(FILE *f, const struct compartment *c)
 		s.received == s.accepted + s.dropped + s.held ? "ok"
 							      : "MISMATCH");
 	fprintf(f, "  verdicts  by-default %" PRIu64 "  replaced %" PRIu64
-		   "  bypassed %" PRIu64 "  batches %" PRIu64
+		   "  bypassed %" PRIu64 "  own %" PRIu64 "  batches %" PRIu64
 		   "  busy-reads %" PRIu64 "  send-errors %" PRIu64 "\n",
-		s.by_default, s.replaced, s.bypassed, s.verdict_batches,
+		s.by_default, s.replaced, s.bypassed, s.own, s.verdict_batches,
 		s.busy_reads, s.send_errors);
 	fprintf(f, "  pends     begun %" PRIu64 "  timed-out %" PRIu64
 		   "  unparsed %" PRIu64 "  cut-short %" PRIu64
@@ -150,14 +150,15 @@ static void json_live(FILE *f, const struct compartment *c)
 	fprintf(f, "{\"id\":%u,\"received\":%" PRIu64 ",\"accepted\":%" PRIu64
 		   ",\"dropped\":%" PRIu64 ",\"held\":%" PRIu64 ",\"pended\":%"
 		   PRIu64 ",\"pend_timeouts\":%" PRIu64 ",\"replaced\":%" PRIu64
-		   ",\"bypassed\":%" PRIu64 ",\"by_default\":%" PRIu64
+		   ",\"bypassed\":%" PRIu64 ",\"own\":%" PRIu64
+		   ",\"by_default\":%" PRIu64
 		   ",\"unparsed\":%" PRIu64 ",\"cut_short\":%" PRIu64
 		   ",\"send_errors\":%" PRIu64
 		   ",\"batches\":%" PRIu64 ",\"busy_reads\":%" PRIu64
 		   ",\"queues\":[", c->id, s.received,
 		s.accepted, s.dropped, s.held, s.pended, s.pend_timeouts,
-		s.replaced, s.bypassed, s.by_default, s.unparsed, s.cut_short,
-		s.send_errors, s.verdict_batches, s.busy_reads);
+		s.replaced, s.bypassed, s.own, s.by_default, s.unparsed,
+		s.cut_short, s.send_errors, s.verdict_batches, s.busy_reads);
 	for (int i = 0; i < nq && i < MAX_PROC_QUEUES; i++)
 		fprintf(f, "%s{\"queue\":%u,\"waiting\":%u,\"queue_dropped\":%u,"
 			   "\"user_dropped\":%u,\"id_sequence\":%u,"

@@ -10,7 +10,9 @@
 # itself and to gw), dns (dnssink in front of a dnsmasq resolver in
 # server: listed names get the sink, others the real answer, NXDOMAIN
 # mode), rewrite (MSS clamp seen in the server's capture, UDP text
-# replaced on the way).
+# replaced on the way), reinject (copies of every forwarded packet on
+# the send path never come back), reinject_receive (copies on the receive
+# path come back through FORWARD and pass unclassified).
 # Exit 0 pass, 1 fail, 77 skip (not root, or a tool is missing; under
 # CI=true those fail instead).
 set -u
@@ -266,5 +268,39 @@ EOF
 	stop_weir
 }
 
+# The copies go into the receive path instead: they arrive on weir's TUN
+# device and are forwarded, so they meet FORWARD again. The rule there
+# queues everything (a skip would cost every forwarded packet); the
+# worker lets weir's own packets through unclassified and counts them.
+t_reinject_receive() {
+	local pol; pol=$(policy reinject_rx <<EOF
+plugin reinject { counts = "$work/counts"; path = "receive"; }
+callout reinject "all" in ipforward-v4;
+EOF
+)
+	plugins=${WEIR_TEST_PLUGIN_DIR:?} start_weir_rules "$pol"
+	nsx $G iptables-save | grep -q -- "-A WEIR-FORWARD -j NFQUEUE" ||
+		fail "the FORWARD chain is not a bare queue rule"
+	local got
+	got=$(nsx $C ping -c 20 -i 0.05 -w 10 10.231.2.2 |
+		sed -n 's/.* \([0-9]*\) received.*/\1/p')
+	[ "$got" = 20 ] || fail "ping through the receive path: $got of 20"
+	sleep 0.5
+	set -- $(cat "$work/counts")
+	local classified=$2 mine=$4 injected=$6 failed=$8
+	note "counts: classified $classified mine $mine injected $injected failed $failed"
+	[ "$classified" = 40 ] || fail "$classified classified, wanted 40 (20 pings, 20 replies)"
+	[ "$injected" = 40 ] || fail "$injected injected of 40"
+	[ "$mine" = 0 ] || fail "$mine copies were classified again"
+	[ "$failed" = 0 ] || fail "$failed injections failed"
+	local own recv
+	own=$(stats | grep -o " own [0-9][0-9]*" | head -1 | awk "{print \$2}")
+	recv=$(stats | sed -n 's/.*packets *received \([0-9]*\).*/\1/p' | head -1)
+	[ "$own" = 40 ] || { stats; fail "$own own packets counted, wanted 40"; }
+	[ "$recv" = 80 ] || fail "queued $recv, wanted 80 (40 and their copies)"
+	stats | grep -q "balance ok" || fail "counters do not balance"
+	stop_weir
+}
+
 topology
-run_test reset dns rewrite reinject
+run_test reset dns rewrite reinject reinject_receive

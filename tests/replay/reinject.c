@@ -7,12 +7,16 @@
  * per layer, plus once for its copy in replay: the counters say so.
  *
  * Counts, in the file named by the parameter `counts` (rewritten at each
- * classification): "classified N mine M injected K failed F".
+ * classification): "classified N mine M injected K failed F". With
+ * `path = "receive"` every copy goes into the receive path, as arriving
+ * on the packet's input interface (live: through weir's TUN device, so
+ * a forwarded copy meets FORWARD again).
  */
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 
 #include <weir/inject.h>
@@ -21,6 +25,7 @@
 struct state {
 	struct weir_inject_handle *h;
 	char path[256];
+	bool receive;                /* every copy into the receive path */
 	_Atomic uint64_t classified, mine, injected, failed;
 };
 
@@ -57,7 +62,7 @@ static int reinject(struct state *s, const struct weir_pkt *pkt)
 	if (copy && l) {
 		weir_nbl_add(l, copy);
 		copy = NULL;
-		rc = pkt->meta.direction == WEIR_DIR_INBOUND
+		rc = pkt->meta.direction == WEIR_DIR_INBOUND || s->receive
 			? weir_inject_network_receive(s->h, 1, 0, c,
 						      pkt->meta.ifindex_in, l,
 						      done, s)
@@ -98,11 +103,14 @@ static int init(struct weir_engine *e, const char *params, void **ret)
 {
 	struct state *s = calloc(1, sizeof(*s));
 	struct weir_callout c = { .name = "reinject", .classify = classify };
+	char how[16] = "";
 	int rc;
 
 	if (!s)
 		return -ENOMEM;
 	weir_param_get(params, "counts", s->path, sizeof(s->path));
+	weir_param_get(params, "path", how, sizeof(how));
+	s->receive = strcmp(how, "receive") == 0;
 	rc = weir_inject_handle_create(e, AF_UNSPEC, WEIR_INJECT_NETWORK,
 				       &s->h);
 	c.priv = s;

@@ -279,6 +279,37 @@ static void render_no_ct_bypass(void **state)
 		"-I FORWARD 1 -j WEIR-FORWARD\n"
 		"-I OUTPUT 1 -j WEIR-OUTPUT\n"
 		"COMMIT\n");
+	/* Skips left to the workers: the bare queue rule; a chain with
+	 * connmark rules keeps its skips (the flag is for one-rule
+	 * chains only). */
+	hook(&p, V4, FWD)->skips_in_user = true;
+	check_render(&p, V4, NULL,
+		"*filter\n"
+		":WEIR-OUTPUT - [0:0]\n"
+		"-A WEIR-OUTPUT -m mark ! --mark 0x57/0xff"
+		" -j NFQUEUE --queue-num 0\n"
+		":WEIR-FORWARD - [0:0]\n"
+		"-A WEIR-FORWARD -j NFQUEUE --queue-num 0 --queue-bypass\n"
+		"-I FORWARD 1 -j WEIR-FORWARD\n"
+		"-I OUTPUT 1 -j WEIR-OUTPUT\n"
+		"COMMIT\n");
+	hook(&p, V4, FWD)->no_ct_bypass = false;
+	check_render(&p, V4, NULL,
+		"*filter\n"
+		":WEIR-OUTPUT - [0:0]\n"
+		"-A WEIR-OUTPUT -m mark ! --mark 0x57/0xff"
+		" -j NFQUEUE --queue-num 0\n"
+		":WEIR-FORWARD - [0:0]\n"
+		"-A WEIR-FORWARD -m mark --mark 0x57/0xff -j RETURN\n"
+		"-A WEIR-FORWARD -m mark --mark 0x1000000/0xff000000"
+		" -j CONNMARK --set-xmark 0x1000000/0xff000000\n"
+		"-A WEIR-FORWARD -m connmark --mark 0x1000000/0xff000000"
+		" -j RETURN\n"
+		"-A WEIR-FORWARD -i weir-inj+ -j RETURN\n"
+		"-A WEIR-FORWARD -j NFQUEUE --queue-num 0 --queue-bypass\n"
+		"-I FORWARD 1 -j WEIR-FORWARD\n"
+		"-I OUTPUT 1 -j WEIR-OUTPUT\n"
+		"COMMIT\n");
 }
 
 static void render_gateway(void **state)
