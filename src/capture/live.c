@@ -96,6 +96,12 @@ int weir__live_start(const struct weir__live_opts *opts,
 	if (!l)
 		return snprintf(err, errlen, "out of memory"), -ENOMEM;
 	l->o = *opts;
+	if (opts->own_ifname) {
+		size_t len = strlen(opts->own_ifname);
+
+		l->own_ifprefix = len && opts->own_ifname[len - 1] == '+';
+		l->own_iflen = len - l->own_ifprefix;
+	}
 	defaults(&l->o);
 	l->engine = opts->engine;
 	l->flows = weir_engine_flows(l->engine);

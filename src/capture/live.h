@@ -41,11 +41,11 @@ struct weir__live_opts {
 	                               * bits; mask 0: none) */
 	uint32_t own_mark_mask;
 	const char *own_ifname;       /* weir's TUN devices, a trailing '+'
-	                               * for a prefix; NULL: none. Borrowed.
-	                               * On FORWARD, where the rules do not
-	                               * skip them (skips_in_user, steer.h),
-	                               * packets with the mark or from these
-	                               * devices are accepted unclassified */
+	                               * for a prefix; NULL: none. Borrowed */
+	bool own_forward;             /* weir's FORWARD rule does not skip
+	                               * its own packets (skips_in_user,
+	                               * steer.h): accept those with own_mark
+	                               * or from own_ifname unclassified */
 	const char *netns;            /* namespace path; NULL: weir's own */
 	uint32_t compartment;         /* stamped on every packet's metadata */
 	uint64_t pend_timeout_ns;     /* 0: 5 s */

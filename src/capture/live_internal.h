@@ -110,6 +110,8 @@ struct weir__live {
 	_Atomic uint32_t bypass_mark;     /* connmark; 0: off */
 	_Atomic uint32_t bypass_vmark;    /* packet mark for NF_REPEAT */
 	_Atomic bool bypass_ok[2];        /* v4, v6 */
+	size_t own_iflen;                 /* o.own_ifname without its '+' */
+	bool own_ifprefix;                /* it ended with '+' */
 	pthread_mutex_t start_lock;
 	pthread_cond_t start_cond;
 	unsigned started;
@@ -126,6 +128,9 @@ void weir__live_maybe_done(struct weir__live_worker *w);
  * receive or the poll again) or a budget is spent. Only while no
  * multishot receive is in flight: the two would reorder messages. */
 void weir__live_drain(struct weir__live_worker *w);
+/* weir__live_drain() after the loop's other work (also: a receive that
+ * could not be armed for want of a submission slot tries again then). */
+void weir__live_read_later(struct weir__live_worker *w);
 
 /* Handles one datagram (netlink messages) received into pbuf. */
 void weir__live_dgram(struct weir__live_worker *w, void *buf, size_t len,

@@ -261,19 +261,18 @@ static void finish(struct weir__live_worker *w, struct weir__held *h,
 static bool own_packet(struct weir__live_worker *w,
 		       const struct weir_pkt_meta *m)
 {
-	const struct weir__live_opts *o = &w->l->o;
+	const struct weir__live *l = w->l;
 	const char *name;
-	size_t len;
 
-	if (o->own_mark_mask && (m->mark & o->own_mark_mask) == o->own_mark)
+	if (l->o.own_mark_mask &&
+	    (m->mark & l->o.own_mark_mask) == l->o.own_mark)
 		return true;
-	if (!o->own_ifname || !m->ifindex_in)
+	if (!l->o.own_ifname || !m->ifindex_in)
 		return false;
 	name = weir__ifname(&w->ifn, m->ifindex_in, w->now);
-	len = strlen(o->own_ifname);
-	if (len && o->own_ifname[len - 1] == '+')
-		return strncmp(name, o->own_ifname, len - 1) == 0;
-	return strcmp(name, o->own_ifname) == 0;
+	if (strncmp(name, l->o.own_ifname, l->own_iflen) != 0)
+		return false;
+	return l->own_ifprefix || name[l->own_iflen] == '\0';
 }
 
 /* A packet the engine cannot take (no memory): fail mode decides. */
@@ -296,7 +295,8 @@ void weir__live_message(struct weir__live_worker *w, struct nlmsghdr *nlh,
 		return;
 	}
 	LIVE_INC(w, received);
-	if (m.hook == WEIR__HOOK_FORWARD && own_packet(w, &m.meta)) {
+	if (m.hook == WEIR__HOOK_FORWARD && w->l->o.own_forward &&
+	    own_packet(w, &m.meta)) {
 		struct weir__held own = { .id = m.id };
 
 		give_verdict(w, &own, true);

@@ -102,7 +102,10 @@ static void on_recv(struct weir__io_op *op, int res, unsigned flags)
 		LIVE_INC(w, busy_reads);
 	}
 	if (w->rr.to_drain || w->draining) {
+		/* This round's switch is this one: flush_round must not
+		 * cancel the receive the reads arm again. */
 		w->rr.to_drain = false;
+		w->rr.round_msgs = 0;
 		if (!w->stopped)
 			weir__live_drain(w);
 	} else if (!w->stopped && res != -ECANCELED) {
@@ -118,8 +121,11 @@ void weir__live_recv_arm(struct weir__live_worker *w)
 
 	w->rr.op.done = on_recv;
 	sqe = weir__io_sqe(w->loop, &w->rr.op);
-	if (!sqe)
+	if (!sqe) {
+		/* No slot (or closing: the post fails then too). */
+		weir__live_read_later(w);
 		return;
+	}
 	io_uring_prep_recv_multishot(sqe, w->sock.fd, NULL, 0, 0);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = RING_BGID;
@@ -149,8 +155,15 @@ int weir__live_recv_setup(struct weir__live_worker *w)
 	io_uring_buf_ring_init(r->br);
 	for (unsigned short i = 0; i < RECV_RING_BUFS; i++) {
 		r->bufs[i] = weir__buf_new(w->sock.bufsz);
-		if (!r->bufs[i])
+		if (!r->bufs[i]) {
+			/* A ring without buffers would fail every receive
+			 * at once: the poll path instead (recv_free frees
+			 * what was made). */
+			io_uring_unregister_buf_ring(weir__io_ring(w->loop),
+						     RING_BGID);
+			r->registered = false;
 			return -ENOMEM;
+		}
 		io_uring_buf_ring_add(r->br, weir__buf_data(r->bufs[i]),
 				      (unsigned)w->sock.bufsz, i,
 				      io_uring_buf_ring_mask(RECV_RING_BUFS),

@@ -81,7 +81,7 @@ static void arm_next(struct weir__live_worker *w)
 /* Reads and classifies until the socket is empty (a short read), then
  * arms what waits for the next message; or until the budget is spent,
  * and then continues after the loop's other work. */
-static void drain(struct weir__live_worker *w)
+void weir__live_drain(struct weir__live_worker *w)
 {
 	/* Stopping reads everything: a packet left in the socket would be
 	 * dropped by the kernel when it closes. */
@@ -105,14 +105,14 @@ static void drain(struct weir__live_worker *w)
 		}
 	}
 	/* More is waiting: continue after the loop's other work. */
+	weir__live_read_later(w);
+}
+
+void weir__live_read_later(struct weir__live_worker *w)
+{
 	if (!w->drain_posted &&
 	    weir_loop_post_req(w->loop, &w->drain_req, drain_later, w) == 0)
 		w->drain_posted = true;
-}
-
-void weir__live_drain(struct weir__live_worker *w)
-{
-	drain(w);
 }
 
 static void drain_later(void *arg, int status)
@@ -121,7 +121,7 @@ static void drain_later(void *arg, int status)
 
 	w->drain_posted = false;
 	if (status == 0)
-		drain(w);
+		weir__live_drain(w);
 }
 
 static void on_readable(struct weir__io_op *op, int res, unsigned flags)
@@ -133,7 +133,7 @@ static void on_readable(struct weir__io_op *op, int res, unsigned flags)
 	w->poll_armed = false;
 	if (res == -ECANCELED)
 		return;
-	drain(w);
+	weir__live_drain(w);
 }
 
 static void arm_poll(struct weir__live_worker *w)
@@ -278,7 +278,7 @@ static void stop_begin(void *arg, int status)
 	if (weir__io_busy(&w->rr.op))
 		weir__live_recv_cancel(w);
 	else
-		drain(w);
+		weir__live_drain(w);
 	weir__live_release_held(w);
 	weir__live_flush(w);
 	weir__live_maybe_done(w);

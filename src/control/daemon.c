@@ -322,6 +322,8 @@ static int start_live(struct daemon *d, struct compartment *c)
 		.ctmark_mask = plan.ct_mask, .vmark_mask = plan.vmark_mask,
 		.own_mark = plan.mark, .own_mark_mask = plan.mark_mask,
 		.own_ifname = plan.inject_ifname,
+		.own_forward = d->o.steer &&
+			       plan.hook[0][WEIR__STEER_FORWARD].skips_in_user,
 		.netns = c->netns, .compartment = c->id,
 		.pend_timeout_ns = d->o.pend_timeout_ns,
 		.maxlen = d->o.queue_maxlen, .copy_range = copy_range(d) };

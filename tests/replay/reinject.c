@@ -2,8 +2,9 @@
  * (absorb, inject a copy on the path it was on). It is what loops forever
  * when injected packets are not recognised, so it proves they are: under
  * `weir replay` its own copies come back and it lets them through
- * (weir_injection_state), live they never come back (weir's rules skip
- * the injection mark and its TUN devices). Each packet is classified once
+ * (weir_injection_state), live they never come back to it (weir's
+ * rules skip the injection mark and its TUN devices; on FORWARD the
+ * worker accepts them unclassified). Each packet is classified once
  * per layer, plus once for its copy in replay: the counters say so.
  *
  * Counts, in the file named by the parameter `counts` (rewritten at each
