@@ -55,8 +55,8 @@ rule_of() {         # FORM -> the rule's spec after "FORWARD 1"
 	esac
 }
 
-queue_of() { [ "$1" = nfq_min ] && echo 0 || echo 1; }
 ids() { nsx "$NS_G" awk -v q="$1" '$1 == q { print $8 }' /proc/net/netfilter/nfnetlink_queue; }
+queue_of() { [ "$1" = nfq_min ] && echo 0 || echo 1; }
 
 topo_down
 topo_up || { echo "rules.sh: network setup failed" >&2; exit 1; }
@@ -69,7 +69,17 @@ nsx "$NS_S" taskset -c 1 "$BIN/udpsink" -p 9000 >/dev/null 2>&1 &
 nsx "$NS_G" "$BIN/nfq_min" -q 0 >"$TMP/nfq_min.out" 2>&1 &
 nsx "$NS_G" "$WEIR" run -c "$TMP/f10.weir" --no-steer --queue-base 1 \
 	--control "$TMP/weir.sock" >"$TMP/weir.out" 2>&1 &
-sleep 1.5
+# Both queues bound before any rule points at them (a form whose queue
+# has no reader would count 0 packets).
+for _ in $(seq 50); do
+	[ -n "$(ids 0)" ] && [ -n "$(ids 1)" ] && break
+	sleep 0.1
+done
+[ -n "$(ids 0)" ] && [ -n "$(ids 1)" ] || {
+	echo "rules.sh: nfq_min or weir did not bind its queue:" >&2
+	cat "$TMP/nfq_min.out" "$TMP/weir.out" >&2
+	exit 1
+}
 nsx "$NS_G" iptables -I FORWARD 1 $(rule_of nfq_min)
 nsx "$NS_C" taskset -c 0 "$BIN/udpblast" -d "$S_ADDR4" -p 9000 -n 1 -r 0 \
 	-t $((CYCLES * (1 + $(echo $FORMS | wc -w)) * (WINDOW + 1) + 10)) \

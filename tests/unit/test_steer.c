@@ -279,37 +279,38 @@ static void render_no_ct_bypass(void **state)
 		"-I FORWARD 1 -j WEIR-FORWARD\n"
 		"-I OUTPUT 1 -j WEIR-OUTPUT\n"
 		"COMMIT\n");
-	/* Skips left to the workers: the bare queue rule; a chain with
-	 * connmark rules keeps its skips (the flag is for one-rule
-	 * chains only). */
-	hook(&p, V4, FWD)->skips_in_user = true;
-	check_render(&p, V4, NULL,
-		"*filter\n"
-		":WEIR-OUTPUT - [0:0]\n"
-		"-A WEIR-OUTPUT -m mark ! --mark 0x57/0xff"
-		" -j NFQUEUE --queue-num 0\n"
-		":WEIR-FORWARD - [0:0]\n"
-		"-A WEIR-FORWARD -j NFQUEUE --queue-num 0 --queue-bypass\n"
-		"-I FORWARD 1 -j WEIR-FORWARD\n"
-		"-I OUTPUT 1 -j WEIR-OUTPUT\n"
-		"COMMIT\n");
-	hook(&p, V4, FWD)->no_ct_bypass = false;
-	check_render(&p, V4, NULL,
-		"*filter\n"
-		":WEIR-OUTPUT - [0:0]\n"
-		"-A WEIR-OUTPUT -m mark ! --mark 0x57/0xff"
-		" -j NFQUEUE --queue-num 0\n"
-		":WEIR-FORWARD - [0:0]\n"
-		"-A WEIR-FORWARD -m mark --mark 0x57/0xff -j RETURN\n"
-		"-A WEIR-FORWARD -m mark --mark 0x1000000/0xff000000"
-		" -j CONNMARK --set-xmark 0x1000000/0xff000000\n"
-		"-A WEIR-FORWARD -m connmark --mark 0x1000000/0xff000000"
-		" -j RETURN\n"
-		"-A WEIR-FORWARD -i weir-inj+ -j RETURN\n"
-		"-A WEIR-FORWARD -j NFQUEUE --queue-num 0 --queue-bypass\n"
-		"-I FORWARD 1 -j WEIR-FORWARD\n"
-		"-I OUTPUT 1 -j WEIR-OUTPUT\n"
-		"COMMIT\n");
+}
+
+/* Skips left to the workers (FORWARD under `weir run`): the bare queue
+ * rule; a chain with connmark rules keeps its skips, the flag is for
+ * one-rule chains only. */
+static void render_skips_in_user(void **state)
+{
+	struct weir__steer_plan p;
+	struct weir__steer_hook_plan *h;
+	const char *rest = "-A WEIR-FORWARD -j NFQUEUE --queue-num 0\n"
+			   "-I FORWARD 1 -j WEIR-FORWARD\n"
+			   "COMMIT\n";
+	char want[512];
+
+	(void)state;
+	weir__steer_plan_init(&p);
+	p.inject_ifname = "weir-inj+";
+	h = hook(&p, V4, FWD);
+	h->no_ct_bypass = h->skips_in_user = true;
+	snprintf(want, sizeof(want), "*filter\n:WEIR-FORWARD - [0:0]\n%s",
+		 rest);
+	check_render(&p, V4, NULL, want);
+	h->no_ct_bypass = false;
+	snprintf(want, sizeof(want),
+		 "*filter\n:WEIR-FORWARD - [0:0]\n"
+		 "-A WEIR-FORWARD -m mark --mark 0x570000/0xff0000 -j RETURN\n"
+		 "-A WEIR-FORWARD -m mark --mark 0x1000000/0xff000000"
+		 " -j CONNMARK --set-xmark 0x1000000/0xff000000\n"
+		 "-A WEIR-FORWARD -m connmark --mark 0x1000000/0xff000000"
+		 " -j RETURN\n"
+		 "-A WEIR-FORWARD -i weir-inj+ -j RETURN\n%s", rest);
+	check_render(&p, V4, NULL, want);
 }
 
 static void render_gateway(void **state)
@@ -990,6 +991,7 @@ int main(void)
 		cmocka_unit_test(chain_names),
 		cmocka_unit_test(render_one_hook),
 		cmocka_unit_test(render_no_ct_bypass),
+		cmocka_unit_test(render_skips_in_user),
 		cmocka_unit_test(render_gateway),
 		cmocka_unit_test(render_full_mask),
 		cmocka_unit_test(render_bad_plan),
