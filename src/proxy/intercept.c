@@ -109,9 +109,8 @@ static void remove_table(const char *ipt, const char *table, const char *tag)
 
 	chain_name(tag, chain, sizeof(chain));
 	snprintf(comment, sizeof(comment), "weir:%s", tag ? tag : "weir");
-	for (int i = 0; i < 16 && run(ipt, del, NULL, NULL, 0) == 0; i++)
-		;
-	for (int i = 0; i < 16 && run(ipt, del_old, NULL, NULL, 0) == 0; i++)
+	for (int i = 0; i < 32 && (run(ipt, del, NULL, NULL, 0) == 0 ||
+				   run(ipt, del_old, NULL, NULL, 0) == 0); i++)
 		;
 	run(ipt, flush, NULL, NULL, 0);
 	run(ipt, drop, NULL, NULL, 0);
