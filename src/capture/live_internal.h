@@ -62,6 +62,11 @@ struct live_counters {
 		verdict_batches, send_errors, early, busy_reads, own;
 };
 
+/* Messages in one receive round or one read that mean load: the worker
+ * switches to reads (live_recv.c), and stays reading while reads bring
+ * this many (live_worker.c). */
+#define LIVE_BUSY 8
+
 /* The multishot receive path (live_recv.c). */
 #define RECV_RING_BUFS 64
 struct recv_ring {

@@ -7,8 +7,8 @@
  * (io_uring_enter, sendto) where the poll + recvmmsg path needs three,
  * which matters on TCP's latency-bound path (about one packet per
  * wake-up: measured, TCP through weir gained about 15 %). A round of
- * BUSY_ROUND messages or more means load: the receive is cancelled and
- * the worker reads with recvmmsg until the socket is empty
+ * LIVE_BUSY messages or more means load: the receive is cancelled and
+ * the worker reads with recvmmsg while reads bring that many
  * (live_worker.c says why), then arms it again. The ring's buffers are
  * packet buffers (packet/buf.h): a packet still referenced when its
  * buffer goes back to the ring gets a new buffer instead. Without buffer
@@ -25,7 +25,6 @@
 #include "packet/buf.h"
 
 #define RING_BGID 1
-#define BUSY_ROUND 8                 /* messages in a round: switch */
 
 static size_t ring_bytes(void)
 {
@@ -54,7 +53,7 @@ static void flush_round(void *arg, int status)
 {
 	struct weir__live_worker *w = arg;
 	struct recv_ring *r = &w->rr;
-	bool busy = r->round_msgs >= BUSY_ROUND;
+	bool busy = r->round_msgs >= LIVE_BUSY;
 
 	r->flush_posted = false;
 	r->round_msgs = 0;
@@ -97,7 +96,7 @@ static void on_recv(struct weir__io_op *op, int res, unsigned flags)
 	 * (every buffer filled before the loop came round) is load too. */
 	if (!w->rr.to_drain && !w->draining &&
 	    (res == -ENOBUFS ||
-	     (res != -ECANCELED && w->rr.round_msgs >= BUSY_ROUND))) {
+	     (res != -ECANCELED && w->rr.round_msgs >= LIVE_BUSY))) {
 		w->rr.to_drain = true;
 		LIVE_INC(w, busy_reads);
 	}
