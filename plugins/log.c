@@ -63,7 +63,8 @@ static int log_init(struct weir_engine *engine, const char *params,
 {
 	struct log_state *st = calloc(1, sizeof(*st));
 	struct weir_callout c = { .name = "log", .classify = log_classify,
-				  .flags = WEIR_CALLOUT_HEADERS_ONLY };
+				  .flags = WEIR_CALLOUT_HEADERS_ONLY |
+					   WEIR_CALLOUT_FLOWLESS };
 	int rc;
 
 	if (!st)

@@ -19,7 +19,8 @@ static int noop_init(struct weir_engine *engine, const char *params,
 		     void **ret_state)
 {
 	struct weir_callout c = { .name = "noop", .classify = noop_classify,
-				  .flags = WEIR_CALLOUT_HEADERS_ONLY };
+				  .flags = WEIR_CALLOUT_HEADERS_ONLY |
+					   WEIR_CALLOUT_FLOWLESS };
 	int rc = weir_callout_register(engine, &c);
 
 	if (rc < 0)

@@ -133,7 +133,8 @@ static int scan_init(struct weir_engine *engine, const char *params,
 	struct scan_state *st = calloc(1, sizeof(*st));
 	struct weir_callout c = { .name = "portscan",
 				  .classify = scan_classify,
-				  .flags = WEIR_CALLOUT_HEADERS_ONLY };
+				  .flags = WEIR_CALLOUT_HEADERS_ONLY |
+					   WEIR_CALLOUT_FLOWLESS };
 	uint64_t n = param_u64(params, "sources", 65536);
 	int rc;
 

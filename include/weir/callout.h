@@ -94,6 +94,15 @@ typedef void (*weir_flow_delete_fn)(void *priv, int layer, uint64_t flow_id,
  * WEIR_PD_TRUNCATED beyond). The daemon reads the flag when a policy is
  * loaded or reloaded. */
 #define WEIR_CALLOUT_HEADERS_ONLY 0x2u
+/* classify reads neither in->flow_id nor the packet's conntrack state
+ * (the ct.state field, meta.ct_state), and the callout associates no
+ * flow contexts. When every callout that the policy's enabled ipforward
+ * filters name says so, and none of those filters matches on ct.state,
+ * the daemon keeps no flows for forwarded packets: no flow lookup per
+ * packet and no flow memory per forwarded connection; classify at
+ * ipforward then sees flow_id 0. Read when a policy is loaded or
+ * reloaded. */
+#define WEIR_CALLOUT_FLOWLESS 0x4u
 
 /* Bytes of each packet copied up when only headers are needed: an IPv6
  * header with 216 bytes of extension headers and a TCP header with

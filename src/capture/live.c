@@ -96,6 +96,7 @@ int weir__live_start(const struct weir__live_opts *opts,
 	if (!l)
 		return snprintf(err, errlen, "out of memory"), -ENOMEM;
 	l->o = *opts;
+	atomic_init(&l->forward_flows, true);
 	if (opts->own_ifname) {
 		size_t len = strlen(opts->own_ifname);
 
@@ -158,6 +159,11 @@ void weir__live_set_bypass(struct weir__live *l, uint32_t ctmark,
 	atomic_store(&l->bypass_ok[0], ok_v4);
 	atomic_store(&l->bypass_ok[1], ok_v6);
 	atomic_store(&l->bypass_mark, l->o.ctmark_mask ? ctmark : 0);
+}
+
+void weir__live_set_forward_flows(struct weir__live *l, bool on)
+{
+	atomic_store_explicit(&l->forward_flows, on, memory_order_relaxed);
 }
 
 #define SUM(field) \

@@ -86,20 +86,24 @@ struct weir__live_stats {
 int weir__live_start(const struct weir__live_opts *opts,
 		     struct weir__live **ret, char *err, size_t errlen);
 
-/* The connmark value that marks a flow as authorised by the current
- * policy generation (under opts->ctmark_mask), the packet-mark value
- * that asks the rules to set it (under opts->vmark_mask), and per
- * address family whether the loaded policy allows leaving flows in the
- * kernel (it has filters only at the connect and accept layers). ctmark
- * 0 turns it off. Any thread; takes effect at once. */
 /* Bytes of each packet the kernel copies up from now on (0: 0xffff):
  * WEIR_HEADERS_COPY when no callout in use reads past the headers.
  * Packets already queued keep the range they were queued with. Sent
  * from the caller's thread (a netlink send is one atomic datagram); not
  * concurrently with weir__live_stop. 0 or the first send's -errno. */
 int weir__live_set_copy_range(struct weir__live *l, uint32_t copy_range);
+/* The connmark value that marks a flow as authorised by the current
+ * policy generation (under opts->ctmark_mask), the packet-mark value
+ * that asks the rules to set it (under opts->vmark_mask), and per
+ * address family whether the loaded policy allows leaving flows in the
+ * kernel (it has filters only at the connect and accept layers). ctmark
+ * 0 turns it off. Any thread; takes effect at once. */
 void weir__live_set_bypass(struct weir__live *l, uint32_t ctmark,
 			   uint32_t vmark, bool ok_v4, bool ok_v6);
+/* Whether forwarded packets get a flow in the engine's flow table (on
+ * at start): off when nothing at ipforward reads flows (control/plan.c).
+ * Any thread; takes effect with the next packet. */
+void weir__live_set_forward_flows(struct weir__live *l, bool on);
 
 /* Sums the workers' counters. Any thread. */
 void weir__live_stats(struct weir__live *l, struct weir__live_stats *ret);

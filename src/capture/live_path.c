@@ -283,6 +283,23 @@ static void fail_verdict(struct weir__live_worker *w, uint32_t id)
 	give_verdict(w, &h, w->l->o.fail_open);
 }
 
+/* The packet's flow, and from it the conntrack state the kernel did not
+ * report; none for a forwarded packet when nothing at ipforward reads
+ * flows (weir__live_set_forward_flows). */
+static void flow_of(struct weir__live_worker *w, struct weir__held *h,
+		    struct weir__flow_view *fv)
+{
+	if (h->where == WEIR__PATH_FORWARD &&
+	    !atomic_load_explicit(&w->l->forward_flows,
+				  memory_order_relaxed)) {
+		*fv = (struct weir__flow_view){ 0 };
+		return;
+	}
+	weir__path_flow(w->l->flows, &h->pkt->pd, w->now, fv);
+	if (!(h->pkt->meta.flags & WEIR_META_CT))
+		weir__path_ct(w->l->flows, fv, h->pkt);
+}
+
 void weir__live_message(struct weir__live_worker *w, struct nlmsghdr *nlh,
 			struct weir_buf *pbuf)
 {
@@ -327,9 +344,7 @@ void weir__live_message(struct weir__live_worker *w, struct nlmsghdr *nlh,
 		finish(w, h, OUT_DROP);
 		return;
 	}
-	weir__path_flow(w->l->flows, &h->pkt->pd, w->now, &fv);
-	if (!(h->pkt->meta.flags & WEIR_META_CT))
-		weir__path_ct(w->l->flows, &fv, h->pkt);
+	flow_of(w, h, &fv);
 	h->flow_id = fv.id;
 	h->nsteps = (uint8_t)weir__path_steps(w->l->flows, &h->pkt->pd,
 					      h->where, &fv, h->steps);

@@ -268,6 +268,13 @@ static void set_bypass(struct daemon *d)
 				      d->needs.bypass_ok[1]);
 }
 
+/* Forwarded packets get flows only while ipforward reads them. */
+static void set_forward_flows(struct daemon *d, bool on)
+{
+	for (unsigned i = 0; i < d->ncomp; i++)
+		weir__live_set_forward_flows(d->comp[i].live, on);
+}
+
 /* ---- life cycle ------------------------------------------------------- */
 
 /* Whole packets when a callout in use may read them, else headers. */
@@ -456,8 +463,10 @@ int daemon_start(struct daemon *d, const struct daemon_opts *o)
 		clean_stale(d, &d->comp[i]);
 	for (unsigned i = 0; i < d->ncomp && rc == 0; i++)
 		rc = start_live(d, &d->comp[i]);
-	if (rc == 0)
+	if (rc == 0) {
 		set_bypass(d);
+		set_forward_flows(d, d->needs.forward_flows);
+	}
 	for (unsigned i = 0; i < d->ncomp && rc == 0; i++)
 		rc = steer(d, &d->comp[i]);
 	if (rc == 0)
@@ -491,12 +500,17 @@ int daemon_reload(struct daemon *d)
 	rc = load_policy(d, &p);
 	if (rc == 0) {
 		widen_copy_for(d, p);
+		/* Flows before the new policy classifies: its callouts at
+		 * ipforward then find them from its first packet on. */
+		if (daemon_may_need_forward_flows(p, d->engine))
+			set_forward_flows(d, true);
 		rc = apply_policy(d, p);
 		if (rc < 0)
 			weir_policy_free(p);
 	}
 	if (rc < 0) {
 		set_copy_range(d);  /* back to the running policy's */
+		set_forward_flows(d, d->needs.forward_flows);
 		d->reload_failures++;
 		fprintf(stderr, "weir: reload failed; the running policy "
 				"stays\n");
@@ -516,6 +530,7 @@ int daemon_reload(struct daemon *d)
 			rc = -EIO;
 	set_bypass(d);
 	set_copy_range(d);
+	set_forward_flows(d, d->needs.forward_flows);
 	if (reload_proxy(d) < 0)
 		rc = -EIO;
 	d->reloads++;

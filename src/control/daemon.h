@@ -57,6 +57,7 @@ struct daemon_needs {
 	bool bypass_ok[2];                     /* only ALE layers in use */
 	bool payload;                          /* a callout reads past the
 	                                        * headers (or may) */
+	bool forward_flows;                    /* ipforward reads flows */
 	unsigned layers_used;
 };
 
@@ -68,6 +69,9 @@ void daemon_needs_of(const struct weir_policy *p, struct weir_engine *engine,
  * (a callout not registered yet counts as needing them). */
 bool daemon_may_need_payload(const struct weir_policy *p,
 			     struct weir_engine *engine);
+/* Likewise for flows of forwarded packets. */
+bool daemon_may_need_forward_flows(const struct weir_policy *p,
+				   struct weir_engine *engine);
 
 struct compartment {
 	uint32_t id;                      /* 0: weir's own namespace */

@@ -12,6 +12,12 @@
  * names a callout registered without WEIR_CALLOUT_HEADERS_ONLY. Other
  * conditions read headers alone; a callout that is not registered is not
  * called (its filter blocks or permits on its own).
+ *
+ * Flows for forwarded packets: weir keeps them only when a filter in use
+ * at ipforward matches on ct.state (derived from weir's flows where the
+ * kernel cannot report conntrack) or names a callout registered without
+ * WEIR_CALLOUT_FLOWLESS. Otherwise a forwarded packet costs no flow
+ * lookup and a gateway's connections no flow memory.
  */
 #include <string.h>
 #include <sys/socket.h>
@@ -58,34 +64,62 @@ static bool is_callout(uint8_t action)
 	       action == WEIR_ACTION_CALLOUT_UNKNOWN;
 }
 
-static bool reads_bytes(const struct weir_filter_spec *s)
+/* What makes a filter need something: a condition on one of `fields`
+ * (WEIR_FIELD__COUNT ends the list), or a callout registered without
+ * the flag `enough` (the callout's word that it does without). */
+struct need {
+	bool forward_only;                /* only ipforward's filters */
+	enum weir_field fields[3];
+	uint32_t enough;
+};
+
+static const struct need payload_need = {
+	false, { WEIR_FIELD_PACKET, WEIR_FIELD_PAYLOAD, WEIR_FIELD__COUNT },
+	WEIR_CALLOUT_HEADERS_ONLY,
+};
+
+static const struct need forward_flow_need = {
+	true, { WEIR_FIELD_CT_STATE, WEIR_FIELD__COUNT },
+	WEIR_CALLOUT_FLOWLESS,
+};
+
+static bool reads_field(const struct weir_filter_spec *s,
+			const struct need *n)
 {
 	for (uint32_t i = 0; i < s->ncond; i++)
-		if (s->conds[i].field == WEIR_FIELD_PACKET ||
-		    s->conds[i].field == WEIR_FIELD_PAYLOAD)
-			return true;
+		for (const enum weir_field *f = n->fields;
+		     *f != WEIR_FIELD__COUNT; f++)
+			if (s->conds[i].field == *f)
+				return true;
 	return false;
 }
 
+static bool is_forward(int layer)
+{
+	return layer == WEIR_LAYER_IPFORWARD_V4 ||
+	       layer == WEIR_LAYER_IPFORWARD_V6;
+}
+
 /* unknown: what a callout not registered (yet) counts as. */
-static bool needs_payload(const struct weir_policy *p,
-			  struct weir_engine *engine, bool unknown)
+static bool needs(const struct weir_policy *p, struct weir_engine *engine,
+		  const struct need *n, bool unknown)
 {
 	for (size_t i = 0; i < weir_policy_filter_count(p); i++) {
 		const struct weir_filter_spec *s =
 			&weir_policy_filter_at(p, i)->spec;
 		uint32_t flags;
 
-		if (s->flags & WEIR_FILTER_DISABLED)
+		if (s->flags & WEIR_FILTER_DISABLED ||
+		    (n->forward_only && !is_forward(s->layer)))
 			continue;
-		if (reads_bytes(s))
+		if (reads_field(s, n))
 			return true;
 		if (!is_callout(s->action))
 			continue;
 		if (weir_callout_flags(engine, s->callout, &flags) < 0) {
 			if (unknown)
 				return true;
-		} else if (!(flags & WEIR_CALLOUT_HEADERS_ONLY)) {
+		} else if (!(flags & n->enough)) {
 			return true;
 		}
 	}
@@ -95,7 +129,13 @@ static bool needs_payload(const struct weir_policy *p,
 bool daemon_may_need_payload(const struct weir_policy *p,
 			     struct weir_engine *engine)
 {
-	return needs_payload(p, engine, true);
+	return needs(p, engine, &payload_need, true);
+}
+
+bool daemon_may_need_forward_flows(const struct weir_policy *p,
+				   struct weir_engine *engine)
+{
+	return needs(p, engine, &forward_flow_need, true);
 }
 
 static void mark(struct daemon_needs *n, int v6, int hook, bool ale)
@@ -115,7 +155,8 @@ void daemon_needs_of(const struct weir_policy *p, struct weir_engine *engine,
 
 	memset(ret, 0, sizeof(*ret));
 	used_layers(p, used);
-	ret->payload = needs_payload(p, engine, false);
+	ret->payload = needs(p, engine, &payload_need, false);
+	ret->forward_flows = needs(p, engine, &forward_flow_need, false);
 	ret->bypass_ok[0] = ret->bypass_ok[1] = true;
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
 		for (int v6 = 0; v6 < 2; v6++) {

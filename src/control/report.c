@@ -11,6 +11,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <weir/engine.h>
+#include <weir/flow.h>
+
 #include "control/daemon.h"
 
 #define MAX_PROC_QUEUES 64
@@ -97,14 +100,28 @@ static void text_filters(FILE *f, const struct daemon *d)
 	}
 }
 
+/* The engine's flow table, shared by the compartments. */
+static void text_flows(struct daemon *d, FILE *f)
+{
+	struct weir_flow_stats fs = { 0 };
+
+	weir_flow_stats(weir_engine_flows(d->engine), &fs);
+	fprintf(f, "  flows     active %" PRIu64 "  created %" PRIu64
+		   "  expired %" PRIu64 "  evicted %" PRIu64 "  refused %"
+		   PRIu64 "  contexts %" PRIu64 "\n", fs.active, fs.created,
+		fs.expired, fs.evicted, fs.refused, fs.contexts);
+}
+
 static void text_report(struct daemon *d, FILE *f)
 {
 	fprintf(f, "weir pid %d, up %" PRIu64 " s, policy %s\n", (int)getpid(),
 		uptime_s(d), d->o.policy_path);
 	fprintf(f, "  filters %zu  generation %u  reloads %" PRIu64
-		   " (failed %" PRIu64 ")  fail-%s\n", d->nids, d->generation,
-		d->reloads, d->reload_failures,
-		d->o.fail_closed ? "closed" : "open");
+		   " (failed %" PRIu64 ")  fail-%s  forward-flows %s\n",
+		d->nids, d->generation, d->reloads, d->reload_failures,
+		d->o.fail_closed ? "closed" : "open",
+		d->needs.forward_flows ? "on" : "off");
+	text_flows(d, f);
 	if (d->last_error[0])
 		fprintf(f, "  last error: %s\n", d->last_error);
 	for (unsigned i = 0; i < d->ncomp; i++)
@@ -169,17 +186,31 @@ static void json_live(FILE *f, const struct compartment *c)
 	fputs("]}", f);
 }
 
+static void json_flows(struct daemon *d, FILE *f)
+{
+	struct weir_flow_stats fs = { 0 };
+
+	weir_flow_stats(weir_engine_flows(d->engine), &fs);
+	fprintf(f, ",\"flows\":{\"active\":%" PRIu64 ",\"created\":%" PRIu64
+		   ",\"expired\":%" PRIu64 ",\"evicted\":%" PRIu64
+		   ",\"refused\":%" PRIu64 ",\"contexts\":%" PRIu64 "}",
+		fs.active, fs.created, fs.expired, fs.evicted, fs.refused,
+		fs.contexts);
+}
+
 static void json_report(struct daemon *d, FILE *f)
 {
 	fprintf(f, "{\"pid\":%d,\"uptime_s\":%" PRIu64 ",\"generation\":%u,"
 		   "\"reloads\":%" PRIu64 ",\"reload_failures\":%" PRIu64
-		   ",\"compartments\":[", (int)getpid(), uptime_s(d),
-		d->generation, d->reloads, d->reload_failures);
+		   ",\"forward_flows\":%s,\"compartments\":[", (int)getpid(),
+		uptime_s(d), d->generation, d->reloads, d->reload_failures,
+		d->needs.forward_flows ? "true" : "false");
 	for (unsigned i = 0; i < d->ncomp; i++) {
 		fputs(i ? "," : "", f);
 		json_live(f, &d->comp[i]);
 	}
 	fputs("]", f);
+	json_flows(d, f);
 	if (d->inject) {
 		struct weir_inject_live_stats st;
 

@@ -510,7 +510,66 @@ EOF
 	stop_weir
 }
 
+# Flows for forwarded packets only while ipforward reads them: header
+# filters and a FLOWLESS callout (noop) keep none; a reload that brings a
+# ct.state condition turns them on before it classifies (on a kernel
+# without NFQUEUE's conntrack glue, weir's flows are where ct.state comes
+# from: the block below only works with them); a reload back turns them
+# off again.
+reload_wait() {        # N: until `weir stats` counts N reloads
+	for _ in $(seq 50); do
+		stats | grep -q "reloads $1 " && return 0
+		sleep 0.1
+	done
+	stats; fail "reload $1 did not happen"
+}
+
+t_forward_flows() {
+	serve 80 23
+	local pol; pol=$(policy fwdflows <<'EOF'
+plugin noop;
+callout noop "look" in ipforward inspection;
+block "telnet" in ipforward if tcp.dport == 23;
+permit "rest" in ipforward;
+EOF
+)
+	cp "$pol" "$work/flowless.weir"
+	start_weir_in $G "$pol"
+	stats | grep -q "forward-flows off" || { stats; fail "flows kept"; }
+	expect_ok 10.231.2.2 80
+	expect_no 10.231.2.2 23
+	[ "$(stat_of created)" = 0 ] || { stats; fail "forwarded packets made flows"; }
+	cat >"$pol" <<'EOF'
+block "new-telnet" in ipforward if tcp.dport == 23 and ct.state any new;
+permit "rest" in ipforward;
+EOF
+	kill -HUP $wpid
+	reload_wait 1
+	stats | grep -q "forward-flows on" || { stats; fail "no flows for ct.state"; }
+	expect_ok 10.231.2.2 80
+	expect_no 10.231.2.2 23
+	[ "$(stat_of created)" -ge 2 ] || { stats; fail "no flows made"; }
+	"$weir" stats --json --control "$ctl" | /usr/bin/python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert d["forward_flows"] is True, d
+assert d["flows"]["created"] >= 2, d["flows"]
+hits = sum(f["hits"] for f in d["filters"]
+           if f["name"].split("#")[0] == "new-telnet")
+assert hits >= 1, d["filters"]
+' || fail "weir stats --json"
+	cp "$work/flowless.weir" "$pol"
+	kill -HUP $wpid
+	reload_wait 2
+	stats | grep -q "forward-flows off" || { stats; fail "flows still kept"; }
+	local made; made=$(stat_of created)
+	expect_ok 10.231.2.2 80
+	[ "$(stat_of created)" = "$made" ] || { stats; fail "flows made after the reload back"; }
+	balance
+	stop_weir
+}
+
 topology
 run_test block_permit ipv6 callout reload two_queues kill_bypass \
 	kill_nobypass sigterm_flush ale ale_reauth compartment overload replace \
-	copy burst
+	copy burst forward_flows

@@ -29,7 +29,8 @@ static void nop_classify(void *priv, const struct weir_classify_in *in,
 	(void)priv, (void)in, (void)filter, (void)flow_ctx, (void)out;
 }
 
-/* The engine knows "hdr" (headers only) and "full" (whole packets). */
+/* The engine knows "hdr" (headers only), "full" (whole packets) and
+ * "bare" (headers only, no flows). */
 static struct weir_engine *engine_with_callouts(void)
 {
 	static const struct weir_callout hdr = {
@@ -39,13 +40,20 @@ static struct weir_engine *engine_with_callouts(void)
 	static const struct weir_callout full = {
 		.name = "full", .classify = nop_classify,
 	};
+	static const struct weir_callout bare = {
+		.name = "bare", .classify = nop_classify,
+		.flags = WEIR_CALLOUT_HEADERS_ONLY | WEIR_CALLOUT_FLOWLESS,
+	};
 	struct weir_engine *e = weir_engine_new();
 
 	assert_non_null(e);
 	assert_true(weir_callout_register(e, &hdr) > 0);
 	assert_true(weir_callout_register(e, &full) > 0);
+	assert_true(weir_callout_register(e, &bare) > 0);
 	return e;
 }
+
+static bool may_forward_flows;
 
 static struct daemon_needs needs(const char *text, bool *may_payload)
 {
@@ -62,6 +70,7 @@ static struct daemon_needs needs(const char *text, bool *may_payload)
 	 * may be one that reads. */
 	if (may_payload)
 		*may_payload = daemon_may_need_payload(p, e);
+	may_forward_flows = daemon_may_need_forward_flows(p, e);
 	weir_policy_free(p);
 	weir_engine_free(e);
 	return n;
@@ -150,6 +159,36 @@ static void payload(void **state)
 	assert_false(n.payload);
 }
 
+/* Flows for forwarded packets: only for ct.state at ipforward or a
+ * callout there that did not say it does without; other layers' needs
+ * do not count (their packets are not forwarded). */
+static void forward_flows(void **state)
+{
+	struct daemon_needs n;
+
+	(void)state;
+	n = needs("block \"telnet\" in ipforward if tcp.dport == 23;\n",
+		  NULL);
+	assert_false(n.forward_flows);
+	assert_false(may_forward_flows);
+	n = needs("callout bare in ipforward-v4 inspection;\n", NULL);
+	assert_false(n.forward_flows);
+	assert_false(may_forward_flows);
+	n = needs("permit \"est\" in ipforward-v6 if ct.state any "
+		  "established;\n", NULL);
+	assert_true(n.forward_flows);
+	n = needs("callout hdr in ipforward-v4 inspection;\n", NULL);
+	assert_true(n.forward_flows);
+	n = needs("callout later in ipforward-v4 inspection;\n", NULL);
+	assert_false(n.forward_flows);
+	assert_true(may_forward_flows);
+	n = needs("callout hdr in inbound-ippacket-v4 inspection;\n"
+		  "permit \"est\" in ale-accept-v4 if ct.state any new;\n"
+		  "callout hdr in ipforward-v4 inspection disabled;\n", NULL);
+	assert_false(n.forward_flows);
+	assert_false(may_forward_flows);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -158,6 +197,7 @@ int main(void)
 		cmocka_unit_test(ale_and_packet_layer),
 		cmocka_unit_test(defaults_and_disabled),
 		cmocka_unit_test(payload),
+		cmocka_unit_test(forward_flows),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
