@@ -8,7 +8,9 @@
 #
 # Each round runs every row in turn (interleaved, so that drift hits all
 # rows alike): a 64-byte UDP load (udpblast in client, udpsink in
-# server), then an iperf3 TCP test. The table gives medians.
+# server), then an iperf3 TCP test. The table gives medians. Then each
+# weir row's UDP is paired with nfq_min a second apart (paired.sh): the
+# (c)/(b) figure that drift does not drown.
 #
 # Environment (default):
 #   BUILD (build)             meson build directory with the bench tools
@@ -26,8 +28,13 @@
 #   PIN ("0 1")               CPUs of the senders (udpblast, iperf3 -c) and
 #                             of the receivers (udpsink, iperf3 -s); empty:
 #                             the scheduler places them (README.md)
+#   FILTER_CPU (PIN's second) CPU of the filter programs (nfq_min, weir
+#                             run); empty: the scheduler places them
 #   WEIR_RUN_ARGS, WEIR_STATS_ARGS  ("--control $TMP/weir.sock": a
 #                             socket of our own, not the system one)
+#   PAIRED ("c10 c10k")       weir rows paired with nfq_min (paired.sh);
+#                             empty: none
+#   PAIRED_CYCLES (12)  PAIRED_WINDOW (1 s)
 #   KEEP (0)                  1 keeps $TMP: policies, logs, raw results
 # Needs root. Exit status 0; 1 when setup or a row failed; 2 on usage.
 
@@ -38,6 +45,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/policy.sh"
 . "$HERE/measure.sh"
 . "$HERE/rows.sh"
+. "$HERE/paired.sh"
 
 die() { echo "bench-packet: $*" >&2; exit 1; }
 say() { echo "bench-packet: $*" >&2; }
@@ -55,6 +63,8 @@ settings() {
 	TCP_STREAMS=${TCP_STREAMS:-1} FAMILY=${FAMILY:-4}
 	TCP_CC=${TCP_CC:-cubic bbr} RPS=${RPS:-off} PIN=${PIN-0 1}
 	READY_TIMEOUT=${READY_TIMEOUT:-30}
+	PAIRED=${PAIRED-c10 c10k}
+	PAIRED_CYCLES=${PAIRED_CYCLES:-12} PAIRED_WINDOW=${PAIRED_WINDOW:-1}
 	NCPU=$(nproc) CLK_TCK=$(getconf CLK_TCK)
 	BG_PIDS= FG_PID= FILTER_PID= ROWS_NA= POLICY_d=
 	case $FAMILY in
@@ -69,11 +79,12 @@ settings() {
 	pin_init
 }
 
-# SEND and RECV: the command prefixes that pin the load's two ends.
+# SEND and RECV: the command prefixes that pin the load's two ends;
+# FILT the filter programs'.
 pin_init() {
 	local s r
-	SEND=() RECV=()
-	[ -n "$PIN" ] || return 0
+	SEND=() RECV=() FILT=()
+	[ -n "$PIN" ] || { filter_pin; return 0; }
 	read -r s r <<<"$PIN"
 	if ! [[ $s =~ ^[0-9]+$ && $r =~ ^[0-9]+$ ]]; then
 		echo "PIN must be two CPU numbers, or empty" >&2
@@ -89,6 +100,21 @@ pin_init() {
 		return 0
 	fi
 	SEND=(taskset -c "$s") RECV=(taskset -c "$r")
+	filter_pin "$r"
+}
+
+filter_pin() {      # [DEFAULT_CPU]
+	local f=${FILTER_CPU-${1:-}}
+	[ -n "$f" ] || return 0
+	if ! [[ $f =~ ^[0-9]+$ ]] || [ "$f" -ge "$NCPU" ]; then
+		echo "FILTER_CPU must be a CPU number below $NCPU, or empty" >&2
+		exit 2
+	fi
+	command -v taskset >/dev/null || {
+		echo "FILTER_CPU needs taskset (util-linux)" >&2
+		exit 2
+	}
+	FILT=(taskset -c "$f")
 }
 
 preflight() {
@@ -206,7 +232,8 @@ print_header() {
 	     "for $UDP_SECONDS s; TCP: iperf3 -P $TCP_STREAMS -C CC for" \
 	     "$TCP_SECONDS s, CC in: $TCP_CC (machine default:" \
 	     "$(cat /proc/sys/net/ipv4/tcp_congestion_control)); RPS $RPS;" \
-	     "senders/receivers on CPUs: ${PIN:-any}."
+	     "senders/receivers on CPUs: ${PIN:-any}; filters on CPU:" \
+	     "${FILT[2]:-any}."
 	echo "fwd: gw's transmissions to server; verdicted: id_sequence delta;" \
 	     "bypass: (fwd - verdicted) / fwd."
 	echo
@@ -240,9 +267,11 @@ main() {
 			run_row "$r" "$R"
 		done
 	done
+	paired_all
 	print_header
 	awk -v rows="$ROWS" -v na="$ROWS_NA" -v hz="$CLK_TCK" -v ccs="$TCP_CC" \
 		-f "$HERE/report.awk" "$RESULTS"
+	paired_report
 	grep -q ' failed ' "$RESULTS" && return 1
 	return 0
 }
