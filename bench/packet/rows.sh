@@ -14,9 +14,9 @@
 NFQ_RULE="FORWARD -j NFQUEUE --queue-num 0 --queue-bypass"
 
 # Starts CMD inside namespace NS. `ip netns exec` (and taskset, the
-# FILT prefix) execs CMD in place, so $! is CMD's own pid (a shell
-# function here would add a subshell, and a signal to it would orphan
-# CMD).
+# FILT prefix of paired.sh) execs CMD in place, so $! is CMD's own pid
+# (a shell function here would add a subshell, and a signal to it would
+# orphan CMD).
 bg_start() {        # OUT NS CMD...
 	local out=$1 ns=$2
 	shift 2
@@ -56,8 +56,7 @@ gw_has_queue_rules() {
 
 nfqmin_start() {
 	local i
-	bg_start "$TMP/nfq_min.out" "$NS_G" "${FILT[@]}" "$BIN/nfq_min" -q 0 \
-		${NFQMIN_ARGS-}
+	bg_start "$TMP/nfq_min.out" "$NS_G" "$BIN/nfq_min" -q 0 ${NFQMIN_ARGS-}
 	FILTER_PID=$BG_PID
 	# Bound once queue 0 shows in /proc; the rule goes in after that,
 	# so no packet bypasses the program at the start.
@@ -104,8 +103,7 @@ weir_start() {      # ROW ROUND
 	local policy log=$TMP/weir-$1-$2.log
 	NFQ_ID0=
 	eval "policy=\$POLICY_$1"
-	bg_start "$log" "$NS_G" "${FILT[@]}" "$WEIR" run -c "$policy" \
-		$WEIR_RUN_ARGS
+	bg_start "$log" "$NS_G" "$WEIR" run -c "$policy" $WEIR_RUN_ARGS
 	FILTER_PID=$BG_PID
 	if weir_wait_ready; then
 		sleep 0.5

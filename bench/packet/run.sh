@@ -29,7 +29,8 @@
 #                             of the receivers (udpsink, iperf3 -s); empty:
 #                             the scheduler places them (README.md)
 #   FILTER_CPU (PIN's second) CPU of the filter programs (nfq_min, weir
-#                             run); empty: the scheduler places them
+#                             run) during UDP loads; empty: the scheduler
+#                             places them
 #   WEIR_RUN_ARGS, WEIR_STATS_ARGS  ("--control $TMP/weir.sock": a
 #                             socket of our own, not the system one)
 #   PAIRED ("c10 c10k")       weir rows paired with nfq_min (paired.sh);
@@ -211,9 +212,20 @@ progress() {        # ROW ROUND
 	}' "$RESULTS" >&2
 }
 
+# The filter program's threads on FILTER_CPU for the UDP load, on any
+# CPU for TCP (README.md, "Pinning").
+filter_affinity() { # PID udp|tcp
+	local cpus=0-$((NCPU - 1))
+	[ -n "$1" ] && [ ${#FILT[@]} -gt 0 ] || return 0
+	[ "$2" = udp ] && cpus=${FILT[2]}
+	taskset -a -p -c "$cpus" "$1" >/dev/null
+}
+
 run_row() {         # ROW ROUND
 	if row_start "$1" "$2"; then
+		filter_affinity "$FILTER_PID" udp
 		measure_udp "$1" "$2" "$FILTER_PID" || rec "$1" "$2" failed 1
+		filter_affinity "$FILTER_PID" tcp
 		measure_tcp "$1" "$2" "$FILTER_PID" || rec "$1" "$2" failed 1
 		row_stop "$1" "$2"
 	else
@@ -232,8 +244,8 @@ print_header() {
 	     "for $UDP_SECONDS s; TCP: iperf3 -P $TCP_STREAMS -C CC for" \
 	     "$TCP_SECONDS s, CC in: $TCP_CC (machine default:" \
 	     "$(cat /proc/sys/net/ipv4/tcp_congestion_control)); RPS $RPS;" \
-	     "senders/receivers on CPUs: ${PIN:-any}; filters on CPU:" \
-	     "${FILT[2]:-any}."
+	     "senders/receivers on CPUs: ${PIN:-any}; filters on CPU" \
+	     "${FILT[2]:-any} for UDP, any for TCP."
 	echo "fwd: gw's transmissions to server; verdicted: id_sequence delta;" \
 	     "bypass: (fwd - verdicted) / fwd."
 	echo
