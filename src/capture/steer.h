@@ -96,7 +96,9 @@ struct weir__steer_hook_plan {
 				    * packets too, and the workers let them
 				    * through at once: on FORWARD, where
 				    * every match costs the forwarding path
-				    * and weir's own packets are rare */
+				    * and weir's own packets are rare; the
+				    * built-in chain then holds a copy of
+				    * that rule instead of a jump to it */
 	uint16_t qfirst, qlast;    /* queues: qfirst..qlast (--queue-balance),
 				    * one queue when equal (--queue-num) */
 };
@@ -188,11 +190,14 @@ struct weir__steer_lines {
  *
  *   chain[h], rules[h]  our chain for hook h exists; its rules, in order
  *   jumps               our jumps ("-A HOOK -j CHAIN" exactly, in hook's
- *                       built-in chain), any stale copy of them, and any
- *                       rule with the comment of older versions'
- *                       jumps ("weir:TAG")
+ *                       built-in chain), our direct rules (a copy, in
+ *                       hook's built-in chain, of our chain's only rule:
+ *                       the skips_in_user form, see steer_render.c), any
+ *                       stale copy of them, and any rule with the
+ *                       comment of older versions' jumps ("weir:TAG")
  *   jump_pos[h]         1-based place of the first of those that jumps to
- *                       chain h in h's built-in chain; 0: none
+ *                       chain h, or is its direct rule, in h's built-in
+ *                       chain; 0: none
  *   links[h]            other rules elsewhere that -j/-g to chain h (an
  *                       admin's): kept while h stays, removed with h
  */

@@ -1,9 +1,11 @@
 /* What weir owns in a filter table, read from iptables-save output: the
  * chains of one tag with their rules; weir's jumps (a built-in chain's
- * rule that is nothing but a jump to the tag's chain for that hook, or
- * any rule with the tag's comment, the form of older versions); and the
- * rules elsewhere that jump to those chains. Pure text processing, so
- * the diff that follows can be tested without root.
+ * rule that is nothing but a jump to the tag's chain for that hook, or a
+ * copy of that chain's only rule, or any rule with the tag's comment,
+ * the form of older versions); and the rules elsewhere that jump to
+ * those chains. Pure text processing, so the diff that follows can be
+ * tested without root. Two passes: our chains' rules first (the save
+ * lists built-in chains first), then what refers to them.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -85,6 +87,8 @@ struct names {
 	char chain[WEIR__STEER_NHOOK][WEIR__STEER_CHAIN_MAX];
 	char jump[WEIR__STEER_NHOOK][16 + 2 * WEIR__STEER_CHAIN_MAX];
 	char comment[8 + WEIR__STEER_TAG_MAX]; /* of older versions' jumps */
+	char *direct[WEIR__STEER_NHOOK];  /* "-A HOOK" + our chain's only
+	                                   * rule, or NULL */
 	unsigned builtin_rules[WEIR__STEER_NHOOK]; /* seen so far, per hook */
 };
 
@@ -96,7 +100,8 @@ static void note_jump(struct weir__steer_state *st, const struct names *nm,
 {
 	if (bh >= 0 && !st->jump_pos[bh] &&
 	    (has_opt(rule, "-j", nm->chain[bh]) ||
-	     has_opt(rule, "-g", nm->chain[bh])))
+	     has_opt(rule, "-g", nm->chain[bh]) ||
+	     (nm->direct[bh] && strcmp(rule, nm->direct[bh]) == 0)))
 		st->jump_pos[bh] = nm->builtin_rules[bh];
 }
 
@@ -119,12 +124,12 @@ static int reaches(const struct names *nm, const char *rule)
 	return -1;
 }
 
-/* One line of the *filter section. */
-static int take_line(struct weir__steer_state *st, struct names *nm,
-		     const char *line)
+/* Pass 0: our chains and their rules. */
+static int take_own(struct weir__steer_state *st, const struct names *nm,
+		    const char *line)
 {
 	size_t n;
-	int h, bh;
+	int h;
 
 	if (line[0] == ':') {
 		n = strcspn(line + 1, " ");
@@ -137,12 +142,31 @@ static int take_line(struct weir__steer_state *st, struct names *nm,
 		return 0;
 	n = strcspn(line + 3, " ");
 	h = our_chain(nm, line + 3, n);
-	if (h >= 0)
-		return weir__steer_lines_add(&st->rules[h], line);
+	return h >= 0 ? weir__steer_lines_add(&st->rules[h], line) : 0;
+}
+
+static bool is_direct(const struct names *nm, int bh, const char *line)
+{
+	return bh >= 0 && nm->direct[bh] && strcmp(line, nm->direct[bh]) == 0;
+}
+
+/* Pass 1: the rules outside our chains. */
+static int take_line(struct weir__steer_state *st, struct names *nm,
+		     const char *line)
+{
+	size_t n;
+	int h, bh;
+
+	if (strncmp(line, "-A ", 3) != 0)
+		return 0;
+	n = strcspn(line + 3, " ");
+	if (our_chain(nm, line + 3, n) >= 0)
+		return 0;
 	bh = weir__steer_rule_hook(line);
 	if (bh >= 0)
 		nm->builtin_rules[bh]++;
 	if ((bh >= 0 && strcmp(line, nm->jump[bh]) == 0) ||
+	    is_direct(nm, bh, line) ||
 	    has_opt(line, "--comment", nm->comment)) {
 		note_jump(st, nm, bh, line);
 		return weir__steer_lines_add(&st->jumps, line);
@@ -167,34 +191,69 @@ static int names_init(struct names *nm, const char *tag)
 	return 0;
 }
 
-int weir__steer_state_parse(struct weir__steer_state *ret, const char *text,
-			    const char *tag)
+/* The copy of each of our one-rule chains' rule that would sit in the
+ * hook's built-in chain. */
+static int directs_init(struct names *nm, const struct weir__steer_state *st)
 {
-	struct names nm = { 0 };
+	for (int h = 0; h < WEIR__STEER_NHOOK; h++) {
+		const char *r;
+
+		if (st->rules[h].n != 1)
+			continue;
+		r = st->rules[h].v[0] + 3 + strlen(nm->chain[h]);
+		if (asprintf(&nm->direct[h], "-A %s%s",
+			     weir__steer_hook_name(h), r) < 0) {
+			nm->direct[h] = NULL;
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+/* Splits text (a copy) into lines without trailing blanks: ownership
+ * goes by exact text, and no stray blank may hide it. */
+static int parse_pass(struct weir__steer_state *st, struct names *nm,
+		      const char *text, int pass)
+{
 	bool filter = false;
-	char *copy, *line, *next;
+	char *copy = strdup(text), *line, *next;
 	int rc = 0;
 
-	memset(ret, 0, sizeof(*ret));
-	if (names_init(&nm, tag))
-		return -EINVAL;
-	copy = strdup(text);
 	if (!copy)
 		return -ENOMEM;
 	for (line = copy; line && !rc; line = next) {
 		next = strchr(line, '\n');
 		if (next)
 			*next++ = '\0';
-		/* Ownership goes by exact text: no stray blank may hide it. */
 		for (size_t n = strlen(line);
 		     n && strchr(" \t\r", line[n - 1]); n--)
 			line[n - 1] = '\0';
 		if (line[0] == '*')
 			filter = strcmp(line, "*filter") == 0;
 		else if (filter)
-			rc = take_line(ret, &nm, line);
+			rc = pass ? take_line(st, nm, line)
+				  : take_own(st, nm, line);
 	}
 	free(copy);
+	return rc;
+}
+
+int weir__steer_state_parse(struct weir__steer_state *ret, const char *text,
+			    const char *tag)
+{
+	struct names nm = { 0 };
+	int rc;
+
+	memset(ret, 0, sizeof(*ret));
+	if (names_init(&nm, tag))
+		return -EINVAL;
+	rc = parse_pass(ret, &nm, text, 0);
+	if (!rc)
+		rc = directs_init(&nm, ret);
+	if (!rc)
+		rc = parse_pass(ret, &nm, text, 1);
+	for (int h = 0; h < WEIR__STEER_NHOOK; h++)
+		free(nm.direct[h]);
 	return rc;
 }
 

@@ -282,8 +282,9 @@ static void render_no_ct_bypass(void **state)
 }
 
 /* Skips left to the workers (FORWARD under `weir run`): the bare queue
- * rule; a chain with connmark rules keeps its skips, the flag is for
- * one-rule chains only. */
+ * rule, and FORWARD holds a copy of it instead of a jump; a chain with
+ * connmark rules keeps its skips and its jump, the flag is for one-rule
+ * chains only. */
 static void render_skips_in_user(void **state)
 {
 	struct weir__steer_plan p;
@@ -298,9 +299,11 @@ static void render_skips_in_user(void **state)
 	p.inject_ifname = "weir-inj+";
 	h = hook(&p, V4, FWD);
 	h->no_ct_bypass = h->skips_in_user = true;
-	snprintf(want, sizeof(want), "*filter\n:WEIR-FORWARD - [0:0]\n%s",
-		 rest);
-	check_render(&p, V4, NULL, want);
+	check_render(&p, V4, NULL,
+		"*filter\n:WEIR-FORWARD - [0:0]\n"
+		"-A WEIR-FORWARD -j NFQUEUE --queue-num 0\n"
+		"-I FORWARD 1 -j NFQUEUE --queue-num 0\n"
+		"COMMIT\n");
 	h->no_ct_bypass = false;
 	snprintf(want, sizeof(want),
 		 "*filter\n:WEIR-FORWARD - [0:0]\n"
@@ -636,6 +639,69 @@ static void render_upgrade_keeps_place(void **state)
 		"*filter\n"
 		"-I INPUT 2 -m comment --comment \"weir:weir\" -j WEIR-INPUT\n"
 		"-D INPUT -j WEIR-INPUT\n"
+		"COMMIT\n");
+	weir__steer_state_exit(&st);
+}
+
+/* The direct FORWARD rule (skips_in_user) read back: a copy of weir's
+ * one-rule chain is weir's, in place (an admin's rule above stays
+ * first); rendering it again changes nothing; the jump form of before
+ * gives way to it at the jump's place, and a plan that needs the chain's
+ * skips again puts the jump back where the copy was. An admin's rule
+ * that differs is not taken. */
+static void render_direct_rule(void **state)
+{
+	static const char save[] =
+		"*filter\n"
+		":FORWARD ACCEPT [0:0]\n"
+		":WEIR-FORWARD - [0:0]\n"
+		"-A FORWARD -i lo -j ACCEPT\n"
+		"-A FORWARD -j NFQUEUE --queue-num 0\n"
+		"-A FORWARD -j NFQUEUE --queue-num 3\n"
+		"-A WEIR-FORWARD -j NFQUEUE --queue-num 0\n"
+		"COMMIT\n";
+	static const char save_jump[] =
+		"*filter\n"
+		":FORWARD ACCEPT [0:0]\n"
+		":WEIR-FORWARD - [0:0]\n"
+		"-A FORWARD -i lo -j ACCEPT\n"
+		"-A FORWARD -j WEIR-FORWARD\n"
+		"-A WEIR-FORWARD -j NFQUEUE --queue-num 0\n"
+		"COMMIT\n";
+	struct weir__steer_plan p;
+	struct weir__steer_hook_plan *h;
+	struct weir__steer_state st;
+
+	(void)state;
+	weir__steer_plan_init(&p);
+	h = hook(&p, V4, FWD);
+	h->no_ct_bypass = h->skips_in_user = true;
+	assert_int_equal(weir__steer_state_parse(&st, save, NULL), 0);
+	assert_int_equal(st.jumps.n, 1);
+	assert_string_equal(st.jumps.v[0],
+			    "-A FORWARD -j NFQUEUE --queue-num 0");
+	assert_int_equal(st.jump_pos[FWD], 2);
+	check_render(&p, V4, &st, NULL);
+	h->no_ct_bypass = false;
+	check_render(&p, V4, &st,
+		"*filter\n:WEIR-FORWARD - [0:0]\n"
+		"-A WEIR-FORWARD -m mark --mark 0x570000/0xff0000 -j RETURN\n"
+		"-A WEIR-FORWARD -m mark --mark 0x1000000/0xff000000"
+		" -j CONNMARK --set-xmark 0x1000000/0xff000000\n"
+		"-A WEIR-FORWARD -m connmark --mark 0x1000000/0xff000000"
+		" -j RETURN\n"
+		"-A WEIR-FORWARD -j NFQUEUE --queue-num 0\n"
+		"-I FORWARD 2 -j WEIR-FORWARD\n"
+		"-D FORWARD -j NFQUEUE --queue-num 0\n"
+		"COMMIT\n");
+	weir__steer_state_exit(&st);
+	h->no_ct_bypass = true;
+	assert_int_equal(weir__steer_state_parse(&st, save_jump, NULL), 0);
+	assert_int_equal(st.jump_pos[FWD], 2);
+	check_render(&p, V4, &st,
+		"*filter\n"
+		"-I FORWARD 2 -j NFQUEUE --queue-num 0\n"
+		"-D FORWARD -j WEIR-FORWARD\n"
 		"COMMIT\n");
 	weir__steer_state_exit(&st);
 }
@@ -1002,6 +1068,7 @@ int main(void)
 		cmocka_unit_test(render_messy),
 		cmocka_unit_test(render_keeps_links),
 		cmocka_unit_test(render_upgrade_keeps_place),
+		cmocka_unit_test(render_direct_rule),
 		cmocka_unit_test(render_remove),
 		cmocka_unit_test(proc_parse),
 		cmocka_unit_test(proc_bad_netns),
