@@ -281,6 +281,15 @@ static void render_no_ct_bypass(void **state)
 		"COMMIT\n");
 }
 
+/* A new FORWARD chain's connmark bypass rules (generation 1). */
+#define FWD_CONNMARK_HEAD \
+	"*filter\n:WEIR-FORWARD - [0:0]\n" \
+	"-A WEIR-FORWARD -m mark --mark 0x570000/0xff0000 -j RETURN\n" \
+	"-A WEIR-FORWARD -m mark --mark 0x1000000/0xff000000" \
+	" -j CONNMARK --set-xmark 0x1000000/0xff000000\n" \
+	"-A WEIR-FORWARD -m connmark --mark 0x1000000/0xff000000" \
+	" -j RETURN\n"
+
 /* Skips left to the workers (FORWARD under `weir run`): the bare queue
  * rule, and FORWARD holds a copy of it instead of a jump; a chain with
  * connmark rules keeps its skips and its jump, the flag is for one-rule
@@ -306,13 +315,8 @@ static void render_skips_in_user(void **state)
 		"COMMIT\n");
 	h->no_ct_bypass = false;
 	snprintf(want, sizeof(want),
-		 "*filter\n:WEIR-FORWARD - [0:0]\n"
-		 "-A WEIR-FORWARD -m mark --mark 0x570000/0xff0000 -j RETURN\n"
-		 "-A WEIR-FORWARD -m mark --mark 0x1000000/0xff000000"
-		 " -j CONNMARK --set-xmark 0x1000000/0xff000000\n"
-		 "-A WEIR-FORWARD -m connmark --mark 0x1000000/0xff000000"
-		 " -j RETURN\n"
-		 "-A WEIR-FORWARD -i weir-inj+ -j RETURN\n%s", rest);
+		 "%s-A WEIR-FORWARD -i weir-inj+ -j RETURN\n%s",
+		 FWD_CONNMARK_HEAD, rest);
 	check_render(&p, V4, NULL, want);
 }
 
@@ -684,12 +688,7 @@ static void render_direct_rule(void **state)
 	check_render(&p, V4, &st, NULL);
 	h->no_ct_bypass = false;
 	check_render(&p, V4, &st,
-		"*filter\n:WEIR-FORWARD - [0:0]\n"
-		"-A WEIR-FORWARD -m mark --mark 0x570000/0xff0000 -j RETURN\n"
-		"-A WEIR-FORWARD -m mark --mark 0x1000000/0xff000000"
-		" -j CONNMARK --set-xmark 0x1000000/0xff000000\n"
-		"-A WEIR-FORWARD -m connmark --mark 0x1000000/0xff000000"
-		" -j RETURN\n"
+		FWD_CONNMARK_HEAD
 		"-A WEIR-FORWARD -j NFQUEUE --queue-num 0\n"
 		"-I FORWARD 2 -j WEIR-FORWARD\n"
 		"-D FORWARD -j NFQUEUE --queue-num 0\n"
