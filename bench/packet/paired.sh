@@ -45,7 +45,7 @@ paired_bound() {    # Q: until queue Q shows in gw's /proc
 # KEY b_pps, c_pps.
 paired_row() {      # ROW
 	local row=$1 policy c flood weir_pid nfq_pid rule b
-	local log=$TMP/paired-$row.log
+	local log=$TMP/weir-$row-paired.log   # weir_stop reads it
 	eval "policy=\$POLICY_$row"
 	rule="FORWARD 1 -j NFQUEUE --queue-num 0 --queue-bypass"
 	bg_start "$log" "$NS_G" "${FILT[@]}" "$WEIR" run -c "$policy" \
