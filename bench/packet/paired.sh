@@ -4,10 +4,10 @@
 # machine kind's speed drifts by half within minutes, so the rounds'
 # (c)/(b) verdicted-pps ratio has ranges of +-30 %: wider than anything
 # weir could win or lose. Here nfq_min (queue 0) and one weir row (queue
-# 1, behind the rules weir installs itself) both stay up under one
-# continuous pinned flood; every PAIRED_WINDOW seconds the harness puts
-# nfq_min's rule in at the top of gw's FORWARD chain, above weir's jump
-# (nfq_min counts), or takes it out again (weir counts). Each cycle
+# 1, one worker, behind the rule weir installs itself) both stay up
+# under one continuous pinned flood; every PAIRED_WINDOW seconds the
+# harness puts nfq_min's rule in at the top of gw's FORWARD chain, above
+# weir's rule (nfq_min counts), or takes it out again (weir counts). Each cycle
 # gives one weir/nfq_min ratio from two windows a second apart; the
 # report gives their median and quartiles.
 #
@@ -65,13 +65,14 @@ paired_row() {      # ROW
 	bg_start "$TMP/paired-udpblast.out" "$NS_C" "${SEND[@]}" \
 		"$BIN/udpblast" -d "$DST" -p "$UDP_PORT" -n "$UDP_PORTS" \
 		-r "$UDP_RATE" -l "$UDP_LEN" \
-		-t $((PAIRED_CYCLES * 2 * (PAIRED_WINDOW + 1) + 5))
+		-t "$(awk -v c="$PAIRED_CYCLES" -v w="$PAIRED_WINDOW" \
+			'BEGIN { print int(c * 2 * (w + 1) + 5) }')"
 	flood=$BG_PID
 	sleep 1
 	for c in $(seq "$PAIRED_CYCLES"); do
-		nsx "$NS_G" "$IPT" -I $rule
+		nsx "$NS_G" "$IPT" -I $rule || break
 		b=$(paired_pps 0)
-		nsx "$NS_G" "$IPT" -D ${rule/ 1 / }
+		nsx "$NS_G" "$IPT" -D ${rule/ 1 / } || break
 		rec "$row" "paired_$c" b_pps "$b"
 		rec "$row" "paired_$c" c_pps "$(paired_pps 1)"
 		printf 'bench-packet: paired %-5s cycle %2d  b %s  c %s\n' \

@@ -98,6 +98,7 @@ pin_init() {
 	if [ "$s" -ge "$NCPU" ] || [ "$r" -ge "$NCPU" ]; then
 		echo "PIN: $NCPU CPUs here; not pinned" >&2
 		PIN=
+		filter_pin
 		return 0
 	fi
 	SEND=(taskset -c "$s") RECV=(taskset -c "$r")

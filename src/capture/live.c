@@ -163,7 +163,7 @@ void weir__live_set_bypass(struct weir__live *l, uint32_t ctmark,
 
 void weir__live_set_forward_flows(struct weir__live *l, bool on)
 {
-	atomic_store_explicit(&l->forward_flows, on, memory_order_relaxed);
+	atomic_store_explicit(&l->forward_flows, on, memory_order_release);
 }
 
 #define SUM(field) \

@@ -291,7 +291,7 @@ static void flow_of(struct weir__live_worker *w, struct weir__held *h,
 {
 	if (h->where == WEIR__PATH_FORWARD &&
 	    !atomic_load_explicit(&w->l->forward_flows,
-				  memory_order_relaxed)) {
+				  memory_order_acquire)) {
 		*fv = (struct weir__flow_view){ 0 };
 		return;
 	}

@@ -6,12 +6,13 @@
  *   over as it arrives, two system calls per wake-up;
  * - heavy load: once a round brings LIVE_BUSY messages or more, the
  *   receive is cancelled and the worker reads recvmmsg batches until a
- *   read brings fewer than LIVE_BUSY, then arms the receive again. An armed receive
- *   (like a multishot poll) stays on the socket's wait queue, and every
- *   arriving packet then pays a wake-up in the enqueuing softirq, on the
- *   sender's CPU: measured under a UDP flood, sock_def_readable took 5 %
- *   of that CPU with the receive armed throughout, 1 % with this switch.
- *   While the worker reads, nothing waits on the socket.
+ *   read brings fewer than LIVE_BUSY, then arms the receive again. An
+ *   armed receive (like a multishot poll) stays on the socket's wait
+ *   queue, and every arriving packet then pays a wake-up in the
+ *   enqueuing softirq, on the sender's CPU: measured under a UDP flood,
+ *   sock_def_readable took 5 % of that CPU with the receive armed
+ *   throughout, 1 % with this switch. While the worker reads, nothing
+ *   waits on the socket.
  *
  * Without buffer rings a one-shot poll, armed only once the socket is
  * empty, replaces the receive. Each batch's verdicts go out in one
@@ -98,9 +99,12 @@ void weir__live_drain(struct weir__live_worker *w)
 					 weir__nfq_buf(&w->sock, (unsigned)i));
 		}
 		weir__live_flush(w);
-		if (n > 0)
-			weir__nfq_recycle(&w->sock, (unsigned)n);
-		if (n < (int)w->sock.usable) {
+		/* Also after an empty read when memory ran out: with no
+		 * usable buffer every read is empty and nothing else would
+		 * try again. */
+		if (n > 0 || w->sock.usable < w->sock.batch)
+			weir__nfq_recycle(&w->sock, n > 0 ? (unsigned)n : 0);
+		if (n < (int)w->sock.usable || !w->sock.usable) {
 			/* Short but busy: the sender is still at it, and
 			 * the next read soon finds more. Arming the receive
 			 * for it would cost a cancel and a round of small

@@ -190,8 +190,8 @@ struct weir__steer_lines {
  *
  *   chain[h], rules[h]  our chain for hook h exists; its rules, in order
  *   jumps               our jumps ("-A HOOK -j CHAIN" exactly, in hook's
- *                       built-in chain), our direct rules (a copy, in
- *                       hook's built-in chain, of our chain's only rule:
+ *                       built-in chain), our direct rule (a copy, in
+ *                       FORWARD, of a queue rule of our FORWARD chain:
  *                       the skips_in_user form, see steer_render.c), any
  *                       stale copy of them, and any rule with the
  *                       comment of older versions' jumps ("weir:TAG")

@@ -1,7 +1,8 @@
 /* What weir owns in a filter table, read from iptables-save output: the
  * chains of one tag with their rules; weir's jumps (a built-in chain's
- * rule that is nothing but a jump to the tag's chain for that hook, or a
- * copy of that chain's only rule, or any rule with the tag's comment,
+ * rule that is nothing but a jump to the tag's chain for that hook, or
+ * FORWARD's copy of a queue rule of that chain, or any rule with the
+ * tag's comment,
  * the form of older versions); and the rules elsewhere that jump to
  * those chains. Pure text processing, so the diff that follows can be
  * tested without root. Two passes: our chains' rules first (the save
@@ -87,21 +88,22 @@ struct names {
 	char chain[WEIR__STEER_NHOOK][WEIR__STEER_CHAIN_MAX];
 	char jump[WEIR__STEER_NHOOK][16 + 2 * WEIR__STEER_CHAIN_MAX];
 	char comment[8 + WEIR__STEER_TAG_MAX]; /* of older versions' jumps */
-	char *direct[WEIR__STEER_NHOOK];  /* "-A HOOK" + our chain's only
-	                                   * rule, or NULL */
 	unsigned builtin_rules[WEIR__STEER_NHOOK]; /* seen so far, per hook */
 };
 
 /* Notes where the first of weir's jumps for a hook sits in the built-in
  * chain: a jump of the other form (an upgrade, or a rollback of one)
  * goes in at the same place. */
+static bool is_direct(const struct weir__steer_state *st,
+		      const struct names *nm, int bh, const char *line);
+
 static void note_jump(struct weir__steer_state *st, const struct names *nm,
 		      int bh, const char *rule)
 {
 	if (bh >= 0 && !st->jump_pos[bh] &&
 	    (has_opt(rule, "-j", nm->chain[bh]) ||
 	     has_opt(rule, "-g", nm->chain[bh]) ||
-	     (nm->direct[bh] && strcmp(rule, nm->direct[bh]) == 0)))
+	     is_direct(st, nm, bh, rule)))
 		st->jump_pos[bh] = nm->builtin_rules[bh];
 }
 
@@ -145,9 +147,24 @@ static int take_own(struct weir__steer_state *st, const struct names *nm,
 	return h >= 0 ? weir__steer_lines_add(&st->rules[h], line) : 0;
 }
 
-static bool is_direct(const struct names *nm, int bh, const char *line)
+/* FORWARD's copy of a queue rule of weir's FORWARD chain (the
+ * skips_in_user form, steer_render.c): "-A FORWARD REST" where the chain
+ * has "-A WEIR-...-FORWARD REST". Any of the chain's queue rules, not
+ * only a sole one: an admin's rule appended to the chain must not hide
+ * the copy from removal. */
+static bool is_direct(const struct weir__steer_state *st,
+		      const struct names *nm, int bh, const char *line)
 {
-	return bh >= 0 && nm->direct[bh] && strcmp(line, nm->direct[bh]) == 0;
+	const struct weir__steer_lines *r = &st->rules[WEIR__STEER_FORWARD];
+	size_t hl = 3 + strlen(weir__steer_hook_name(WEIR__STEER_FORWARD));
+	size_t cl = 3 + strlen(nm->chain[WEIR__STEER_FORWARD]);
+
+	if (bh != WEIR__STEER_FORWARD || !strstr(line, " -j NFQUEUE "))
+		return false;
+	for (size_t i = 0; i < r->n; i++)
+		if (strcmp(line + hl, r->v[i] + cl) == 0)
+			return true;
+	return false;
 }
 
 /* Pass 1: the rules outside our chains. */
@@ -166,7 +183,7 @@ static int take_line(struct weir__steer_state *st, struct names *nm,
 	if (bh >= 0)
 		nm->builtin_rules[bh]++;
 	if ((bh >= 0 && strcmp(line, nm->jump[bh]) == 0) ||
-	    is_direct(nm, bh, line) ||
+	    is_direct(st, nm, bh, line) ||
 	    has_opt(line, "--comment", nm->comment)) {
 		note_jump(st, nm, bh, line);
 		return weir__steer_lines_add(&st->jumps, line);
@@ -188,25 +205,6 @@ static int names_init(struct names *nm, const char *tag)
 			 weir__steer_hook_name(h), nm->chain[h]);
 	}
 	snprintf(nm->comment, sizeof(nm->comment), "weir:%s", tag);
-	return 0;
-}
-
-/* The copy of each of our one-rule chains' rule that would sit in the
- * hook's built-in chain. */
-static int directs_init(struct names *nm, const struct weir__steer_state *st)
-{
-	for (int h = 0; h < WEIR__STEER_NHOOK; h++) {
-		const char *r;
-
-		if (st->rules[h].n != 1)
-			continue;
-		r = st->rules[h].v[0] + 3 + strlen(nm->chain[h]);
-		if (asprintf(&nm->direct[h], "-A %s%s",
-			     weir__steer_hook_name(h), r) < 0) {
-			nm->direct[h] = NULL;
-			return -ENOMEM;
-		}
-	}
 	return 0;
 }
 
@@ -249,11 +247,7 @@ int weir__steer_state_parse(struct weir__steer_state *ret, const char *text,
 		return -EINVAL;
 	rc = parse_pass(ret, &nm, text, 0);
 	if (!rc)
-		rc = directs_init(&nm, ret);
-	if (!rc)
 		rc = parse_pass(ret, &nm, text, 1);
-	for (int h = 0; h < WEIR__STEER_NHOOK; h++)
-		free(nm.direct[h]);
 	return rc;
 }
 

@@ -501,7 +501,8 @@ int daemon_reload(struct daemon *d)
 	if (rc == 0) {
 		widen_copy_for(d, p);
 		/* Flows before the new policy classifies: its callouts at
-		 * ipforward then find them from its first packet on. */
+		 * ipforward then find them (a packet already past its flow
+		 * lookup may still meet the new policy without one). */
 		if (daemon_may_need_forward_flows(p, d->engine))
 			set_forward_flows(d, true);
 		rc = apply_policy(d, p);
@@ -509,6 +510,10 @@ int daemon_reload(struct daemon *d)
 			weir_policy_free(p);
 	}
 	if (rc < 0) {
+		/* The new plug-ins stay loaded, and a callout that was
+		 * missing may now serve a running filter: the running
+		 * policy's needs again, with what is registered now. */
+		daemon_needs_of(d->policy, d->engine, &d->needs);
 		set_copy_range(d);  /* back to the running policy's */
 		set_forward_flows(d, d->needs.forward_flows);
 		d->reload_failures++;

@@ -647,8 +647,8 @@ static void render_upgrade_keeps_place(void **state)
 	weir__steer_state_exit(&st);
 }
 
-/* The direct FORWARD rule (skips_in_user) read back: a copy of weir's
- * one-rule chain is weir's, in place (an admin's rule above stays
+/* The direct FORWARD rule (skips_in_user) read back: a copy of a queue
+ * rule of weir's FORWARD chain is weir's, in place (an admin's rule above stays
  * first); rendering it again changes nothing; the jump form of before
  * gives way to it at the jump's place, and a plan that needs the chain's
  * skips again puts the jump back where the copy was. An admin's rule
@@ -671,6 +671,18 @@ static void render_direct_rule(void **state)
 		"-A FORWARD -i lo -j ACCEPT\n"
 		"-A FORWARD -j WEIR-FORWARD\n"
 		"-A WEIR-FORWARD -j NFQUEUE --queue-num 0\n"
+		"COMMIT\n";
+	static const char save_appended[] =
+		"*filter\n"
+		":INPUT ACCEPT [0:0]\n"
+		":FORWARD ACCEPT [0:0]\n"
+		":WEIR-INPUT - [0:0]\n"
+		":WEIR-FORWARD - [0:0]\n"
+		"-A INPUT -j NFQUEUE --queue-num 0\n"
+		"-A FORWARD -j NFQUEUE --queue-num 0\n"
+		"-A WEIR-INPUT -j NFQUEUE --queue-num 0\n"
+		"-A WEIR-FORWARD -j NFQUEUE --queue-num 0\n"
+		"-A WEIR-FORWARD -j ACCEPT\n"
 		"COMMIT\n";
 	struct weir__steer_plan p;
 	struct weir__steer_hook_plan *h;
@@ -702,6 +714,13 @@ static void render_direct_rule(void **state)
 		"-I FORWARD 2 -j NFQUEUE --queue-num 0\n"
 		"-D FORWARD -j WEIR-FORWARD\n"
 		"COMMIT\n");
+	weir__steer_state_exit(&st);
+	/* A rule appended to weir's chain does not hide the copy from
+	 * removal; INPUT has no copies. */
+	assert_int_equal(weir__steer_state_parse(&st, save_appended, NULL), 0);
+	assert_int_equal(st.jumps.n, 1);
+	assert_string_equal(st.jumps.v[0],
+			    "-A FORWARD -j NFQUEUE --queue-num 0");
 	weir__steer_state_exit(&st);
 }
 
