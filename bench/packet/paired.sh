@@ -44,23 +44,23 @@ paired_bound() {    # Q: until queue Q shows in gw's /proc
 # One weir row against nfq_min; records "ROW paired_N KEY VALUE" with
 # KEY b_pps, c_pps.
 paired_row() {      # ROW
-	local row=$1 policy c flood weir_pid nfq_pid rule b
+	local row=$1 policy c flood nfq_pid rule b x
 	local log=$TMP/weir-$row-paired.log   # weir_stop reads it
 	eval "policy=\$POLICY_$row"
 	rule="FORWARD 1 -j NFQUEUE --queue-num 0 --queue-bypass"
 	bg_start "$log" "$NS_G" "${FILT[@]}" "$WEIR" run -c "$policy" \
 		--queue-base 1 $WEIR_RUN_ARGS
-	weir_pid=$BG_PID FILTER_PID=$BG_PID
+	FILTER_PID=$BG_PID      # weir_wait_ready and weir_stop watch it
 	weir_wait_ready && paired_bound 1 || {
 		say "paired $row: weir run not ready"; tail -5 "$log" >&2
-		stop_pid "$weir_pid" 15; return 1
+		stop_pid "$FILTER_PID" 15; return 1
 	}
 	bg_start "$TMP/paired-nfq_min.out" "$NS_G" "${FILT[@]}" \
 		"$BIN/nfq_min" -q 0 ${NFQMIN_ARGS-}
 	nfq_pid=$BG_PID
 	paired_bound 0 || {
 		say "paired $row: nfq_min did not bind queue 0"
-		stop_pid "$nfq_pid" 5; stop_pid "$weir_pid" 15; return 1
+		stop_pid "$nfq_pid" 5; stop_pid "$FILTER_PID" 15; return 1
 	}
 	bg_start "$TMP/paired-udpblast.out" "$NS_C" "${SEND[@]}" \
 		"$BIN/udpblast" -d "$DST" -p "$UDP_PORT" -n "$UDP_PORTS" \
@@ -73,12 +73,11 @@ paired_row() {      # ROW
 		nsx "$NS_G" "$IPT" -I $rule || break
 		b=$(paired_pps 0)
 		nsx "$NS_G" "$IPT" -D ${rule/ 1 / } || break
+		x=$(paired_pps 1)
 		rec "$row" "paired_$c" b_pps "$b"
-		rec "$row" "paired_$c" c_pps "$(paired_pps 1)"
+		rec "$row" "paired_$c" c_pps "$x"
 		printf 'bench-packet: paired %-5s cycle %2d  b %s  c %s\n' \
-			"$row" "$c" "$b" "$(awk -v r="$row" -v k="paired_$c" \
-			'$1 == r && $2 == k && $3 == "c_pps" { print $4 }' \
-			"$RESULTS")" >&2
+			"$row" "$c" "$b" "$x" >&2
 	done
 	stop_pid "$flood" 5
 	stop_pid "$nfq_pid" 5

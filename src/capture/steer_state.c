@@ -91,12 +91,29 @@ struct names {
 	unsigned builtin_rules[WEIR__STEER_NHOOK]; /* seen so far, per hook */
 };
 
+/* FORWARD's copy of a queue rule of weir's FORWARD chain (the
+ * skips_in_user form, steer_render.c): "-A FORWARD REST" where the chain
+ * has "-A WEIR-...-FORWARD REST". Any of the chain's queue rules, not
+ * only a sole one: an admin's rule appended to the chain must not hide
+ * the copy from removal. */
+static bool is_direct(const struct weir__steer_state *st,
+		      const struct names *nm, int bh, const char *line)
+{
+	const struct weir__steer_lines *r = &st->rules[WEIR__STEER_FORWARD];
+	size_t hl = 3 + strlen(weir__steer_hook_name(WEIR__STEER_FORWARD));
+	size_t cl = 3 + strlen(nm->chain[WEIR__STEER_FORWARD]);
+
+	if (bh != WEIR__STEER_FORWARD || !strstr(line, " -j NFQUEUE "))
+		return false;
+	for (size_t i = 0; i < r->n; i++)
+		if (strcmp(line + hl, r->v[i] + cl) == 0)
+			return true;
+	return false;
+}
+
 /* Notes where the first of weir's jumps for a hook sits in the built-in
  * chain: a jump of the other form (an upgrade, or a rollback of one)
  * goes in at the same place. */
-static bool is_direct(const struct weir__steer_state *st,
-		      const struct names *nm, int bh, const char *line);
-
 static void note_jump(struct weir__steer_state *st, const struct names *nm,
 		      int bh, const char *rule)
 {
@@ -145,26 +162,6 @@ static int take_own(struct weir__steer_state *st, const struct names *nm,
 	n = strcspn(line + 3, " ");
 	h = our_chain(nm, line + 3, n);
 	return h >= 0 ? weir__steer_lines_add(&st->rules[h], line) : 0;
-}
-
-/* FORWARD's copy of a queue rule of weir's FORWARD chain (the
- * skips_in_user form, steer_render.c): "-A FORWARD REST" where the chain
- * has "-A WEIR-...-FORWARD REST". Any of the chain's queue rules, not
- * only a sole one: an admin's rule appended to the chain must not hide
- * the copy from removal. */
-static bool is_direct(const struct weir__steer_state *st,
-		      const struct names *nm, int bh, const char *line)
-{
-	const struct weir__steer_lines *r = &st->rules[WEIR__STEER_FORWARD];
-	size_t hl = 3 + strlen(weir__steer_hook_name(WEIR__STEER_FORWARD));
-	size_t cl = 3 + strlen(nm->chain[WEIR__STEER_FORWARD]);
-
-	if (bh != WEIR__STEER_FORWARD || !strstr(line, " -j NFQUEUE "))
-		return false;
-	for (size_t i = 0; i < r->n; i++)
-		if (strcmp(line + hl, r->v[i] + cl) == 0)
-			return true;
-	return false;
 }
 
 /* Pass 1: the rules outside our chains. */
