@@ -14,7 +14,8 @@ FUZZ_BUILD=${FUZZ_BUILD:-build-fuzz}
 FUZZ_SMOKE=${FUZZ_SMOKE:-30}
 PY=/usr/bin/python3
 RESULTS=$(mktemp)
-trap 'rm -f "$RESULTS"' EXIT
+FAILTAILS=$(mktemp)
+trap 'rm -f "$RESULTS" "$FAILTAILS"' EXIT
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
@@ -24,12 +25,16 @@ say() { printf '\n== %s\n' "$*"; }
 # Appends one "result name" line per test case of a meson build's test
 # log: each cmocka case counts on its own; any other test program counts
 # once. A program that failed without a failed cmocka case (a crash, a
-# sanitizer report) counts one failure more.
+# sanitizer report) counts one failure more. The last lines of a failed
+# program's output go to $FAILTAILS, printed again at the end: CI shows
+# only the end of the output, and a rare failure must say why there.
 collect() {
 	local dir=$1 label=$2
 	[ -f "$dir/meson-logs/testlog.json" ] || return 0
-	"$PY" - "$dir/meson-logs/testlog.json" "$label" >>"$RESULTS" <<'PY'
+	"$PY" - "$dir/meson-logs/testlog.json" "$label" "$FAILTAILS" \
+		>>"$RESULTS" <<'PY'
 import json, re, sys
+tails = open(sys.argv[3], "a")
 for line in open(sys.argv[1]):
     t = json.loads(line)
     name = sys.argv[2] + ":" + t["name"]
@@ -44,6 +49,12 @@ for line in open(sys.argv[1]):
         print("pass", name + "/" + c)
     for c in sorted(bad):
         print("fail", name + "/" + c)
+    if t["result"] not in ("OK", "EXPECTEDFAIL"):
+        tails.write("-- %s (%s, %.1fs):\n" % (name, t["result"],
+                                           t.get("duration", 0)))
+        lines = out.splitlines()
+        why = [l for l in lines[:-12] if "FAIL" in l or "ERROR" in l][:4]
+        tails.writelines(l + "\n" for l in why + lines[-12:])
     if t["result"] not in ("OK", "EXPECTEDFAIL") and not bad:
         print("fail", name)
     elif not ok and not bad:
@@ -106,6 +117,10 @@ pass=$(grep -c '^pass ' "$RESULTS")
 fail=$(grep -c '^fail ' "$RESULTS")
 skip=$(grep -c '^skip ' "$RESULTS")
 if [ "$fail" -gt 0 ] || [ "$skip" -gt 0 ]; then
+	if [ -s "$FAILTAILS" ]; then
+		say "the end of each failed test's output"
+		cat "$FAILTAILS"
+	fi
 	say "not passed"
 	grep -E '^(fail|skip) ' "$RESULTS"
 fi
