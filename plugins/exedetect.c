@@ -300,6 +300,17 @@ static int run_sigs(const struct exedetect *d, const uint8_t *b, size_t len,
 	return any;
 }
 
+/* libmagic 5.44 also names a buffer a DOS .COM program when it merely
+ * starts with a jump or a mov (its "msdos" COM tests): about 1 % of
+ * random bytes, so 1 % of compressed or encrypted downloads would be
+ * blocked. A real DOS program has the MZ header (the "pe" signature
+ * catches it first); without one, x-dosexec is that guess. */
+static bool com_guess(const char *mime, const uint8_t *b, size_t len)
+{
+	return !strcmp(mime, "application/x-dosexec") &&
+	       !(len >= 2 && (!memcmp(b, "MZ", 2) || !memcmp(b, "ZM", 2)));
+}
+
 /* libmagic's opinion. A failure of magic_buffer is not an executable
  * (the signatures have spoken already) but says so in the reason. */
 static enum exedetect_result ask_magic(struct exedetect *d,
@@ -316,6 +327,12 @@ static enum exedetect_result ask_magic(struct exedetect *d,
 	if (!mime) {
 		snprintf(d->reason, sizeof(d->reason), "libmagic failed: %s",
 			 magic_error(d->magic) ? magic_error(d->magic) : "?");
+		return EXEDETECT_NOT_EXE;
+	}
+	if (com_guess(mime, b, len)) {
+		snprintf(d->reason, sizeof(d->reason),
+			 "libmagic: %s without an MZ header (a COM guess)",
+			 mime);
 		return EXEDETECT_NOT_EXE;
 	}
 	snprintf(d->reason, sizeof(d->reason), "libmagic: %s", mime);

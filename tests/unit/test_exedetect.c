@@ -284,6 +284,13 @@ static void test_not_exe(void **state)
 	memset(b, 'a', W);
 	expect(d, b, W, false, EXEDETECT_NOT_EXE, "libmagic: text/plain");
 	expect(d, b, 0, true, EXEDETECT_NOT_EXE, "empty");
+	/* libmagic's DOS .COM guess (a first byte that is a jump) on
+	 * data without an MZ header: about 1 % of random bytes */
+	memset(b, 0, W);
+	memcpy(b, "\xeb\x57\x90", 3);
+	expect(d, b, W, true, EXEDETECT_NOT_EXE,
+	       "libmagic: application/x-dosexec without an MZ header "
+	       "(a COM guess)");
 	/* a cabinet is not a program unless asked for */
 	n = make_cab(b);
 	expect(d, b, n, true, EXEDETECT_NOT_EXE, NULL);
@@ -371,6 +378,15 @@ static void test_libmagic_system(void **state)
 		       "libmagic: text/x-shellscript");
 	n = make_pe(b, 0x80, "PE");
 	expect(d, b, n, true, EXEDETECT_EXE, NULL);
+	/* a DOS program with its MZ header still counts as x-dosexec */
+	memset(b, 0, 1024);
+	memcpy(b, "MZ", 2);
+	put_le16(b + 2, 0x90);    /* bytes on last page */
+	put_le16(b + 4, 3);       /* pages */
+	put_le16(b + 8, 4);       /* header paragraphs */
+	put_le16(b + 0x18, 0x1c); /* relocations right after the header */
+	expect(d, b, 1024, true, EXEDETECT_EXE,
+	       "libmagic: application/x-dosexec");
 	n = make_elf(b);
 	expect(d, b, n, true, EXEDETECT_EXE, NULL);
 	memcpy(b, "\xcf\xfa\xed\xfe\x07\0\0\x01\x03\0\0\0\x02\0\0\0", 16);
