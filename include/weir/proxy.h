@@ -183,8 +183,10 @@ weir_session_info(const struct weir_session *s);
 struct weir_loop *weir_session_loop(struct weir_session *s);
 /* Ends the session at once (the seed's _Abort): both real sockets are
  * reset and closed, every link closed; every operation still in flight
- * completes (-ECANCELED or -ECONNRESET), then each filter's detach runs.
- * Idempotent; from the session's loop only. */
+ * completes (-ECANCELED or -ECONNRESET), then each filter's detach runs,
+ * never inside this call: a filter may abort from a completion and go
+ * on using its instance until it returns. Idempotent; from the
+ * session's loop only. */
 void weir_session_abort(struct weir_session *s, const char *why);
 
 /* Forwards everything `from` receives to `to` without copying, until end

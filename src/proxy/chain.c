@@ -232,6 +232,12 @@ int weir__chain_start(struct weir_session *s)
 	return rc;
 }
 
+static void chain_done_later(void *arg, int status)
+{
+	(void)status; /* -ECANCELED (loop closed) frees all the same */
+	weir__chain_done(arg);
+}
+
 void weir__chain_close(struct weir_session *s)
 {
 	struct weir_sock *all[2 + 2 * WEIR__CHAIN_MAX];
@@ -256,7 +262,13 @@ void weir__chain_close(struct weir_session *s)
 	for (size_t i = 0; i < n; i++)
 		weir_sock_close(all[i]);
 	/* Every socket idle already (or none made): the op taken in start
-	 * ends here. */
-	if (--s->socks_open == 0)
-		weir__chain_done(s);
+	 * ends, but from the loop: a filter may abort from a file or timer
+	 * completion, or inside attach, with every socket idle; detach
+	 * there would free its instance under its feet (and, inside attach,
+	 * miss the filter being attached). A socket's own completions are
+	 * safe already: it is not idle before its callback returns. */
+	if (--s->socks_open == 0 &&
+	    weir_loop_post_req(s->w->loop, &s->chain_post, chain_done_later,
+			       s) < 0)
+		weir__chain_done(s); /* the loop is closing: nothing runs */
 }

@@ -134,6 +134,7 @@ struct weir_session {
 	struct weir__chain_elem chain[WEIR__CHAIN_MAX];
 	size_t nchain;
 	unsigned socks_open;            /* not yet freed */
+	struct weir_post chain_post;    /* weir__chain_done, from the loop */
 	/* UDP (udp.c) */
 	struct weir_sock *ua;           /* the session's end toward the first
 	                                 * filter (NULL: no filter) */

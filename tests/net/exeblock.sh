@@ -17,7 +17,8 @@
 # the text file and 200 MB through transparent interception, both
 # modes), reset (the
 # server resets mid-body, both modes: the client sees a failure, the
-# session ends aborted).
+# session ends aborted), halfclose (a half-closed client and a server
+# answering garbage: a reset, the session aborted, both modes).
 # Exit 0 pass, 1 fail, 77 skip (not root, or a tool is missing; under
 # CI=true those fail instead).
 set -u
@@ -396,5 +397,76 @@ EOF
 	done
 }
 
+# A client that half-closes after its request, and a server that waits
+# for that end and answers garbage: exeblock aborts the session from its
+# receive's completion while nothing else is in flight (the client side
+# is done); the client gets a reset, not the garbage, and the session
+# ends aborted and detached (ASan watches the instance). Both modes.
+t_halfclose() {
+	cat >"$work/bad.py" <<'EOF'
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("10.232.2.2", 8083))
+s.listen(8)
+while True:
+    c, _ = s.accept()
+    try:
+        got = b""
+        while True:                  # until the client's end arrives
+            b = c.recv(4096)
+            if not b:
+                break
+            got += b
+        if got:                      # not the readiness check
+            c.sendall(b"this is not HTTP\r\n\r\n")
+    except OSError:
+        pass
+    c.close()
+EOF
+	nsx $S $py "$work/bad.py" >/dev/null 2>&1 &
+	for _ in $(seq 50); do
+		nsx $S $py -c "import socket; socket.create_connection(('10.232.2.2', 8083), 1)" \
+			2>/dev/null && break
+		sleep 0.1
+	done
+	cat >"$work/client.py" <<'EOF'
+import socket, sys
+c = socket.create_connection(("10.232.1.1", 8083), 5)
+c.sendall(b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n")
+c.shutdown(socket.SHUT_WR)
+got = b""
+try:
+    while True:
+        b = c.recv(4096)
+        if not b:
+            break
+        got += b
+except OSError as e:
+    print("reset" if isinstance(e, ConnectionResetError) else repr(e))
+    sys.exit(0)
+print("eof after %d bytes" % len(got))
+EOF
+	local out
+	for mode in spool preview; do
+		cat >"$work/h.weir" <<EOF
+plugin exeblock { log = "$work/eb.log"; }
+protocol web tcp 8083;
+listen bad 10.232.1.1:8083 to 10.232.2.2:8083 protocol web;
+datafilter exeblock on web { mode = $mode; }
+EOF
+		start_weir "$work/h.weir"
+		out=$(nsx $C timeout 10 $py "$work/client.py" 2>&1)
+		note "$mode: the client saw: $out"
+		# The garbage never reaches the client: exeblock ends the
+		# session with a reset.
+		[ "$out" = reset ] || fail "$mode: the client saw '$out'"
+		wait_stat active 0
+		[ "$(stat aborted)" = 1 ] || fail "$mode: aborted $(stat aborted)"
+		stop_weir
+	done
+}
+
 topology
-run_test block intact chunked keepalive head cap abort rss intercept reset
+run_test block intact chunked keepalive head cap abort rss intercept reset \
+	halfclose
