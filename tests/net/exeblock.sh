@@ -124,14 +124,18 @@ class H(http.server.BaseHTTPRequestHandler):
 http.server.ThreadingHTTPServer(("10.232.2.2", 8081), H).serve_forever()
 EOF
 	nsx $S $py "$work/chunked.py" "$work/www" >/dev/null 2>&1 &
-	for port in 80 8081; do
-		for _ in $(seq 50); do
-			nsx $S $py -c "import socket; socket.create_connection(('10.232.2.2', $port), 1)" \
-				2>/dev/null && continue 2
-			sleep 0.1
-		done
-		fail "the server on port $port did not start"
+	wait_server 80
+	wait_server 8081
+}
+
+# wait_server PORT: until the server answers on 10.232.2.2:PORT.
+wait_server() {
+	for _ in $(seq 50); do
+		nsx $S $py -c "import socket; socket.create_connection(('10.232.2.2', $1), 1)" \
+			2>/dev/null && return 0
+		sleep 0.1
 	done
+	fail "the server on port $1 did not start"
 }
 
 # get PATH OUT [URL]: the HTTP status of a download through weir.
@@ -366,11 +370,7 @@ while True:
     c.close()
 EOF
 	nsx $S $py "$work/rst.py" >/dev/null 2>&1 &
-	for _ in $(seq 50); do
-		nsx $S $py -c "import socket; socket.create_connection(('10.232.2.2', 8082), 1)" \
-			2>/dev/null && break
-		sleep 0.1
-	done
+	wait_server 8082
 	local rc
 	for mode in spool preview; do
 		cat >"$work/r.weir" <<EOF
@@ -425,11 +425,7 @@ while True:
     c.close()
 EOF
 	nsx $S $py "$work/bad.py" >/dev/null 2>&1 &
-	for _ in $(seq 50); do
-		nsx $S $py -c "import socket; socket.create_connection(('10.232.2.2', 8083), 1)" \
-			2>/dev/null && break
-		sleep 0.1
-	done
+	wait_server 8083
 	cat >"$work/client.py" <<'EOF'
 import socket, sys
 c = socket.create_connection(("10.232.1.1", 8083), 5)
