@@ -101,7 +101,7 @@ elif ! CC=clang build "$FUZZ_BUILD" -Dfuzz=true -Db_lundef=false; then
 else
 	meson test -C "$FUZZ_BUILD" --no-rebuild --print-errorlogs --suite fuzz
 	collect "$FUZZ_BUILD" fuzz
-	for h in parse policy dns http1; do
+	for h in parse policy dns http1 nfq; do
 		rm -rf "$FUZZ_BUILD/smoke-$h"
 		if bash tests/fuzz/run_fuzz.sh "$FUZZ_BUILD/tests/fuzz/fuzz_$h" \
 			"$FUZZ_SMOKE" "tests/fuzz/corpus/$h" \

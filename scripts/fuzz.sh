@@ -19,10 +19,10 @@ if [ ! -f "$fb/build.ninja" ]; then
 		-Dbuildtype=debugoptimized >/dev/null
 fi
 ninja -C "$fb" tests/fuzz/fuzz_parse tests/fuzz/fuzz_policy \
-	tests/fuzz/fuzz_dns tests/fuzz/fuzz_http1 >/dev/null
+	tests/fuzz/fuzz_dns tests/fuzz/fuzz_http1 tests/fuzz/fuzz_nfq >/dev/null
 
 status=0
-for h in parse policy dns http1; do
+for h in parse policy dns http1 nfq; do
 	bash tests/fuzz/run_fuzz.sh "$fb/tests/fuzz/fuzz_$h" "$secs" \
 		"tests/fuzz/corpus/$h" "$work/$h" || status=1
 done

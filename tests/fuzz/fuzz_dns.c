@@ -20,18 +20,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char *g_step = "parse";
 
-#define CHECK(cond) \
-	do { \
-		if (!(cond)) \
-			fail(#cond, __LINE__); \
-	} while (0)
-
-__attribute__((noreturn)) static void fail(const char *what, int line)
-{
-	fprintf(stderr, "weir fuzz: invariant violated in step '%s': %s "
-		"(fuzz_dns.c:%d)\n", g_step, what, line);
-	abort();
-}
+#define FUZZ_STEP g_step
+#include "fuzz_check.h"
 
 static uint16_t be16(const uint8_t *p)
 {

@@ -28,18 +28,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char *g_step = "parse";
 
-#define CHECK(cond) \
-	do { \
-		if (!(cond)) \
-			fail(#cond, __LINE__); \
-	} while (0)
-
-__attribute__((noreturn)) static void fail(const char *what, int line)
-{
-	fprintf(stderr, "weir fuzz: invariant violated in step '%s': %s "
-		"(fuzz_parse.c:%d)\n", g_step, what, line);
-	abort();
-}
+#define FUZZ_STEP g_step
+#include "fuzz_check.h"
 
 /* ---- small helpers ------------------------------------------------- */
 
@@ -120,12 +110,12 @@ static bool is_complete(const struct weir_pdesc *pd)
 #define PD_EQ(f) \
 	do { \
 		if (a->f != b->f) \
-			fail("pd field differs: " #f, __LINE__); \
+			fuzz_fail("pd field differs: " #f, __FILE__, __LINE__); \
 	} while (0)
 #define PD_MEMEQ(f) \
 	do { \
 		if (memcmp(a->f, b->f, sizeof(a->f)) != 0) \
-			fail("pd field differs: " #f, __LINE__); \
+			fuzz_fail("pd field differs: " #f, __FILE__, __LINE__); \
 	} while (0)
 
 static void pd_same_inner(const struct weir_pd_inner *a,

@@ -18,18 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_INPUT (64u * 1024u)
 
-#define CHECK(cond) \
-	do { \
-		if (!(cond)) \
-			fail(#cond, __LINE__); \
-	} while (0)
-
-__attribute__((noreturn)) static void fail(const char *what, int line)
-{
-	fprintf(stderr, "weir fuzz: invariant violated: %s "
-		"(fuzz_policy.c:%d)\n", what, line);
-	abort();
-}
+#include "fuzz_check.h"
 
 /* An error names a line and column inside the text, and renders. */
 static void check_error(const struct weir_policy_error *err, int ret,

@@ -120,6 +120,65 @@ static void decode_refuses(void **state)
 	assert_int_equal(weir__nfq_decode(nlh, 0, &m), -EBADMSG);
 }
 
+/* The attribute of that type in a built message. */
+static struct nlattr *find_attr(struct nlmsghdr *nlh, unsigned type)
+{
+	struct nlattr *a;
+
+	mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg))
+		if (mnl_attr_get_type(a) == type)
+			return a;
+	fail_msg("no attribute %u", type);
+	return NULL;
+}
+
+/* Attributes as the parser checks them: bounds, fixed sizes, unknown
+ * types skipped, an unpadded last attribute. */
+static void decode_attr_bounds(void **state)
+{
+	char buf[1024];
+	struct weir__nfq_msg m;
+	struct nlmsghdr *nlh;
+	uint8_t odd[3] = { 1, 2, 3 };
+
+	(void)state;
+	/* A 32-bit attribute of another size. */
+	nlh = packet_msg(buf, 1, 1, false);
+	mnl_attr_put(nlh, NFQA_MARK, 2, odd);
+	assert_int_equal(weir__nfq_decode(nlh, 0, &m), -EBADMSG);
+	/* A packet header one byte short. */
+	nlh = packet_msg(buf, 1, 1, false);
+	find_attr(nlh, NFQA_PACKET_HDR)->nla_len--;
+	assert_int_equal(weir__nfq_decode(nlh, 0, &m), -EBADMSG);
+	/* An attribute running past the message, and one shorter than its
+	 * own header. */
+	nlh = packet_msg(buf, 1, 1, false);
+	find_attr(nlh, NFQA_PAYLOAD)->nla_len += 4;
+	assert_int_equal(weir__nfq_decode(nlh, 0, &m), -EBADMSG);
+	nlh = packet_msg(buf, 1, 1, false);
+	find_attr(nlh, NFQA_PAYLOAD)->nla_len = 2;
+	assert_int_equal(weir__nfq_decode(nlh, 0, &m), -EBADMSG);
+	/* A type weir does not know, of any size, is skipped; so are the
+	 * flag bits of a type. */
+	nlh = packet_msg(buf, 7, 1, false);
+	mnl_attr_put(nlh, NFQA_MAX + 1, sizeof(odd), odd);
+	mnl_attr_put_u32(nlh, NFQA_MARK | NLA_F_NET_BYTEORDER, htonl(5));
+	assert_int_equal(weir__nfq_decode(nlh, 0, &m), 0);
+	assert_int_equal(m.id, 7);
+	assert_int_equal(m.meta.mark, 5);
+	/* The last attribute without its padding: the payload as long as
+	 * the message says. */
+	nlh = packet_msg(buf, 8, 1, false);
+	find_attr(nlh, NFQA_PAYLOAD)->nla_len -= 1;
+	nlh->nlmsg_len -= 1;
+	assert_int_equal(weir__nfq_decode(nlh, 0, &m), 0);
+	assert_int_equal(m.cap_len, sizeof(ip4) - 1);
+	assert_memory_equal(m.payload, ip4, sizeof(ip4) - 1);
+	/* A message too short for its own headers. */
+	nlh->nlmsg_len = NLMSG_HDRLEN + 2;
+	assert_int_equal(weir__nfq_decode(nlh, 0, &m), -EBADMSG);
+}
+
 /* One verdict message read back. */
 struct seen {
 	int type;
@@ -262,6 +321,7 @@ int main(void)
 		cmocka_unit_test(decode_minimal),
 		cmocka_unit_test(decode_attributes),
 		cmocka_unit_test(decode_refuses),
+		cmocka_unit_test(decode_attr_bounds),
 		cmocka_unit_test(batch_of_plain_accepts),
 		cmocka_unit_test(singles_before_batch),
 		cmocka_unit_test(grows),
