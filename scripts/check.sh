@@ -34,8 +34,8 @@ collect() {
 	"$PY" - "$dir/meson-logs/testlog.json" "$label" "$FAILTAILS" \
 		>>"$RESULTS" <<'PY'
 import json, re, sys
-tails = open(sys.argv[3], "a")
-for line in open(sys.argv[1]):
+tails = open(sys.argv[3], "a", encoding="utf-8", errors="replace")
+for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
     t = json.loads(line)
     name = sys.argv[2] + ":" + t["name"]
     out = (t.get("stdout") or "") + (t.get("stderr") or "")
@@ -49,17 +49,19 @@ for line in open(sys.argv[1]):
         print("pass", name + "/" + c)
     for c in sorted(bad):
         print("fail", name + "/" + c)
-    if t["result"] not in ("OK", "EXPECTEDFAIL"):
-        tails.write("-- %s (%s, %.1fs):\n" % (name, t["result"],
-                                           t.get("duration", 0)))
-        lines = out.splitlines()
-        why = [l for l in lines[:-12] if "FAIL" in l or "ERROR" in l][:4]
-        tails.writelines(l + "\n" for l in why + lines[-12:])
     if t["result"] not in ("OK", "EXPECTEDFAIL") and not bad:
         print("fail", name)
     elif not ok and not bad:
         print("pass", name)
+    sys.stdout.flush()
+    if t["result"] not in ("OK", "EXPECTEDFAIL"):
+        tails.write("-- %s (%s, %.1fs):\n" % (name, t["result"],
+                                           t.get("duration") or 0))
+        lines = out.splitlines()
+        why = [l for l in lines[:-12] if "FAIL" in l or "ERROR" in l][:4]
+        tails.writelines(l + "\n" for l in why + lines[-12:])
 PY
+	[ $? = 0 ] || echo "fail collect:$label" >>"$RESULTS"
 }
 
 # setup DIR [meson options...]: configures DIR once, then builds it.

@@ -184,7 +184,8 @@ struct weir_loop *weir_session_loop(struct weir_session *s);
 /* Ends the session at once (the seed's _Abort): both real sockets are
  * reset and closed, every link closed; every operation still in flight
  * completes (-ECANCELED or -ECONNRESET), then each filter's detach runs,
- * never inside this call: a filter may abort from a completion and go
+ * never inside this call (save while the loop itself is being freed):
+ * a filter may abort from any of its callbacks, attach included, and go
  * on using its instance until it returns. Idempotent; from the
  * session's loop only. */
 void weir_session_abort(struct weir_session *s, const char *why);

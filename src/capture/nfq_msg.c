@@ -43,7 +43,8 @@ static uint32_t be32_attr(const struct nlattr *a)
 }
 
 /* The payload size a type must have (0: any), as libnetfilter_queue's
- * nfq_nlmsg_parse checks it. */
+ * nfq_nlmsg_parse checks it - but for NFQA_SECCTX, a string that
+ * libnetfilter_queue 1.0.5 wants as 4 bytes (weir does not read it). */
 static uint32_t fixed_len(unsigned type)
 {
 	switch (type) {

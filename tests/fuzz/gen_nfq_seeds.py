@@ -66,8 +66,9 @@ def seeds():
     yield "ipv6", msg([phdr(4, proto=0x86dd, hook=3), attr(PAYLOAD, IP6)])
     yield "unpadded", msg([phdr(5), attr(PAYLOAD, IP4[:27], pad=False)])
     yield "unknown", msg([phdr(6), attr(40, b"\x01\x02\x03"),
-                          attr(SECCTX, b"system_u:object_r\0"),
                           attr(PAYLOAD, IP4)])
+    yield "secctx", msg([phdr(11), attr(SECCTX, b"system_u:object_r\0"),
+                         attr(PAYLOAD, IP4)])
     yield "bad_mark_len", msg([phdr(7), attr(MARK, b"\x01\x02"),
                                attr(PAYLOAD, IP4)])
     yield "bad_overrun", msg([phdr(8), attr(PAYLOAD, IP4)])[:-6]

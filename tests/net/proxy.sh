@@ -16,7 +16,9 @@
 # from the server's own address, rules and routes gone after stop), sessfilt
 # (session filters: deny, limit, redirect, attach), reload (SIGHUP: kept,
 # removed and added listeners, new bindings, a refused policy),
-# reload_intercept (SIGHUP between TCP, UDP and no interception).
+# reload_intercept (SIGHUP between TCP, UDP and no interception),
+# dfabort (a filter aborting inside attach and from a post is detached
+# once, after the abort).
 # Exit 0 pass, 1 fail, 77 skip (not root, or a tool is missing; under
 # CI=true those fail instead).
 set -u
@@ -657,5 +659,37 @@ t_reload_intercept() {
 }
 
 topology
+# A data filter that aborts its session inside attach, and from a post
+# while every socket is idle (the dfabort test plug-in), then still uses
+# its instance: each is detached once, after the abort returned (never
+# inside it: under ASan that would also be a use after free, and inside
+# attach the filter would never be detached at all).
+t_dfabort() {
+	nsx $S socat TCP-LISTEN:9001,reuseaddr,fork \
+		SYSTEM:'cat >/dev/null; echo answer after eof' &
+	sleep 0.3
+	local n=0 when got
+	for when in attach post; do
+		cat >"$work/d.weir" <<EOF
+plugin dfabort;
+protocol half tcp 9001;
+listen half 10.232.1.1:9001 to 10.232.2.2:9001 protocol half;
+datafilter dfabort on half { when = $when; }
+EOF
+		start_weir "$work/d.weir"
+		got=$(echo question |
+			nsx $C timeout 10 socat -t 5 - TCP:10.232.1.1:9001 2>&1)
+		[ "$got" != "answer after eof" ] || fail "$when: served"
+		wait_stat active 0
+		[ "$(stat aborted)" = 1 ] || fail "$when: aborted $(stat aborted)"
+		stop_weir
+		n=$((n + 1))
+		[ "$(grep -c 'dfabort: detached after the abort' "$work/weir.log")" = $n ] ||
+			fail "$when: not detached once after the abort"
+	done
+	! grep -q 'detached INSIDE' "$work/weir.log" ||
+		fail "detached inside weir_session_abort()"
+}
+
 run_test splice ipv6 halfclose refused abort many intercept tap tap_abort \
-	limits udp udp_intercept sessfilt reload reload_intercept
+	limits udp udp_intercept sessfilt reload reload_intercept dfabort
