@@ -346,44 +346,72 @@ EOF
 	done
 }
 
+# odd_server PORT: a server on 10.232.2.2:PORT whose handler of each
+# connection, `def handle(c)` in Python, comes on stdin (the readiness
+# check's empty connection reaches it too).
+odd_server() {
+	{
+		cat <<EOF
+import socket, struct
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("10.232.2.2", $1))
+s.listen(8)
+EOF
+		cat
+		cat <<'EOF'
+while True:
+    c, _ = s.accept()
+    try:
+        handle(c)
+    except OSError:
+        pass
+    c.close()
+EOF
+	} >"$work/srv$1.py"
+	nsx $S $py "$work/srv$1.py" >/dev/null 2>&1 &
+	wait_server "$1"
+}
+
+# port_policy PORT MODE: exeblock in MODE on one listener to the
+# server's PORT; prints the policy's path.
+port_policy() {
+	cat >"$work/p$1.weir" <<EOF
+plugin exeblock { log = "$work/eb.log"; }
+protocol web tcp $1;
+listen p$1 10.232.1.1:$1 to 10.232.2.2:$1 protocol web;
+datafilter exeblock on web { mode = $2; }
+EOF
+	echo "$work/p$1.weir"
+}
+
+# stop_aborted MODE: the session is gone, counted as aborted; weir stops.
+stop_aborted() {
+	wait_stat active 0
+	[ "$(stat aborted)" = 1 ] || fail "$1: aborted $(stat aborted)"
+	stop_weir
+}
+
 # A server that resets mid-body: the client sees the download fail (a
 # reset, or a short body after the headers went out), the session ends
 # as aborted, both modes.
 t_reset() {
 	files
-	cat >"$work/rst.py" <<'EOF'
-import socket, struct
-s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("10.232.2.2", 8082))
-s.listen(8)
-while True:
-    c, _ = s.accept()
-    try:
-        if c.recv(4096):    # not the readiness check's empty connection
-            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
-                      b"Content-Length: 10000000\r\n\r\n" + b"x" * 1000000)
-            c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                         struct.pack("ii", 1, 0))
-    except OSError:
-        pass
-    c.close()
+	odd_server 8082 <<'EOF'
+def handle(c):
+    if c.recv(4096):    # not the readiness check's empty connection
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                  b"Content-Length: 10000000\r\n\r\n" + b"x" * 1000000)
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                     struct.pack("ii", 1, 0))
 EOF
-	nsx $S $py "$work/rst.py" >/dev/null 2>&1 &
-	wait_server 8082
-	local rc
+	local rc got
 	for mode in spool preview; do
-		cat >"$work/r.weir" <<EOF
-plugin exeblock { log = "$work/eb.log"; }
-protocol web tcp 8082;
-listen rst 10.232.1.1:8082 to 10.232.2.2:8082 protocol web;
-datafilter exeblock on web { mode = $mode; }
-EOF
-		start_weir "$work/r.weir"
+		start_weir "$(port_policy 8082 $mode)"
 		nsx $C curl -s --max-time 20 -o "$work/got" \
 			http://10.232.1.1:8082/any.txt
 		rc=$?
-		local got; got=$(cat "$work/got" 2>/dev/null | wc -c)
+		got=$(cat "$work/got" 2>/dev/null | wc -c)
 		note "$mode: curl exit $rc after $got bytes"
 		[ $rc = 0 ] && fail "$mode: a reset download looked complete"
 		# curl 56: receive failure (the reset), 18: body cut short.
@@ -391,9 +419,7 @@ EOF
 		# Preview streams the body once it saw text: some arrived.
 		[ $mode = spool ] || [ "$got" -gt 0 ] ||
 			fail "preview: nothing arrived before the reset"
-		wait_stat active 0
-		[ "$(stat aborted)" = 1 ] || fail "$mode: aborted $(stat aborted)"
-		stop_weir
+		stop_aborted $mode
 	done
 }
 
@@ -403,29 +429,17 @@ EOF
 # is done); the client gets a reset, not the garbage, and the session
 # ends aborted and detached (ASan watches the instance). Both modes.
 t_halfclose() {
-	cat >"$work/bad.py" <<'EOF'
-import socket
-s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("10.232.2.2", 8083))
-s.listen(8)
-while True:
-    c, _ = s.accept()
-    try:
-        got = b""
-        while True:                  # until the client's end arrives
-            b = c.recv(4096)
-            if not b:
-                break
-            got += b
-        if got:                      # not the readiness check
-            c.sendall(b"this is not HTTP\r\n\r\n")
-    except OSError:
-        pass
-    c.close()
+	odd_server 8083 <<'EOF'
+def handle(c):
+    got = b""
+    while True:                  # until the client's end arrives
+        b = c.recv(4096)
+        if not b:
+            break
+        got += b
+    if got:                      # not the readiness check
+        c.sendall(b"this is not HTTP\r\n\r\n")
 EOF
-	nsx $S $py "$work/bad.py" >/dev/null 2>&1 &
-	wait_server 8083
 	cat >"$work/client.py" <<'EOF'
 import socket, sys
 c = socket.create_connection(("10.232.1.1", 8083), 5)
@@ -445,21 +459,13 @@ print("eof after %d bytes" % len(got))
 EOF
 	local out
 	for mode in spool preview; do
-		cat >"$work/h.weir" <<EOF
-plugin exeblock { log = "$work/eb.log"; }
-protocol web tcp 8083;
-listen bad 10.232.1.1:8083 to 10.232.2.2:8083 protocol web;
-datafilter exeblock on web { mode = $mode; }
-EOF
-		start_weir "$work/h.weir"
+		start_weir "$(port_policy 8083 $mode)"
 		out=$(nsx $C timeout 10 $py "$work/client.py" 2>&1)
 		note "$mode: the client saw: $out"
 		# The garbage never reaches the client: exeblock ends the
 		# session with a reset.
 		[ "$out" = reset ] || fail "$mode: the client saw '$out'"
-		wait_stat active 0
-		[ "$(stat aborted)" = 1 ] || fail "$mode: aborted $(stat aborted)"
-		stop_weir
+		stop_aborted $mode
 	done
 }
 
