@@ -2,9 +2,8 @@
  * chains of one tag with their rules; weir's jumps (a built-in chain's
  * rule that is nothing but a jump to the tag's chain for that hook, or
  * FORWARD's copy of a queue rule of that chain, or any rule with the
- * tag's comment,
- * the form of older versions); and the rules elsewhere that jump to
- * those chains. Pure text processing, so the diff that follows can be
+ * tag's comment, the form of older versions); and the rules elsewhere
+ * that jump to those chains. Pure text processing, so the diff that follows can be
  * tested without root. Two passes: our chains' rules first (the save
  * lists built-in chains first), then what refers to them.
  */
