@@ -97,16 +97,18 @@ struct weir__verdict {
 
 /* Collects the verdicts of one receive batch into one send. Plain
  * accepts (no mark, no payload) of packets below the lowest held id go
- * into a single NFQNL_MSG_VERDICT_BATCH, sent after the single verdicts,
- * because a batch verdict covers every packet with an id up to its own
- * that is still queued. Everything else gets its own message. */
+ * into NFQNL_MSG_VERDICT_BATCH messages of a few packets each (why:
+ * nfq_verdict.c), each after the single verdicts of lower ids, because a
+ * batch verdict covers every packet with an id up to its own that is
+ * still queued. Everything else gets its own message. */
 struct weir__verdicts {
 	char *buf;                 /* netlink messages, sent by flush */
 	size_t len, cap;
 	uint16_t queue;
 	uint32_t batch_id;         /* highest id for the batch, with batch */
-	bool batch;
-	uint32_t nbatched;         /* packets the batch message covers */
+	bool batch;                /* a batch message is open */
+	uint32_t span;             /* packets the open batch message covers */
+	uint32_t nbatched;         /* packets batch messages cover, in all */
 	uint32_t nsingle;          /* single verdict messages in buf */
 };
 

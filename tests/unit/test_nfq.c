@@ -212,10 +212,12 @@ static int read_back(const struct weir__verdicts *v, struct seen *out, int max)
 	return n;
 }
 
+/* 64 plain accepts: batch messages of 4 packets each (nfq_verdict.c
+ * says why), in id order, all in one buffer. */
 static void batch_of_plain_accepts(void **state)
 {
 	struct weir__verdicts v;
-	struct seen s[8];
+	struct seen s[20];
 
 	(void)state;
 	assert_int_equal(weir__verdicts_init(&v, 5), 0);
@@ -223,10 +225,12 @@ static void batch_of_plain_accepts(void **state)
 		assert_int_equal(weir__verdicts_add(&v, &(struct weir__verdict){
 			.id = id, .accept = true }, UINT32_MAX, false), 0);
 	weir__verdicts_seal(&v);
-	assert_int_equal(read_back(&v, s, 8), 1);
-	assert_int_equal(s[0].type, NFQNL_MSG_VERDICT_BATCH);
-	assert_int_equal(s[0].id, 73);
-	assert_int_equal(s[0].verdict, NF_ACCEPT);
+	assert_int_equal(read_back(&v, s, 20), 16);
+	for (int i = 0; i < 16; i++) {
+		assert_int_equal(s[i].type, NFQNL_MSG_VERDICT_BATCH);
+		assert_int_equal(s[i].id, 13 + 4 * i);
+		assert_int_equal(s[i].verdict, NF_ACCEPT);
+	}
 	assert_int_equal(v.nbatched, 64);
 	weir__verdicts_reset(&v);
 	weir__verdicts_seal(&v);
@@ -267,6 +271,72 @@ static void singles_before_batch(void **state)
 	assert_int_equal(s[4].type, NFQNL_MSG_VERDICT_BATCH);
 	assert_int_equal(s[4].id, 1);
 	weir__verdicts_fini(&v);
+}
+
+/* What the kernel does with a verdict buffer, on a queue holding ids
+ * 1..n: a single verdict takes its packet, a batch verdict accepts every
+ * packet still queued up to its id. got[id] is the verdict applied (0:
+ * none yet), and no packet may get two. */
+static void kernel_applies(const struct seen *s, int nmsg, uint32_t *got,
+			   uint32_t n)
+{
+	for (int i = 0; i < nmsg; i++) {
+		if (s[i].type == NFQNL_MSG_VERDICT) {
+			assert_true(s[i].id >= 1 && s[i].id <= n);
+			assert_int_equal(got[s[i].id], 0);
+			got[s[i].id] = s[i].verdict + 1;
+			continue;
+		}
+		for (uint32_t id = 1; id <= s[i].id && id <= n; id++)
+			if (!got[id])
+				got[id] = NF_ACCEPT + 1;
+	}
+}
+
+/* Random mixes of accepts and drops, some packets held (pended, decided
+ * later with a single verdict): every packet gets exactly the verdict it
+ * was given, however the accepts were cut into batch messages. */
+static void batches_keep_every_verdict(void **state)
+{
+	enum { N = 200 };
+	static struct seen s[2 * N];
+	uint32_t want[N + 1], got[N + 1];
+	uint64_t rng = 0x2545f4914f6cdd1dull;
+
+	(void)state;
+	for (int round = 0; round < 200; round++) {
+		struct weir__verdicts v;
+		uint32_t held = UINT32_MAX;
+		int nmsg;
+
+		assert_int_equal(weir__verdicts_init(&v, 0), 0);
+		memset(got, 0, sizeof(got));
+		for (uint32_t id = 1; id <= N; id++) {
+			rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+			want[id] = rng % 5 ? NF_ACCEPT : NF_DROP;
+			/* One packet in a round waits: it and what follows
+			 * it stay out of batches until it is decided. */
+			if (held == UINT32_MAX && rng % 97 == 0) {
+				held = id;
+				continue;
+			}
+			assert_int_equal(weir__verdicts_add(&v,
+				&(struct weir__verdict){ .id = id,
+				.accept = want[id] == NF_ACCEPT }, held,
+				false), 0);
+		}
+		if (held != UINT32_MAX)
+			assert_int_equal(weir__verdicts_add(&v,
+				&(struct weir__verdict){ .id = held,
+				.accept = want[held] == NF_ACCEPT },
+				UINT32_MAX, true), 0);
+		weir__verdicts_seal(&v);
+		nmsg = read_back(&v, s, 2 * N);
+		kernel_applies(s, nmsg, got, N);
+		for (uint32_t id = 1; id <= N; id++)
+			assert_int_equal(got[id], want[id] + 1);
+		weir__verdicts_fini(&v);
+	}
 }
 
 /* Many large payloads: the buffer grows and the batch still fits. */
@@ -324,6 +394,7 @@ int main(void)
 		cmocka_unit_test(decode_attr_bounds),
 		cmocka_unit_test(batch_of_plain_accepts),
 		cmocka_unit_test(singles_before_batch),
+		cmocka_unit_test(batches_keep_every_verdict),
 		cmocka_unit_test(grows),
 		cmocka_unit_test(config_message),
 	};
