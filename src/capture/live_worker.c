@@ -91,6 +91,8 @@ void weir__live_drain(struct weir__live_worker *w)
 		int n = weir__nfq_recv(&w->sock);
 
 		w->now = weir__mono_ns();
+		/* A full read: the queue has a backlog (nfq_verdict.c). */
+		w->v.backlog = n == (int)w->sock.usable;
 		for (int i = 0; i < n; i++) {
 			size_t len;
 			void *d = weir__nfq_dgram(&w->sock, (unsigned)i, &len);

@@ -108,6 +108,9 @@ struct weir__verdicts {
 	uint32_t batch_id;         /* highest id for the batch, with batch */
 	bool batch;                /* a batch message is open */
 	uint32_t span;             /* packets the open batch message covers */
+	bool backlog;              /* set by the caller until the next reset:
+	                            * the queue has a backlog, one batch
+	                            * message for all (nfq_verdict.c) */
 	uint32_t nbatched;         /* packets batch messages cover, in all */
 	uint32_t nsingle;          /* single verdict messages in buf */
 };

@@ -34,7 +34,9 @@
  * enqueuing CPU's lock slow path with walks of 30-40 packets). Spans of
  * 1, 2 or 4 verdicted 3-8 % more packets of a UDP flood than one message
  * per receive batch, 8 and 16 gained less; a message costs the
- * verdicting CPU one pass through nfnetlink, so 4. */
+ * verdicting CPU one pass through nfnetlink, so 4. Not with a backlog
+ * (v->backlog): then the verdicting CPU is the one that cannot keep up,
+ * and each message costs it a turn of the contended lock. */
 #define BATCH_SPAN 4u
 
 int weir__verdicts_init(struct weir__verdicts *v, uint16_t queue)
@@ -118,7 +120,7 @@ int weir__verdicts_add(struct weir__verdicts *v, const struct weir__verdict *d,
 {
 	if (single || !plain(d) || d->id >= low_held)
 		return put_single(v, d);
-	if (v->batch && v->span >= BATCH_SPAN) {
+	if (v->batch && !v->backlog && v->span >= BATCH_SPAN) {
 		/* Room for the next message too before this one is sealed,
 		 * so that a failure leaves buf as it was. Every single
 		 * verdict at or below batch_id is in buf already: ids come
@@ -159,6 +161,7 @@ void weir__verdicts_reset(struct weir__verdicts *v)
 	v->batch = false;
 	v->batch_id = 0;
 	v->span = 0;
+	v->backlog = false;
 	v->nbatched = 0;
 	v->nsingle = 0;
 }

@@ -233,6 +233,16 @@ static void batch_of_plain_accepts(void **state)
 	}
 	assert_int_equal(v.nbatched, 64);
 	weir__verdicts_reset(&v);
+	/* With a backlog: one message for them all. */
+	v.backlog = true;
+	for (uint32_t id = 74; id < 138; id++)
+		assert_int_equal(weir__verdicts_add(&v, &(struct weir__verdict){
+			.id = id, .accept = true }, UINT32_MAX, false), 0);
+	weir__verdicts_seal(&v);
+	assert_int_equal(read_back(&v, s, 20), 1);
+	assert_int_equal(s[0].id, 137);
+	weir__verdicts_reset(&v);
+	assert_false(v.backlog);
 	weir__verdicts_seal(&v);
 	assert_int_equal(v.len, 0);
 	weir__verdicts_fini(&v);
@@ -310,6 +320,7 @@ static void batches_keep_every_verdict(void **state)
 		int nmsg;
 
 		assert_int_equal(weir__verdicts_init(&v, 0), 0);
+		v.backlog = round % 2;
 		memset(got, 0, sizeof(got));
 		for (uint32_t id = 1; id <= N; id++) {
 			rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
