@@ -46,7 +46,7 @@ static void hold(struct weir__live_worker *w, struct weir__held *h)
 
 	/* Almost always appended: ids grow. A packet that pends again
 	 * after a resume goes back to its place. */
-	while (after && after->id > h->id)
+	while (after && weir__nfq_id_after(after->id, h->id))
 		after = after->prev;
 	h->prev = after;
 	h->next = after ? after->next : w->held_head;
@@ -115,7 +115,7 @@ static void give_verdict(struct weir__live_worker *w, struct weir__held *h,
 			 bool accept)
 {
 	struct weir__verdict d = { .id = h->id, .accept = accept };
-	uint32_t low = w->held_head ? w->held_head->id : UINT32_MAX;
+	uint64_t low = w->held_head ? w->held_head->id : WEIR__NO_HELD;
 	bool bypass = accept && bypass_of(w, h, &d);
 
 	if (accept && h->replaced) {

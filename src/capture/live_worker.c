@@ -42,8 +42,10 @@ void weir__live_flush(struct weir__live_worker *w)
 	int rc;
 
 	weir__verdicts_seal(&w->v);
-	if (!w->v.len)
+	if (!w->v.len) {
+		weir__verdicts_reset(&w->v); /* the backlog flag */
 		return;
+	}
 	rc = weir__nfq_send(&w->sock, w->v.buf, w->v.len);
 	LIVE_INC(w, verdict_batches);
 	if (rc < 0)
@@ -92,7 +94,7 @@ void weir__live_drain(struct weir__live_worker *w)
 
 		w->now = weir__mono_ns();
 		/* A full read: the queue has a backlog (nfq_verdict.c). */
-		w->v.backlog = n == (int)w->sock.usable;
+		w->v.backlog = n > 0 && n == (int)w->sock.usable;
 		for (int i = 0; i < n; i++) {
 			size_t len;
 			void *d = weir__nfq_dgram(&w->sock, (unsigned)i, &len);

@@ -108,9 +108,9 @@ struct weir__verdicts {
 	uint32_t batch_id;         /* highest id for the batch, with batch */
 	bool batch;                /* a batch message is open */
 	uint32_t span;             /* packets the open batch message covers */
-	bool backlog;              /* set by the caller until the next reset:
-	                            * the queue has a backlog, one batch
-	                            * message for all (nfq_verdict.c) */
+	bool backlog;              /* set by the caller for one read, cleared
+	                            * by reset: the queue has a backlog, one
+	                            * batch message for all (nfq_verdict.c) */
 	uint32_t nbatched;         /* packets batch messages cover, in all */
 	uint32_t nsingle;          /* single verdict messages in buf */
 };
@@ -118,12 +118,23 @@ struct weir__verdicts {
 int weir__verdicts_init(struct weir__verdicts *v, uint16_t queue);
 void weir__verdicts_fini(struct weir__verdicts *v);
 
+/* Whether packet id a comes after b. Ids are 32-bit and wrap (at a
+ * million packets a second, every 70 minutes): the kernel orders them
+ * as serial numbers (nfq_id_after), and so must we. */
+static inline bool weir__nfq_id_after(uint32_t a, uint32_t b)
+{
+	return (int32_t)(a - b) > 0;
+}
+
+/* No packet is held: low_held of weir__verdicts_add(). */
+#define WEIR__NO_HELD UINT64_MAX
+
 /* Adds one verdict. `low_held` is the lowest id of a packet that stays
- * queued past this batch (pended), UINT32_MAX when none; `single`
- * forces a message of its own (a pended packet's late verdict). 0 or
- * -ENOMEM (buf is then unchanged). */
+ * queued past this batch (pended), WEIR__NO_HELD when none; `single`
+ * forces a message of its own (an early answer, before the queue is
+ * configured). 0 or -ENOMEM (buf is then unchanged). */
 int weir__verdicts_add(struct weir__verdicts *v, const struct weir__verdict *d,
-		       uint32_t low_held, bool single);
+		       uint64_t low_held, bool single);
 
 /* Closes the batch: appends the batch verdict, if any. The caller
  * sends buf[0..len) and then calls weir__verdicts_reset(). */

@@ -106,7 +106,7 @@ static void answer_early(struct weir__nfq_sock *s, const struct nlmsghdr *nlh,
 	    weir__verdicts_init(&v, s->queue) < 0)
 		return;
 	weir__verdicts_add(&v, &(struct weir__verdict){ .id = m.id,
-		.accept = fail_open }, UINT32_MAX, true);
+		.accept = fail_open }, WEIR__NO_HELD, true);
 	weir__nfq_send(s, v.buf, v.len);
 	weir__verdicts_fini(&v);
 }

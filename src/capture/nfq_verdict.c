@@ -1,12 +1,14 @@
 /* The verdict batcher. NFQUEUE's batch verdict accepts every queued
  * packet with an id up to its own in one message, and one send carries
  * all of a receive batch's verdicts, which is what makes user-space
- * filtering affordable (one send per packet costs a fifth of the UDP
- * rate and half of the TCP throughput here, BASELINES.md). A batch
- * message can only cover plain accepts below every packet that stays
- * queued (a pended one); drops, marks, new payloads and late verdicts
- * get single messages, written before any batch message that covers
- * their id, which then no longer finds them in the queue.
+ * filtering affordable (one message per packet costs a fifth of the
+ * UDP rate and half of the TCP throughput here, BASELINES.md of the
+ * team's shared notes). A batch message can only cover plain accepts
+ * before every packet that stays queued (a pended one); drops, marks,
+ * new payloads and packets after a held one get single messages,
+ * written before any batch message that covers their id, which then no
+ * longer finds them in the queue. Ids are compared as the kernel
+ * compares them, as serial numbers that wrap.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -30,13 +32,14 @@
  * batch message's packets under the queue's lock, and the CPU that
  * queues packets (under a flood, the sender's, in its softirq) takes
  * that lock for every packet it queues: the longer the walk, the longer
- * it spins (measured on 2026-12-03: 150-220 ns per packet in the
+ * it spins (measured on 2026-12-03: 140-410 ns per packet in the
  * enqueuing CPU's lock slow path with walks of 30-40 packets). Spans of
- * 1, 2 or 4 verdicted 3-8 % more packets of a UDP flood than one message
- * per receive batch, 8 and 16 gained less; a message costs the
- * verdicting CPU one pass through nfnetlink, so 4. Not with a backlog
- * (v->backlog): then the verdicting CPU is the one that cannot keep up,
- * and each message costs it a turn of the contended lock. */
+ * 4 verdicted 1-10 % more packets of a UDP flood than one message per
+ * receive batch (1 and 2 did about the same, 8 and 16 gained less); a
+ * message costs the verdicting CPU one pass through nfnetlink, so 4.
+ * Not with a backlog (v->backlog): then the verdicting CPU is the one
+ * that cannot keep up, and each message costs it a turn of the
+ * contended lock. */
 #define BATCH_SPAN 4u
 
 int weir__verdicts_init(struct weir__verdicts *v, uint16_t queue)
@@ -115,24 +118,34 @@ static bool plain(const struct weir__verdict *d)
 	       !d->payload;
 }
 
-int weir__verdicts_add(struct weir__verdicts *v, const struct weir__verdict *d,
-		       uint32_t low_held, bool single)
+/* Whether id is at or after the lowest held id: such a packet must stay
+ * out of batch messages, which would cover the held one. */
+static bool at_or_after_held(uint32_t id, uint64_t low_held)
 {
-	if (single || !plain(d) || d->id >= low_held)
+	return low_held != WEIR__NO_HELD &&
+	       !weir__nfq_id_after((uint32_t)low_held, id);
+}
+
+int weir__verdicts_add(struct weir__verdicts *v, const struct weir__verdict *d,
+		       uint64_t low_held, bool single)
+{
+	if (single || !plain(d) || at_or_after_held(d->id, low_held))
 		return put_single(v, d);
 	if (v->batch && !v->backlog && v->span >= BATCH_SPAN) {
 		/* Room for the next message too before this one is sealed,
 		 * so that a failure leaves buf as it was. Every single
-		 * verdict at or below batch_id is in buf already: ids come
-		 * in order, and a held packet's id is above every batched
-		 * one (low_held). */
+		 * verdict at or before batch_id is in buf already: a read's
+		 * packets come in id order and are answered or held as
+		 * they are handled, and while a packet is held every later
+		 * one gets a single message (low_held), so a held packet's
+		 * late verdict comes after every batched id. */
 		if (reserve(v, VERDICT_ROOM) < 0)
 			return -ENOMEM;
 		weir__verdicts_seal(v);
 	}
 	if (!v->batch && reserve(v, VERDICT_ROOM) < 0)
 		return -ENOMEM;
-	if (!v->batch || d->id > v->batch_id)
+	if (!v->batch || weir__nfq_id_after(d->id, v->batch_id))
 		v->batch_id = d->id;
 	v->batch = true;
 	v->span++;

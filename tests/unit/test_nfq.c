@@ -223,7 +223,7 @@ static void batch_of_plain_accepts(void **state)
 	assert_int_equal(weir__verdicts_init(&v, 5), 0);
 	for (uint32_t id = 10; id < 74; id++)
 		assert_int_equal(weir__verdicts_add(&v, &(struct weir__verdict){
-			.id = id, .accept = true }, UINT32_MAX, false), 0);
+			.id = id, .accept = true }, WEIR__NO_HELD, false), 0);
 	weir__verdicts_seal(&v);
 	assert_int_equal(read_back(&v, s, 20), 16);
 	for (int i = 0; i < 16; i++) {
@@ -237,7 +237,7 @@ static void batch_of_plain_accepts(void **state)
 	v.backlog = true;
 	for (uint32_t id = 74; id < 138; id++)
 		assert_int_equal(weir__verdicts_add(&v, &(struct weir__verdict){
-			.id = id, .accept = true }, UINT32_MAX, false), 0);
+			.id = id, .accept = true }, WEIR__NO_HELD, false), 0);
 	weir__verdicts_seal(&v);
 	assert_int_equal(read_back(&v, s, 20), 1);
 	assert_int_equal(s[0].id, 137);
@@ -267,7 +267,7 @@ static void singles_before_batch(void **state)
 		.accept = true }, 4, false);
 	weir__verdicts_add(&v, &(struct weir__verdict){ .id = 6,
 		.accept = true, .set_ctmark = true, .ctmark = 0x01000000,
-		.ctmark_mask = 0xff000000 }, UINT32_MAX, false);
+		.ctmark_mask = 0xff000000 }, WEIR__NO_HELD, false);
 	weir__verdicts_seal(&v);
 	assert_int_equal(read_back(&v, s, 8), 5);
 	assert_int_equal(s[0].id, 2);
@@ -283,69 +283,117 @@ static void singles_before_batch(void **state)
 	weir__verdicts_fini(&v);
 }
 
-/* What the kernel does with a verdict buffer, on a queue holding ids
- * 1..n: a single verdict takes its packet, a batch verdict accepts every
- * packet still queued up to its id. got[id] is the verdict applied (0:
- * none yet), and no packet may get two. */
-static void kernel_applies(const struct seen *s, int nmsg, uint32_t *got,
-			   uint32_t n)
+/* The kernel's side of one verdict buffer, on a queue that holds ids
+ * q[0..n) in arrival order: a single verdict takes its packet; a batch
+ * verdict walks the queue from its head and accepts packets until the
+ * first one whose id comes after its own (nfq_id_after: serial order,
+ * ids wrap). got[i] is the verdict packet q[i] received plus 1 (0:
+ * none); a single verdict for a packet no longer queued fails. */
+static void kernel_applies(const struct seen *s, int nmsg, const uint32_t *q,
+			   uint32_t n, uint32_t *got)
 {
 	for (int i = 0; i < nmsg; i++) {
+		uint32_t k = 0;
+
 		if (s[i].type == NFQNL_MSG_VERDICT) {
-			assert_true(s[i].id >= 1 && s[i].id <= n);
-			assert_int_equal(got[s[i].id], 0);
-			got[s[i].id] = s[i].verdict + 1;
+			while (k < n && q[k] != s[i].id)
+				k++;
+			assert_true(k < n);
+			assert_int_equal(got[k], 0);
+			got[k] = s[i].verdict + 1;
 			continue;
 		}
-		for (uint32_t id = 1; id <= s[i].id && id <= n; id++)
-			if (!got[id])
-				got[id] = NF_ACCEPT + 1;
+		for (; k < n; k++) {
+			if (got[k])
+				continue; /* dequeued already */
+			if (weir__nfq_id_after(q[k], s[i].id))
+				break;
+			got[k] = NF_ACCEPT + 1;
+		}
 	}
 }
 
-/* Random mixes of accepts and drops, some packets held (pended, decided
- * later with a single verdict): every packet gets exactly the verdict it
- * was given, however the accepts were cut into batch messages. */
+enum { MIX_N = 300, MIX_HELD = 4 };
+
+/* A random worker's round: packets answered or held in arrival order,
+ * held ones resumed later (their verdict then goes with the lowest id
+ * still held, as give_verdict() passes it). */
+struct mix {
+	uint32_t q[MIX_N];
+	uint32_t want[MIX_N];
+	uint32_t held[MIX_HELD];      /* indexes into q, in arrival order */
+	unsigned nheld;
+	uint64_t rng;
+};
+
+static uint64_t mix_next(struct mix *m)
+{
+	m->rng ^= m->rng << 13;
+	m->rng ^= m->rng >> 7;
+	m->rng ^= m->rng << 17;
+	return m->rng;
+}
+
+static uint64_t mix_low(const struct mix *m)
+{
+	return m->nheld ? m->q[m->held[0]] : WEIR__NO_HELD;
+}
+
+static void mix_answer(struct mix *m, struct weir__verdicts *v, uint32_t k)
+{
+	assert_int_equal(weir__verdicts_add(v, &(struct weir__verdict){
+		.id = m->q[k], .accept = m->want[k] == NF_ACCEPT },
+		mix_low(m), false), 0);
+}
+
+/* Resumes held packet j: out of the held list first, then answered. */
+static void mix_resume(struct mix *m, struct weir__verdicts *v, unsigned j)
+{
+	uint32_t k = m->held[j];
+
+	memmove(&m->held[j], &m->held[j + 1],
+		(m->nheld - j - 1) * sizeof(m->held[0]));
+	m->nheld--;
+	mix_answer(m, v, k);
+}
+
+/* Random mixes of accepts and drops, up to MIX_HELD packets held at once
+ * and resumed at random points, ids that wrap past 2^32 in the middle,
+ * with and without backlog: every packet gets exactly the verdict it was
+ * given, however the accepts were cut into batch messages. */
 static void batches_keep_every_verdict(void **state)
 {
-	enum { N = 200 };
-	static struct seen s[2 * N];
-	uint32_t want[N + 1], got[N + 1];
-	uint64_t rng = 0x2545f4914f6cdd1dull;
+	static struct seen s[2 * MIX_N];
+	static struct mix m = { .rng = 0x2545f4914f6cdd1dull };
+	uint32_t got[MIX_N];
 
 	(void)state;
-	for (int round = 0; round < 200; round++) {
+	for (int round = 0; round < 400; round++) {
+		uint32_t base = UINT32_MAX - 150 + (uint32_t)round;
 		struct weir__verdicts v;
-		uint32_t held = UINT32_MAX;
-		int nmsg;
 
 		assert_int_equal(weir__verdicts_init(&v, 0), 0);
 		v.backlog = round % 2;
+		m.nheld = 0;
 		memset(got, 0, sizeof(got));
-		for (uint32_t id = 1; id <= N; id++) {
-			rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-			want[id] = rng % 5 ? NF_ACCEPT : NF_DROP;
-			/* One packet in a round waits: it and what follows
-			 * it stay out of batches until it is decided. */
-			if (held == UINT32_MAX && rng % 97 == 0) {
-				held = id;
-				continue;
-			}
-			assert_int_equal(weir__verdicts_add(&v,
-				&(struct weir__verdict){ .id = id,
-				.accept = want[id] == NF_ACCEPT }, held,
-				false), 0);
+		for (uint32_t k = 0; k < MIX_N; k++) {
+			uint64_t r = mix_next(&m);
+
+			m.q[k] = base + k;
+			m.want[k] = r % 5 ? NF_ACCEPT : NF_DROP;
+			if (m.nheld && r % 11 == 0)
+				mix_resume(&m, &v, (unsigned)(r >> 8) % m.nheld);
+			if (m.nheld < MIX_HELD && r % 23 == 0)
+				m.held[m.nheld++] = k;
+			else
+				mix_answer(&m, &v, k);
 		}
-		if (held != UINT32_MAX)
-			assert_int_equal(weir__verdicts_add(&v,
-				&(struct weir__verdict){ .id = held,
-				.accept = want[held] == NF_ACCEPT },
-				UINT32_MAX, true), 0);
+		while (m.nheld)
+			mix_resume(&m, &v, (unsigned)mix_next(&m) % m.nheld);
 		weir__verdicts_seal(&v);
-		nmsg = read_back(&v, s, 2 * N);
-		kernel_applies(s, nmsg, got, N);
-		for (uint32_t id = 1; id <= N; id++)
-			assert_int_equal(got[id], want[id] + 1);
+		kernel_applies(s, read_back(&v, s, 2 * MIX_N), m.q, MIX_N, got);
+		for (uint32_t k = 0; k < MIX_N; k++)
+			assert_int_equal(got[k], m.want[k] + 1);
 		weir__verdicts_fini(&v);
 	}
 }
@@ -360,11 +408,11 @@ static void grows(void **state)
 	(void)state;
 	assert_int_equal(weir__verdicts_init(&v, 0), 0);
 	weir__verdicts_add(&v, &(struct weir__verdict){ .id = 1,
-		.accept = true }, UINT32_MAX, false);
+		.accept = true }, WEIR__NO_HELD, false);
 	for (uint32_t id = 2; id < 34; id++)
 		assert_int_equal(weir__verdicts_add(&v, &(struct weir__verdict){
 			.id = id, .accept = true, .payload = big,
-			.payload_len = sizeof(big) }, UINT32_MAX, false), 0);
+			.payload_len = sizeof(big) }, WEIR__NO_HELD, false), 0);
 	weir__verdicts_seal(&v);
 	assert_int_equal(read_back(&v, s, 40), 33);
 	assert_int_equal(s[32].type, NFQNL_MSG_VERDICT_BATCH);
