@@ -96,7 +96,7 @@ struct weir__verdict {
 };
 
 /* Collects the verdicts of one receive batch into one send. Plain
- * accepts (no mark, no payload) of packets below the lowest held id go
+ * accepts (no mark, no payload) of packets before the lowest held id go
  * into NFQNL_MSG_VERDICT_BATCH messages of a few packets each (why:
  * nfq_verdict.c), each after the single verdicts of lower ids, because a
  * batch verdict covers every packet with an id up to its own that is
@@ -111,8 +111,6 @@ struct weir__verdicts {
 	bool backlog;              /* set by the caller for one read, cleared
 	                            * by reset: the queue has a backlog, one
 	                            * batch message for all (nfq_verdict.c) */
-	uint32_t nbatched;         /* packets batch messages cover, in all */
-	uint32_t nsingle;          /* single verdict messages in buf */
 };
 
 int weir__verdicts_init(struct weir__verdicts *v, uint16_t queue);

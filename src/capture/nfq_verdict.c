@@ -108,7 +108,6 @@ static int put_single(struct weir__verdicts *v, const struct weir__verdict *d)
 	if (d->payload && d->accept)
 		nfq_nlmsg_verdict_put_pkt(nlh, d->payload, d->payload_len);
 	v->len += nlh->nlmsg_len;
-	v->nsingle++;
 	return 0;
 }
 
@@ -149,7 +148,6 @@ int weir__verdicts_add(struct weir__verdicts *v, const struct weir__verdict *d,
 		v->batch_id = d->id;
 	v->batch = true;
 	v->span++;
-	v->nbatched++;
 	return 0;
 }
 
@@ -175,6 +173,4 @@ void weir__verdicts_reset(struct weir__verdicts *v)
 	v->batch_id = 0;
 	v->span = 0;
 	v->backlog = false;
-	v->nbatched = 0;
-	v->nsingle = 0;
 }

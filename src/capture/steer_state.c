@@ -3,9 +3,10 @@
  * rule that is nothing but a jump to the tag's chain for that hook, or
  * FORWARD's copy of a queue rule of that chain, or any rule with the
  * tag's comment, the form of older versions); and the rules elsewhere
- * that jump to those chains. Pure text processing, so the diff that follows can be
- * tested without root. Two passes: our chains' rules first (the save
- * lists built-in chains first), then what refers to them.
+ * that jump to those chains. Pure text processing, so the diff that
+ * follows can be tested without root. Two passes: our chains' rules
+ * first (the save lists built-in chains first), then what refers to
+ * them.
  */
 #include <errno.h>
 #include <stdio.h>
