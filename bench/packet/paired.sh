@@ -95,11 +95,8 @@ paired_all() {
 	done
 }
 
-# The report's last part: per paired row, medians and quartiles.
-paired_report() {
-	[ -n "$PAIRED" ] || return 0
-	awk -v rows="$PAIRED" -v cycles="$PAIRED_CYCLES" \
-	    -v w="$PAIRED_WINDOW" '
+# awk functions of both paired reports: an insertion sort and quantiles.
+PAIRED_AWK='
 	function sort(a, n,   i, j, t) {
 		for (i = 2; i <= n; i++)
 			for (j = i; j > 1 && a[j - 1] > a[j]; j--) {
@@ -110,6 +107,13 @@ paired_report() {
 		x = 1 + (n - 1) * p
 		return a[int(x)] + (x - int(x)) * (a[int(x) + 1] - a[int(x)])
 	}
+'
+
+# The report's last part: per paired row, medians and quartiles.
+paired_report() {
+	[ -n "$PAIRED" ] || return 0
+	awk -v rows="$PAIRED" -v cycles="$PAIRED_CYCLES" \
+	    -v w="$PAIRED_WINDOW" "$PAIRED_AWK"'
 	$2 ~ /^paired_/ { v[$1, $2, $3] = $4; seen[$1] = 1 }
 	END {
 		n = split(rows, r, " ")

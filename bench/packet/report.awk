@@ -157,6 +157,9 @@ END {
 	for (i = 1; i <= nrows; i++)
 		row_line(rs[i])
 	print "\nratios (of medians) [per-round range]:"
+	print "  (rows tens of seconds apart: drift and TCP reordering move " \
+	      "these by +-30 %;\n   read the targets on the paired tables " \
+	      "below where they ran)"
 	ratio("(c) 10 filters / (b), verdicted pps", "c10", "ver", "b", "ver", "1.0")
 	ratio("(c) 10k filters / (b), verdicted pps", "c10k", "ver", "b", "ver", "1.0")
 	for (i = 1; i <= ncc; i++) {

@@ -77,6 +77,8 @@ nfqmin_stop() {     # ROUND
 	id1=$(nfq_idseq)
 	nsx "$NS_G" "$IPT" -D $NFQ_RULE
 	stop_pid "$FILTER_PID" 5
+	# Counted only where nothing flows meanwhile (NFQ_ID0 set).
+	[ -n "${NFQ_ID0:-}" ] || return 0
 	rec b "$1" self_verdicted "$(kv verdicted "$TMP/nfq_min.out")"
 	rec b "$1" idseq_life $((id1 - NFQ_ID0))
 }

@@ -36,6 +36,9 @@
 #   PAIRED ("c10 c10k")       weir rows paired with nfq_min (paired.sh);
 #                             empty: none
 #   PAIRED_CYCLES (12)  PAIRED_WINDOW (1 s)
+#   PAIRED_TCP ("b c10 c10k d") rows paired with kernel forwarding under
+#                             one TCP stream (paired_tcp.sh); empty: none
+#   PAIRED_TCP_CYCLES (8)  PAIRED_TCP_WINDOW (2 s)  PAIRED_TCP_SETTLE (0.5 s)
 #   KEEP (0)                  1 keeps $TMP: policies, logs, raw results
 # Needs root. Exit status 0; 1 when setup or a row failed; 2 on usage.
 
@@ -47,6 +50,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/measure.sh"
 . "$HERE/rows.sh"
 . "$HERE/paired.sh"
+. "$HERE/paired_tcp.sh"
 
 die() { echo "bench-packet: $*" >&2; exit 1; }
 say() { echo "bench-packet: $*" >&2; }
@@ -66,6 +70,10 @@ settings() {
 	READY_TIMEOUT=${READY_TIMEOUT:-30}
 	PAIRED=${PAIRED-c10 c10k}
 	PAIRED_CYCLES=${PAIRED_CYCLES:-12} PAIRED_WINDOW=${PAIRED_WINDOW:-1}
+	PAIRED_TCP=${PAIRED_TCP-b c10 c10k d}
+	PAIRED_TCP_CYCLES=${PAIRED_TCP_CYCLES:-8}
+	PAIRED_TCP_WINDOW=${PAIRED_TCP_WINDOW:-2}
+	PAIRED_TCP_SETTLE=${PAIRED_TCP_SETTLE:-0.5}
 	NCPU=$(nproc) CLK_TCK=$(getconf CLK_TCK)
 	BG_PIDS= FG_PID= FILTER_PID= ROWS_NA= POLICY_d=
 	case $FAMILY in
@@ -281,10 +289,12 @@ main() {
 		done
 	done
 	paired_all
+	paired_tcp_all
 	print_header
 	awk -v rows="$ROWS" -v na="$ROWS_NA" -v hz="$CLK_TCK" -v ccs="$TCP_CC" \
 		-f "$HERE/report.awk" "$RESULTS"
 	paired_report
+	paired_tcp_report
 	grep -q ' failed ' "$RESULTS" && return 1
 	return 0
 }

@@ -1,0 +1,122 @@
+# Paired TCP, sourced by run.sh: (c) and (d) against (a) seconds apart.
+#
+# The rounds' TCP figures come from tests tens of seconds apart, and one
+# cubic stream through gw swings between 12 and 45 Gbit/s from one test
+# to the next (reordering, README.md), so their (row)/(a) ratios range
+# over +-30 %; the same path, (d) against (a), has read 0.75 and 1.05 in
+# two runs. Here one iperf3 stream, with the targets' congestion control
+# (the first of TCP_CC), runs throughout; under it the harness starts the
+# row's `weir run` (its own rules, as in the rounds), measures gw's
+# transmitted bytes for PAIRED_TCP_WINDOW seconds, stops it (SIGTERM:
+# every held packet answered, rules removed), and measures again: kernel
+# forwarding. Each row window is set against the mean of the kernel
+# windows on either side of it, seconds apart; the report gives the
+# median and quartiles of those ratios.
+#
+# Environment: PAIRED_TCP ("c10 c10k d": rows paired, if in ROWS; empty:
+# none), PAIRED_TCP_CYCLES (8), PAIRED_TCP_WINDOW (2 s), after a settling
+# pause of PAIRED_TCP_SETTLE (0.5 s) for the switch.
+
+gw_tx_bytes() { nsx "$NS_G" cat "/sys/class/net/$GW_OUT_IF/statistics/tx_bytes"; }
+
+now_ns() { date +%s%N; }
+
+# Gbit/s that gw sent towards the server over one window.
+paired_tcp_gbps() {
+	local a b t0 t1
+	sleep "$PAIRED_TCP_SETTLE"
+	t0=$(now_ns) a=$(gw_tx_bytes)
+	sleep "$PAIRED_TCP_WINDOW"
+	t1=$(now_ns) b=$(gw_tx_bytes)
+	awk -v a="$a" -v b="$b" -v t="$((t1 - t0))" \
+		'BEGIN { printf "%.3f", (b - a) * 8 / t }'
+}
+
+# One row against kernel forwarding; records "ROW ptcp_N KEY VALUE" with
+# KEY row_gbps, kernel_gbps.
+paired_tcp_row() {  # ROW
+	local row=$1 cc=${TCP_CC%% *} c x k stream
+	# Long enough for the cycles with slow starts and stops; stopped
+	# after the last one.
+	bg_start "$TMP/paired-iperf3.out" "$NS_C" "${SEND[@]}" iperf3 \
+		-c "$DST" -p "$TCP_PORT" -C "$cc" -f m \
+		-t $((PAIRED_TCP_CYCLES * 60 + 30))
+	stream=$BG_PID
+	sleep 1
+	for c in $(seq "$PAIRED_TCP_CYCLES"); do
+		kill -0 "$stream" 2>/dev/null ||
+			{ say "paired TCP $row: the stream ended"; break; }
+		row_start "$row" "ptcp_$c" || break
+		# The stream flows while the row stops: no own-count check.
+		# shellcheck disable=SC2034  # read by row_stop (rows.sh)
+		NFQ_ID0=
+		x=$(paired_tcp_gbps)
+		row_stop "$row" "ptcp_$c"
+		k=$(paired_tcp_gbps)
+		rec "$row" "ptcp_$c" row_gbps "$x"
+		rec "$row" "ptcp_$c" kernel_gbps "$k"
+		printf 'bench-packet: paired TCP %-5s cycle %2d  %s %s  a %s\n' \
+			"$row" "$c" "$row" "$x" "$k" >&2
+	done
+	stop_pid "$stream" 5
+	return 0
+}
+
+paired_tcp_all() {
+	local r
+	for r in $PAIRED_TCP; do
+		case " $ROWS " in *" $r "*) ;; *) continue ;; esac
+		case " $ROWS_NA " in *" $r "*) continue ;; esac
+		paired_tcp_row "$r" || rec "$r" ptcp failed 1
+	done
+}
+
+# The report's part: per row, medians and quartiles against the target.
+paired_tcp_report() {
+	[ -n "$PAIRED_TCP" ] || return 0
+	awk -v rows="$PAIRED_TCP" -v cycles="$PAIRED_TCP_CYCLES" \
+	    -v w="$PAIRED_TCP_WINDOW" -v cc="${TCP_CC%% *}" "$PAIRED_AWK"'
+	$2 ~ /^ptcp_/ { v[$1, $2, $3] = $4; seen[$1] = 1 }
+	END {
+		n = split(rows, r, " ")
+		printed = 0
+		for (i = 1; i <= n; i++) {
+			if (!(r[i] in seen))
+				continue
+			if (!printed++) {
+				printf "\nPaired TCP (%d cycles: one continuous " \
+				       "iperf3 %s stream; the row started, %s s " \
+				       "measured, stopped, %s s measured; Gbit/s " \
+				       "out of gw):\n", cycles, cc, w, w
+				printf "%-6s %10s %10s %8s %17s  target\n", "row",
+				       "(a) Gb/s", "row Gb/s", "row/(a)",
+				       "quartiles"
+			}
+			# A row window lies between the kernel windows of the
+			# cycle before and its own: their mean is its reference,
+			# so a steady drift does not favour either side.
+			m = 0; kp = ""
+			for (c = 1; c <= cycles; c++) {
+				k = v[r[i], "ptcp_" c, "kernel_gbps"]
+				x = v[r[i], "ptcp_" c, "row_gbps"]
+				if (k > 0 && x != "") {
+					ref = kp == "" ? k : (kp + k) / 2
+					m++; rk[m] = k; rx[m] = x; rr[m] = x / ref
+				}
+				kp = k > 0 ? k : ""
+			}
+			if (!m)
+				continue
+			sort(rk, m); sort(rx, m); sort(rr, m)
+			med = q(rr, m, 0.5)
+			printf "%-6s %10.2f %10.2f %8.3f   [%.3f-%.3f]  ",
+			       r[i], q(rk, m, 0.5), q(rx, m, 0.5), med,
+			       q(rr, m, 0.25), q(rr, m, 0.75)
+			t = r[i] == "d" ? 0.97 : r[i] ~ /^c/ ? 0.9 : ""
+			if (t == "")
+				print "(reference)"
+			else
+				print ">= " t ": " (med >= t ? "met" : "NOT met")
+		}
+	}' "$RESULTS"
+}
