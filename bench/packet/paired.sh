@@ -86,14 +86,19 @@ paired_row() {      # ROW
 	return 0
 }
 
-paired_all() {
-	local r
-	for r in $PAIRED; do
+# Runs FUNC for each of ROWS... that the run has and can run.
+paired_each() {     # FUNC TAG ROWS...
+	local f=$1 tag=$2 r
+	shift 2
+	for r in "$@"; do
 		case " $ROWS " in *" $r "*) ;; *) continue ;; esac
 		case " $ROWS_NA " in *" $r "*) continue ;; esac
-		paired_row "$r" || rec "$r" paired failed 1
+		"$f" "$r" || rec "$r" "$tag" failed 1
 	done
 }
+
+# shellcheck disable=SC2086  # PAIRED is a list
+paired_all() { paired_each paired_row paired $PAIRED; }
 
 # awk functions of both paired reports: an insertion sort and quantiles.
 PAIRED_AWK='

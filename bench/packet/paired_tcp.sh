@@ -62,14 +62,8 @@ paired_tcp_row() {  # ROW
 	return 0
 }
 
-paired_tcp_all() {
-	local r
-	for r in $PAIRED_TCP; do
-		case " $ROWS " in *" $r "*) ;; *) continue ;; esac
-		case " $ROWS_NA " in *" $r "*) continue ;; esac
-		paired_tcp_row "$r" || rec "$r" ptcp failed 1
-	done
-}
+# shellcheck disable=SC2086  # PAIRED_TCP is a list
+paired_tcp_all() { paired_each paired_tcp_row ptcp $PAIRED_TCP; }
 
 # The report's part: per row, medians and quartiles against the target.
 paired_tcp_report() {
