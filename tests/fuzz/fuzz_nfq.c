@@ -4,8 +4,9 @@
  * mnl_nlmsg_ok guarantees) and zero padding up to the next 4-byte
  * boundary, which the kernel always writes and libmnl reads. A decoded
  * message must point inside the input, and the metadata must be what
- * libnetfilter_queue's own attribute table says. Aborts on the first
- * disagreement.
+ * libnetfilter_queue's own attribute table says; a message weir refuses
+ * must be one libnetfilter_queue refuses too, or one whose attributes
+ * libmnl cannot walk to its end. Aborts on the first disagreement.
  */
 #include <arpa/inet.h>
 #include <stdbool.h>
@@ -42,15 +43,68 @@ static bool past_end(const struct nlmsghdr *nlh, struct nlattr **tb)
 	return false;
 }
 
+/* Whether libmnl's walk, which stops without a word at the first
+ * attribute that does not fit, covered the message: every attribute it
+ * took ends within nlmsg_len (not in the padding) and what it left is
+ * shorter than an attribute header. weir refuses the rest. */
+static bool walk_clean(const struct nlmsghdr *nlh)
+{
+	const char *base = (const char *)nlh;
+	size_t end = nlh->nlmsg_len;
+	size_t off = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(struct nfgenmsg));
+	struct nlattr *a;
+
+	if (end < off)
+		return false;
+	mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg)) {
+		if ((size_t)((const char *)a - base) + a->nla_len > end)
+			return false;
+		off = (size_t)((const char *)a - base) +
+		      NLA_ALIGN(a->nla_len);
+	}
+	return off >= end || end - off < NLA_HDRLEN;
+}
+
+/* libnetfilter_queue's reading of a packet message, where it is a
+ * message weir must take: a packet message whose attributes libmnl
+ * walked to the end, with the packet header and payload (NFQA_SECCTX,
+ * which libnetfilter_queue 1.0.5 wants as 4 bytes, aside: weir takes
+ * any size of it; nfq_nlmsg_parse refuses the message then). */
+static bool nfq_takes(const struct nlmsghdr *nlh, struct nlattr **tb)
+{
+	return (nlh->nlmsg_type & 0xff) == NFQNL_MSG_PACKET &&
+	       nfq_nlmsg_parse(nlh, tb) >= 0 && tb[NFQA_PACKET_HDR] &&
+	       tb[NFQA_PAYLOAD] && walk_clean(nlh);
+}
+
+/* An NFQA_SECCTX of another size than libnetfilter_queue wants. */
+static bool odd_secctx(const struct nlmsghdr *nlh)
+{
+	struct nlattr *a;
+
+	mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg))
+		if (mnl_attr_get_type(a) == NFQA_SECCTX &&
+		    mnl_attr_get_payload_len(a) != sizeof(uint32_t))
+			return true;
+	return false;
+}
+
 /* The metadata against libnetfilter_queue's reading of the message. */
 static void oracle(const struct nlmsghdr *nlh, const struct weir__nfq_msg *m)
 {
 	struct nlattr *tb[NFQA_MAX + 1] = { 0 };
 	const struct nfqnl_msg_packet_hdr *ph;
 
-	if (nfq_nlmsg_parse(nlh, tb) < 0 || !tb[NFQA_PACKET_HDR] ||
-	    !tb[NFQA_PAYLOAD] || past_end(nlh, tb))
-		return; /* stricter than weir somewhere: nothing to compare */
+	/* weir checks the sizes libnetfilter_queue checks, and walks more
+	 * strictly: only NFQA_SECCTX, or an attribute that libmnl found in
+	 * the padding, can make it refuse what weir took. */
+	if (nfq_nlmsg_parse(nlh, tb) < 0) {
+		CHECK(odd_secctx(nlh) || !walk_clean(nlh));
+		return;
+	}
+	CHECK(tb[NFQA_PACKET_HDR] && tb[NFQA_PAYLOAD]);
+	if (past_end(nlh, tb))
+		return; /* libmnl read into the padding: its values differ */
 	ph = mnl_attr_get_payload(tb[NFQA_PACKET_HDR]);
 	CHECK(m->id == ntohl(ph->packet_id));
 	CHECK(m->hook == ph->hook);
@@ -102,6 +156,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(m.meta.family == (m.hw_proto == 0x0800 ? AF_INET
 					: m.hw_proto == 0x86dd ? AF_INET6 : 0));
 		oracle(nlh, &m);
+	} else {
+		/* A refusal must be one libnetfilter_queue shares: weir
+		 * cannot answer a packet whose message it refused. */
+		struct nlattr *tb[NFQA_MAX + 1] = { 0 };
+
+		CHECK(!nfq_takes(nlh, tb));
 	}
 	free(copy);
 	return (int)(sum & 0); /* libFuzzer wants 0 */

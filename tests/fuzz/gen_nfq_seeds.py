@@ -2,7 +2,8 @@
 """Writes the seed corpus of fuzz_nfq: NFQUEUE packet messages as the
 kernel's nfnetlink_queue lays them out (a minimal one, one with every
 attribute weir reads, a conntrack nest, an IPv6 packet, an unpadded last
-attribute, unknown attributes, and a few broken ones).
+attribute, unknown attributes, a few broken ones, and bytes after the
+last attribute that libmnl reads as one).
 
 Plain python3, no dependency: run it as /usr/bin/python3 gen_nfq_seeds.py
 [DIR] (DIR defaults to corpus/nfq next to this script). The output is
@@ -74,6 +75,11 @@ def seeds():
     yield "bad_overrun", msg([phdr(8), attr(PAYLOAD, IP4)])[:-6]
     yield "no_payload", msg([phdr(9), u32(MARK, 1)])
     yield "verdict_type", msg([phdr(10), attr(PAYLOAD, IP4)], mtype=1)
+    # Three bytes after the last attribute: too short for a header, so
+    # weir ignores them; libmnl reads a header from them and the zero
+    # padding (an empty timestamp here, which libnetfilter_queue refuses).
+    yield "tail_in_padding", msg([phdr(12), attr(PAYLOAD, IP4)]) + \
+        b"\x04\x00\x04"
 
 
 def main():
