@@ -70,7 +70,9 @@ struct weir__live_stats {
 	uint64_t unparsed;            /* packets without a usable IP header */
 	uint64_t cut_short;           /* headers cut by the copy range:
 	                               * dropped, never classified */
-	uint64_t bad_msgs;            /* messages that were not packets */
+	uint64_t bad_msgs;            /* messages weir could not read; one
+	                               * that named a packet (received) got
+	                               * the fail mode's verdict */
 	uint64_t verdict_batches;     /* sends of verdict messages */
 	uint64_t busy_reads;          /* switches from the multishot
 	                               * receive to recvmmsg reads (load) */

@@ -309,6 +309,12 @@ void weir__live_message(struct weir__live_worker *w, struct nlmsghdr *nlh,
 
 	if (weir__nfq_decode(nlh, w->sock.queue, &m) < 0) {
 		LIVE_INC(w, bad_msgs);
+		/* A packet message weir cannot read still names a packet
+		 * that waits in the queue: the fail mode answers it. */
+		if (m.has_id) {
+			LIVE_INC(w, received);
+			fail_verdict(w, m.id);
+		}
 		return;
 	}
 	LIVE_INC(w, received);

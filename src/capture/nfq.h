@@ -47,11 +47,15 @@ struct weir__nfq_msg {
 	uint32_t wire_len;         /* the packet's length (NFQA_CAP_LEN) */
 	bool has_ctmark;
 	uint32_t ctmark;           /* the flow's connmark, with has_ctmark */
+	bool has_id;               /* on -EBADMSG: a packet message whose
+	                            * header attribute was read; id names
+	                            * its packet, which awaits a verdict */
 	struct weir_pkt_meta meta; /* what the attributes told */
 };
 
 /* Decodes a packet message of queue `queue`. 0; -EBADMSG for a
- * message that is not a well-formed packet message. */
+ * message that is not a well-formed packet message (then only id and
+ * has_id are set). */
 int weir__nfq_decode(const struct nlmsghdr *nlh, uint16_t queue,
 		     struct weir__nfq_msg *ret);
 

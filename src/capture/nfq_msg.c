@@ -209,14 +209,22 @@ int weir__nfq_decode(const struct nlmsghdr *nlh, uint16_t queue,
 {
 	const struct nlattr *attr[NFQA_MAX + 1] = { 0 };
 	struct nfqnl_msg_packet_hdr ph;
+	bool broken;
 
 	memset(ret, 0, sizeof(*ret));
-	if ((nlh->nlmsg_type & 0xff) != NFQNL_MSG_PACKET ||
-	    parse_attrs(nlh, attr) < 0 || !attr[NFQA_PACKET_HDR] ||
-	    !attr[NFQA_PAYLOAD])
+	if ((nlh->nlmsg_type & 0xff) != NFQNL_MSG_PACKET)
+		return -EBADMSG;
+	/* The attributes before a broken one are kept: the header comes
+	 * first, and its id lets the packet get a verdict all the same. */
+	broken = parse_attrs(nlh, attr) < 0;
+	if (!attr[NFQA_PACKET_HDR])
 		return -EBADMSG;
 	memcpy(&ph, attr_data(attr[NFQA_PACKET_HDR]), sizeof(ph));
 	ret->id = ntohl(ph.packet_id);
+	if (broken || !attr[NFQA_PAYLOAD]) {
+		ret->has_id = true;
+		return -EBADMSG;
+	}
 	ret->hw_proto = ntohs(ph.hw_protocol);
 	ret->hook = ph.hook;
 	ret->payload = attr_data(attr[NFQA_PAYLOAD]);

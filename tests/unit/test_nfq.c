@@ -115,9 +115,11 @@ static void decode_refuses(void **state)
 	nlh->nlmsg_type = NFNL_SUBSYS_QUEUE << 8 | NFQNL_MSG_PACKET;
 	mnl_nlmsg_put_extra_header(nlh, sizeof(struct nfgenmsg));
 	assert_int_equal(weir__nfq_decode(nlh, 0, &m), -EBADMSG);
+	assert_false(m.has_id);
 	nlh = packet_msg(buf, 1, 1, false);
 	nlh->nlmsg_type = NFNL_SUBSYS_QUEUE << 8 | NFQNL_MSG_VERDICT;
 	assert_int_equal(weir__nfq_decode(nlh, 0, &m), -EBADMSG);
+	assert_false(m.has_id);
 }
 
 /* The attribute of that type in a built message. */
@@ -150,14 +152,26 @@ static void decode_attr_bounds(void **state)
 	nlh = packet_msg(buf, 1, 1, false);
 	find_attr(nlh, NFQA_PACKET_HDR)->nla_len--;
 	assert_int_equal(weir__nfq_decode(nlh, 0, &m), -EBADMSG);
+	assert_false(m.has_id);
 	/* An attribute running past the message, and one shorter than its
-	 * own header. */
-	nlh = packet_msg(buf, 1, 1, false);
+	 * own header: refused, but the header before them names the
+	 * packet, which gets a verdict all the same (live_path.c). */
+	nlh = packet_msg(buf, 31, 1, false);
 	find_attr(nlh, NFQA_PAYLOAD)->nla_len += 4;
 	assert_int_equal(weir__nfq_decode(nlh, 0, &m), -EBADMSG);
-	nlh = packet_msg(buf, 1, 1, false);
+	assert_true(m.has_id);
+	assert_int_equal(m.id, 31);
+	nlh = packet_msg(buf, 32, 1, false);
 	find_attr(nlh, NFQA_PAYLOAD)->nla_len = 2;
 	assert_int_equal(weir__nfq_decode(nlh, 0, &m), -EBADMSG);
+	assert_true(m.has_id);
+	assert_int_equal(m.id, 32);
+	/* A mark of another size after the header: the same. */
+	nlh = packet_msg(buf, 33, 1, false);
+	mnl_attr_put(nlh, NFQA_MARK, 2, odd);
+	assert_int_equal(weir__nfq_decode(nlh, 0, &m), -EBADMSG);
+	assert_true(m.has_id);
+	assert_int_equal(m.id, 33);
 	/* A type weir does not know, of any size, is skipped; so are the
 	 * flag bits of a type. */
 	nlh = packet_msg(buf, 7, 1, false);
