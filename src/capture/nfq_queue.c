@@ -102,7 +102,8 @@ static void answer_early(struct weir__nfq_sock *s, const struct nlmsghdr *nlh,
 	struct weir__nfq_msg m;
 
 	s->early++;
-	if (weir__nfq_decode(nlh, s->queue, &m) < 0 ||
+	/* A message it cannot read but whose header named a packet too. */
+	if ((weir__nfq_decode(nlh, s->queue, &m) < 0 && !m.has_id) ||
 	    weir__verdicts_init(&v, s->queue) < 0)
 		return;
 	weir__verdicts_add(&v, &(struct weir__verdict){ .id = m.id,
