@@ -129,8 +129,12 @@ static void give_verdict(struct weir__live_worker *w, struct weir__held *h,
 	}
 	if (weir__verdicts_add(&w->v, &d, low, false) < 0) {
 		/* Out of memory for the buffer: send what is there and
-		 * retry in the emptied buffer, which always has room. */
+		 * retry in the emptied buffer, which always has room. The
+		 * read's backlog flag outlives the flush (nfq_verdict.c). */
+		bool backlog = w->v.backlog;
+
 		weir__live_flush(w);
+		w->v.backlog = backlog;
 		weir__verdicts_add(&w->v, &d, low, false);
 	}
 	if (accept)
