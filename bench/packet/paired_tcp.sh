@@ -1,4 +1,5 @@
-# Paired TCP, sourced by run.sh: (c) and (d) against (a) seconds apart.
+# Paired TCP, sourced by run.sh: (b), (c) and (d) against (a) seconds
+# apart.
 #
 # The rounds' TCP figures come from tests tens of seconds apart, and one
 # cubic stream through gw swings between 12 and 45 Gbit/s from one test
@@ -6,18 +7,21 @@
 # over +-30 %; the same path, (d) against (a), has read 0.75 and 1.05 in
 # two runs. Here one iperf3 stream, with the targets' congestion control
 # (the first of TCP_CC), runs throughout; under it the harness starts the
-# row's `weir run` (its own rules, as in the rounds), measures gw's
-# transmitted bytes for PAIRED_TCP_WINDOW seconds, stops it (SIGTERM:
-# every held packet answered, rules removed), and measures again: kernel
-# forwarding. Each row window is set against the mean of the kernel
-# windows on either side of it, seconds apart; the report gives the
-# median and quartiles of those ratios.
+# row's program (`weir run` with its own rules, or nfq_min behind the
+# harness's rule, as in the rounds), measures gw's transmitted bytes for
+# PAIRED_TCP_WINDOW seconds, stops it (SIGTERM: every held packet
+# answered, rules removed), and measures again: kernel forwarding. Each
+# row window is set against the mean of the kernel windows on either
+# side of it, seconds apart; the report gives the median and quartiles
+# of those ratios.
 #
-# Environment: PAIRED_TCP ("c10 c10k d": rows paired, if in ROWS; empty:
-# none), PAIRED_TCP_CYCLES (8), PAIRED_TCP_WINDOW (2 s), after a settling
-# pause of PAIRED_TCP_SETTLE (0.5 s) for the switch.
+# Environment: PAIRED_TCP ("b c10 c10k d": rows paired, if in ROWS;
+# empty: none), PAIRED_TCP_CYCLES (8), PAIRED_TCP_WINDOW (2 s), after a
+# settling pause of PAIRED_TCP_SETTLE (0.5 s) for the switch.
 
-gw_tx_bytes() { nsx "$NS_G" cat "/sys/class/net/$GW_OUT_IF/statistics/tx_bytes"; }
+gw_tx_bytes() {
+	nsx "$NS_G" cat "/sys/class/net/$GW_OUT_IF/statistics/tx_bytes"
+}
 
 now_ns() { date +%s%N; }
 
@@ -32,21 +36,39 @@ paired_tcp_gbps() {
 		'BEGIN { printf "%.3f", (b - a) * 8 / t }'
 }
 
+# Starts the stream (STREAM_PID), long enough for the cycles with slow
+# starts and stops; stopped after the last one. The server may still be
+# ending the previous row's stream (iperf3 -s serves one at a time): a
+# client that it turned away is started again.
+paired_tcp_stream() {
+	local tries=0
+	while [ "$tries" -lt 3 ]; do
+		tries=$((tries + 1))
+		bg_start "$TMP/paired-iperf3.out" "$NS_C" "${SEND[@]}" iperf3 \
+			-c "$DST" -p "$TCP_PORT" -C "${TCP_CC%% *}" -f m \
+			-t $((PAIRED_TCP_CYCLES * 60 + 30))
+		STREAM_PID=$BG_PID
+		sleep 1
+		kill -0 "$STREAM_PID" 2>/dev/null && return 0
+		stop_pid "$STREAM_PID" 1
+	done
+	tail -3 "$TMP/paired-iperf3.out" >&2
+	return 1
+}
+
 # One row against kernel forwarding; records "ROW ptcp_N KEY VALUE" with
-# KEY row_gbps, kernel_gbps.
+# KEY row_gbps, kernel_gbps. Fails unless every cycle ran.
 paired_tcp_row() {  # ROW
-	local row=$1 cc=${TCP_CC%% *} c x k stream
-	# Long enough for the cycles with slow starts and stops; stopped
-	# after the last one.
-	bg_start "$TMP/paired-iperf3.out" "$NS_C" "${SEND[@]}" iperf3 \
-		-c "$DST" -p "$TCP_PORT" -C "$cc" -f m \
-		-t $((PAIRED_TCP_CYCLES * 60 + 30))
-	stream=$BG_PID
-	sleep 1
-	for c in $(seq "$PAIRED_TCP_CYCLES"); do
-		kill -0 "$stream" 2>/dev/null ||
+	local row=$1 c=0 x k
+	paired_tcp_stream || { say "paired TCP $row: no stream"; return 1; }
+	while [ "$c" -lt "$PAIRED_TCP_CYCLES" ]; do
+		kill -0 "$STREAM_PID" 2>/dev/null ||
 			{ say "paired TCP $row: the stream ended"; break; }
-		row_start "$row" "ptcp_$c" || break
+		if ! row_start "$row" "ptcp_$((c + 1))"; then
+			say "paired TCP $row: the row did not start"
+			break
+		fi
+		c=$((c + 1))
 		# The stream flows while the row stops: no own-count check.
 		# shellcheck disable=SC2034  # read by row_stop (rows.sh)
 		NFQ_ID0=
@@ -58,8 +80,8 @@ paired_tcp_row() {  # ROW
 		printf 'bench-packet: paired TCP %-5s cycle %2d  %s %s  a %s\n' \
 			"$row" "$c" "$row" "$x" "$k" >&2
 	done
-	stop_pid "$stream" 5
-	return 0
+	stop_pid "$STREAM_PID" 5
+	[ "$c" -eq "$PAIRED_TCP_CYCLES" ]
 }
 
 # shellcheck disable=SC2086  # PAIRED_TCP is a list
@@ -71,6 +93,7 @@ paired_tcp_report() {
 	awk -v rows="$PAIRED_TCP" -v cycles="$PAIRED_TCP_CYCLES" \
 	    -v w="$PAIRED_TCP_WINDOW" -v cc="${TCP_CC%% *}" "$PAIRED_AWK"'
 	$2 ~ /^ptcp_/ { v[$1, $2, $3] = $4; seen[$1] = 1 }
+	$2 == "ptcp" && $3 == "failed" { failed[$1] = 1; seen[$1] = 1 }
 	END {
 		n = split(rows, r, " ")
 		printed = 0
@@ -99,16 +122,21 @@ paired_tcp_report() {
 				}
 				kp = k > 0 ? k : ""
 			}
-			if (!m)
+			if (!m) {
+				printf "%-6s failed (see the messages above)\n",
+				       r[i]
 				continue
+			}
 			sort(rk, m); sort(rx, m); sort(rr, m)
 			med = q(rr, m, 0.5)
 			printf "%-6s %10.2f %10.2f %8.3f   [%.3f-%.3f]  ",
 			       r[i], q(rk, m, 0.5), q(rx, m, 0.5), med,
 			       q(rr, m, 0.25), q(rr, m, 0.75)
 			t = r[i] == "d" ? 0.97 : r[i] ~ /^c/ ? 0.9 : ""
-			if (t == "")
-				print "(reference)"
+			if (r[i] in failed)
+				print "(" m " of " cycles " cycles: failed)"
+			else if (t == "")
+				print "(no target)"
 			else
 				print ">= " t ": " (med >= t ? "met" : "NOT met")
 		}

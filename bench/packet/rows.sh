@@ -68,7 +68,7 @@ nfqmin_start() {
 	done
 	kill -0 "$FILTER_PID" 2>/dev/null || { cat "$TMP/nfq_min.out" >&2; return 1; }
 	NFQ_ID0=$(nfq_idseq)
-	nsx "$NS_G" "$IPT" -A $NFQ_RULE
+	nsx "$NS_G" "$IPT" -A $NFQ_RULE || { stop_pid "$FILTER_PID" 5; return 1; }
 }
 
 nfqmin_stop() {     # ROUND

@@ -111,8 +111,34 @@ static bool bypass_of(struct weir__live_worker *w, const struct weir__held *h,
 	return true;
 }
 
+/* Adds d to the worker's verdict buffer. Out of memory for the buffer,
+ * it sends what is there and retries in the emptied buffer; only a new
+ * payload can need more than that holds, and then the packet, which
+ * cannot go out as the callout made it, is dropped instead (a verdict
+ * without payload always fits): d says what was given. */
+static void add_verdict(struct weir__live_worker *w, struct weir__verdict *d,
+			uint64_t low, bool single)
+{
+	bool backlog;
+
+	if (weir__verdicts_add(&w->v, d, low, single) == 0)
+		return;
+	/* The read's backlog flag outlives the flush: without it the rest
+	 * of a backlogged read would go out in batches of 4, each a turn
+	 * of the queue's lock for its CPU (nfq_verdict.c). */
+	backlog = w->v.backlog;
+	weir__live_flush(w);
+	w->v.backlog = backlog;
+	if (weir__verdicts_add(&w->v, d, low, single) == 0)
+		return;
+	*d = (struct weir__verdict){ .id = d->id };
+	weir__verdicts_add(&w->v, d, low, true);
+}
+
+/* `single`: a message of its own, never part of a batch message, which
+ * would answer every id before it too. */
 static void give_verdict(struct weir__live_worker *w, struct weir__held *h,
-			 bool accept)
+			 bool accept, bool single)
 {
 	struct weir__verdict d = { .id = h->id, .accept = accept };
 	uint64_t low = w->held_head ? w->held_head->id : WEIR__NO_HELD;
@@ -127,23 +153,14 @@ static void give_verdict(struct weir__live_worker *w, struct weir__held *h,
 		d.payload = h->pkt->data;
 		d.payload_len = h->pkt->len;
 	}
-	if (weir__verdicts_add(&w->v, &d, low, false) < 0) {
-		/* Out of memory for the buffer: send what is there and
-		 * retry in the emptied buffer, which always has room. The
-		 * read's backlog flag outlives the flush (nfq_verdict.c). */
-		bool backlog = w->v.backlog;
-
-		weir__live_flush(w);
-		w->v.backlog = backlog;
-		weir__verdicts_add(&w->v, &d, low, false);
-	}
-	if (accept)
+	add_verdict(w, &d, low, single);
+	if (d.accept)
 		LIVE_INC(w, accepted);
 	else
 		LIVE_INC(w, dropped);
-	if (accept && h->replaced)
+	if (d.accept && h->replaced)
 		LIVE_INC(w, replaced);
-	if (bypass)
+	if (d.accept && bypass)
 		LIVE_INC(w, bypassed);
 }
 
@@ -255,7 +272,7 @@ static void finish(struct weir__live_worker *w, struct weir__held *h,
 		hold(w, h);
 		return;
 	}
-	give_verdict(w, h, o == OUT_PERMIT);
+	give_verdict(w, h, o == OUT_PERMIT, false);
 	release(h);
 }
 
@@ -279,12 +296,28 @@ static bool own_packet(struct weir__live_worker *w,
 	return l->own_ifprefix || name[l->own_iflen] == '\0';
 }
 
-/* A packet the engine cannot take (no memory): fail mode decides. */
-static void fail_verdict(struct weir__live_worker *w, uint32_t id)
+/* A packet the engine cannot take (no memory, or a message weir cannot
+ * read): fail mode decides. */
+static void fail_verdict(struct weir__live_worker *w, uint32_t id,
+			 bool single)
 {
 	struct weir__held h = { .id = id };
 
-	give_verdict(w, &h, w->l->o.fail_open);
+	give_verdict(w, &h, w->l->o.fail_open, single);
+}
+
+/* A packet message weir cannot read: one whose header it read still
+ * names a packet that waits in the queue, answered by the fail mode in
+ * a message of its own (the id comes from a broken message: in a batch
+ * message it would answer every id before it too). */
+static void bad_message(struct weir__live_worker *w,
+			const struct weir__nfq_msg *m)
+{
+	LIVE_INC(w, bad_msgs);
+	if (!m->has_id)
+		return;
+	LIVE_INC(w, received);
+	fail_verdict(w, m->id, true);
 }
 
 /* The packet's flow, and from it the conntrack state the kernel did not
@@ -312,13 +345,7 @@ void weir__live_message(struct weir__live_worker *w, struct nlmsghdr *nlh,
 	struct weir__held *h;
 
 	if (weir__nfq_decode(nlh, w->sock.queue, &m) < 0) {
-		LIVE_INC(w, bad_msgs);
-		/* A packet message weir cannot read still names a packet
-		 * that waits in the queue: the fail mode answers it. */
-		if (m.has_id) {
-			LIVE_INC(w, received);
-			fail_verdict(w, m.id);
-		}
+		bad_message(w, &m);
 		return;
 	}
 	LIVE_INC(w, received);
@@ -326,7 +353,7 @@ void weir__live_message(struct weir__live_worker *w, struct nlmsghdr *nlh,
 	    own_packet(w, &m.meta)) {
 		struct weir__held own = { .id = m.id };
 
-		give_verdict(w, &own, true);
+		give_verdict(w, &own, true, false);
 		LIVE_INC(w, own);
 		return;
 	}
@@ -337,7 +364,7 @@ void weir__live_message(struct weir__live_worker *w, struct nlmsghdr *nlh,
 					  m.cap_len);
 	if (!h || !h->pkt) {
 		free(h);
-		fail_verdict(w, m.id);
+		fail_verdict(w, m.id, false);
 		return;
 	}
 	h->w = w;

@@ -102,7 +102,8 @@ static void answer_early(struct weir__nfq_sock *s, const struct nlmsghdr *nlh,
 	struct weir__nfq_msg m;
 
 	s->early++;
-	/* A message it cannot read but whose header named a packet too. */
+	/* Also when weir cannot read the message, if its header attribute
+	 * named the packet. */
 	if ((weir__nfq_decode(nlh, s->queue, &m) < 0 && !m.has_id) ||
 	    weir__verdicts_init(&v, s->queue) < 0)
 		return;

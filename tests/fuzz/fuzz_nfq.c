@@ -6,7 +6,8 @@
  * message must point inside the input, and the metadata must be what
  * libnetfilter_queue's own attribute table says; a message weir refuses
  * must be one libnetfilter_queue refuses too, or one whose attributes
- * libmnl cannot walk to its end. Aborts on the first disagreement.
+ * libmnl cannot walk to its end, and the packet id weir still takes
+ * from it must be a packet header's. Aborts on the first disagreement.
  */
 #include <arpa/inet.h>
 #include <stdbool.h>
@@ -89,6 +90,29 @@ static bool odd_secctx(const struct nlmsghdr *nlh)
 	return false;
 }
 
+/* Whether a packet message holds a whole packet header attribute, within
+ * nlmsg_len, with that packet id. */
+static bool header_says(const struct nlmsghdr *nlh, uint32_t id)
+{
+	const char *end = (const char *)nlh + nlh->nlmsg_len;
+	struct nlattr *a;
+
+	if ((nlh->nlmsg_type & 0xff) != NFQNL_MSG_PACKET)
+		return false;
+	mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg)) {
+		const struct nfqnl_msg_packet_hdr *ph;
+
+		if (mnl_attr_get_type(a) != NFQA_PACKET_HDR ||
+		    mnl_attr_get_payload_len(a) != sizeof(*ph) ||
+		    (const char *)a + a->nla_len > end)
+			continue;
+		ph = mnl_attr_get_payload(a);
+		if (ntohl(ph->packet_id) == id)
+			return true;
+	}
+	return false;
+}
+
 /* The metadata against libnetfilter_queue's reading of the message. */
 static void oracle(const struct nlmsghdr *nlh, const struct weir__nfq_msg *m)
 {
@@ -158,10 +182,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		oracle(nlh, &m);
 	} else {
 		/* A refusal must be one libnetfilter_queue shares: weir
-		 * cannot answer a packet whose message it refused. */
+		 * classifies no packet whose message it refused (it only
+		 * gives the fail mode's verdict to the id it read). */
 		struct nlattr *tb[NFQA_MAX + 1] = { 0 };
 
 		CHECK(!nfq_takes(nlh, tb));
+		CHECK(!m.has_id || header_says(nlh, m.id));
 	}
 	free(copy);
 	return (int)(sum & 0); /* libFuzzer wants 0 */
