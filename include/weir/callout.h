@@ -95,13 +95,15 @@ typedef void (*weir_flow_delete_fn)(void *priv, int layer, uint64_t flow_id,
  * loaded or reloaded. */
 #define WEIR_CALLOUT_HEADERS_ONLY 0x2u
 /* classify reads neither in->flow_id nor the packet's conntrack state
- * (the ct.state field, meta.ct_state), and the callout associates no
- * flow contexts. When every callout that the policy's enabled ipforward
- * filters name says so, and none of those filters matches on ct.state,
- * the daemon keeps no flows for forwarded packets: no flow lookup per
- * packet and no flow memory per forwarded connection; classify at
- * ipforward then sees flow_id 0. Read when a policy is loaded or
- * reloaded. */
+ * (the ct.state field, meta.ct_state, meta.ct_id), and the callout
+ * associates no flow contexts. When every callout that the policy's
+ * enabled ipforward filters name says so, and none of those filters
+ * matches on ct.state, the daemon keeps no flows for forwarded packets:
+ * no flow lookup per packet and no flow memory per forwarded
+ * connection; classify at ipforward then sees flow_id 0. When that
+ * holds for the enabled filters of every layer, the kernel is not asked
+ * for conntrack attributes either (meta.ct_state then comes from weir's
+ * flows, meta.ct_id is 0). Read when a policy is loaded or reloaded. */
 #define WEIR_CALLOUT_FLOWLESS 0x4u
 
 /* Bytes of each packet copied up when only headers are needed: an IPv6

@@ -97,6 +97,7 @@ int weir__live_start(const struct weir__live_opts *opts,
 		return snprintf(err, errlen, "out of memory"), -ENOMEM;
 	l->o = *opts;
 	atomic_init(&l->forward_flows, true);
+	atomic_init(&l->conntrack, l->o.conntrack);
 	if (opts->own_ifname) {
 		size_t len = strlen(opts->own_ifname);
 
@@ -150,6 +151,32 @@ int weir__live_set_copy_range(struct weir__live *l, uint32_t copy_range)
 	}
 	l->o.copy_range = copy_range;
 	return rc;
+}
+
+int weir__live_set_conntrack(struct weir__live *l, bool on)
+{
+	char buf[WEIR__NFQ_CFG_BUF];
+	int rc = 0, r;
+
+	for (unsigned i = 0; i < l->nworkers; i++) {
+		struct weir__live_worker *w = &l->workers[i];
+
+		if (w->sock.no_conntrack)
+			continue;  /* the kernel would refuse the flag */
+		r = weir__nfq_send(&w->sock, buf,
+				   weir__nfq_ct_build(buf, w->sock.queue, on));
+		if (r < 0 && rc == 0)
+			rc = r;
+	}
+	atomic_store(&l->conntrack, on);
+	return rc;
+}
+
+int weir__live_conntrack(const struct weir__live *l)
+{
+	if (l->nworkers && l->workers[0].sock.no_conntrack)
+		return -EOPNOTSUPP;
+	return atomic_load(&l->conntrack);
 }
 
 void weir__live_set_bypass(struct weir__live *l, uint32_t ctmark,

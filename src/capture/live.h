@@ -30,6 +30,8 @@ struct weir__live_opts {
 	uint16_t queue_base;          /* queues base .. base + nqueues - 1 */
 	uint32_t copy_range;          /* 0: 0xffff; at most 0xffff */
 	uint32_t maxlen;              /* 0: 65536 */
+	bool conntrack;               /* ask for the conntrack attributes
+	                               * (where the kernel has the glue) */
 	size_t rcvbuf;                /* 0: 64 MiB */
 	bool fail_open;               /* overload and shutdown: accept */
 	uint32_t ctmark_mask;         /* connmark bits of the bypass; 0: off */
@@ -94,6 +96,16 @@ int weir__live_start(const struct weir__live_opts *opts,
  * from the caller's thread (a netlink send is one atomic datagram); not
  * concurrently with weir__live_stop. 0 or the first send's -errno. */
 int weir__live_set_copy_range(struct weir__live *l, uint32_t copy_range);
+/* Whether the kernel sends each packet's conntrack attributes from now
+ * on (NFQA_CFG_F_CONNTRACK): off when nothing in use reads them
+ * (control/plan.c); packets without them have their conntrack state
+ * derived from weir's flows. Same threads and result as
+ * weir__live_set_copy_range. */
+int weir__live_set_conntrack(struct weir__live *l, bool on);
+/* Whether packets queued now come with conntrack attributes: 1 (asked
+ * for), 0 (not asked for), -EOPNOTSUPP (the kernel has no NFQUEUE
+ * conntrack glue). Any thread. */
+int weir__live_conntrack(const struct weir__live *l);
 /* The connmark value that marks a flow as authorised by the current
  * policy generation (under opts->ctmark_mask), the packet-mark value
  * that asks the rules to set it (under opts->vmark_mask), and per

@@ -116,6 +116,7 @@ struct weir__live {
 	_Atomic uint32_t bypass_vmark;    /* packet mark for NF_REPEAT */
 	_Atomic bool bypass_ok[2];        /* v4, v6 */
 	_Atomic bool forward_flows;       /* forwarded packets get flows */
+	_Atomic bool conntrack;           /* F_CONNTRACK asked for */
 	size_t own_iflen;                 /* o.own_ifname without its '+' */
 	bool own_ifprefix;                /* it ended with '+' */
 	pthread_mutex_t start_lock;

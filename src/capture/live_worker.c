@@ -209,6 +209,19 @@ static int worker_open(struct weir__live_worker *w)
 	if (rc == 0)
 		rc = weir__nfq_open(&w->sock, &cfg, BATCH, o->rcvbuf,
 				    w->start_err, sizeof(w->start_err));
+	/* Bound asking for F_CONNTRACK, which tells whether the kernel has
+	 * the glue (sock.no_conntrack, for the bypass); turned off before
+	 * any rule steers a packet here when nothing reads it. */
+	if (rc == 0 && !o->conntrack && !w->sock.no_conntrack) {
+		char buf[WEIR__NFQ_CFG_BUF];
+
+		rc = weir__nfq_send(&w->sock, buf,
+				    weir__nfq_ct_build(buf, cfg.queue, false));
+		if (rc < 0)
+			snprintf(w->start_err, sizeof(w->start_err),
+				 "queue %u: conntrack flag: %s", cfg.queue,
+				 strerror(-rc));
+	}
 	if (rc < 0)
 		return rc;
 	w->n.early = w->sock.early;

@@ -81,6 +81,9 @@ size_t weir__nfq_unbind_build(char *buf, uint16_t queue);
  * from then on); the receive buffers always hold WEIR__NFQ_COPY_MAX. */
 #define WEIR__NFQ_COPY_MAX 0xffffu
 size_t weir__nfq_copy_build(char *buf, uint16_t queue, uint32_t copy_range);
+/* The message that turns NFQA_CFG_F_CONNTRACK on or off on a bound
+ * queue (other flags untouched; packets queued from then on). */
+size_t weir__nfq_ct_build(char *buf, uint16_t queue, bool conntrack);
 
 /* ---- verdicts (nfq_verdict.c) ------------------------------------------ */
 

@@ -271,6 +271,16 @@ size_t weir__nfq_copy_build(char *buf, uint16_t queue, uint32_t copy_range)
 	return nlh->nlmsg_len;
 }
 
+size_t weir__nfq_ct_build(char *buf, uint16_t queue, bool conntrack)
+{
+	struct nlmsghdr *nlh = nfq_nlmsg_put(buf, NFQNL_MSG_CONFIG, queue);
+
+	mnl_attr_put_u32(nlh, NFQA_CFG_FLAGS,
+			 htonl(conntrack ? NFQA_CFG_F_CONNTRACK : 0));
+	mnl_attr_put_u32(nlh, NFQA_CFG_MASK, htonl(NFQA_CFG_F_CONNTRACK));
+	return nlh->nlmsg_len;
+}
+
 size_t weir__nfq_unbind_build(char *buf, uint16_t queue)
 {
 	struct nlmsghdr *nlh = nfq_nlmsg_put(buf, NFQNL_MSG_CONFIG, queue);

@@ -300,19 +300,43 @@ static void copy_range_to(struct daemon *d, uint32_t want)
 		say(d, "cannot set the copy range to %u", want);
 }
 
-static void set_copy_range(struct daemon *d)
+static void conntrack_to(struct daemon *d, bool want)
+{
+	bool ok = true;
+
+	if (want == d->conntrack)
+		return;
+	for (unsigned i = 0; i < d->ncomp; i++)
+		if (weir__live_set_conntrack(d->comp[i].live, want) < 0)
+			ok = false;
+	if (ok)
+		d->conntrack = want;
+	else
+		say(d, "cannot turn the conntrack attributes %s",
+		    want ? "on" : "off");
+}
+
+/* The copy range and the conntrack attributes the running policy
+ * needs. */
+static void set_queue_config(struct daemon *d)
 {
 	copy_range_to(d, copy_range(d));
+	conntrack_to(d, d->needs.conntrack);
 }
 
 /* A reload that brings payload filters or callouts widens the copy
  * before the new policy classifies anything: packets it matches on
  * bytes were then (almost all) queued whole. Only those already waiting
- * in the queue or the socket were cut at the old range. */
-static void widen_copy_for(struct daemon *d, const struct weir_policy *p)
+ * in the queue or the socket were cut at the old range. Likewise the
+ * conntrack attributes for a policy that reads ct.state: a packet
+ * queued without them meanwhile has its state derived from weir's
+ * flows. */
+static void widen_queue_config(struct daemon *d, const struct weir_policy *p)
 {
 	if (!d->o.copy_range && daemon_may_need_payload(p, d->engine))
 		copy_range_to(d, 0xffff);
+	if (daemon_may_need_conntrack(p, d->engine))
+		conntrack_to(d, true);
 }
 
 static int start_live(struct daemon *d, struct compartment *c)
@@ -333,12 +357,15 @@ static int start_live(struct daemon *d, struct compartment *c)
 			       plan.hook[0][WEIR__STEER_FORWARD].skips_in_user,
 		.netns = c->netns, .compartment = c->id,
 		.pend_timeout_ns = d->o.pend_timeout_ns,
-		.maxlen = d->o.queue_maxlen, .copy_range = copy_range(d) };
+		.maxlen = d->o.queue_maxlen, .copy_range = copy_range(d),
+		.conntrack = d->needs.conntrack };
 	rc = weir__live_start(&lo, &c->live, err, sizeof(err));
-	if (rc < 0)
+	if (rc < 0) {
 		say(d, "%s", err);
-	else
+	} else {
 		d->copy_range = lo.copy_range;
+		d->conntrack = lo.conntrack;
+	}
 	return rc;
 }
 
@@ -499,7 +526,7 @@ int daemon_reload(struct daemon *d)
 	d->last_error[0] = '\0';
 	rc = load_policy(d, &p);
 	if (rc == 0) {
-		widen_copy_for(d, p);
+		widen_queue_config(d, p);
 		/* Flows before the new policy classifies: its callouts at
 		 * ipforward then find them (a packet already past its flow
 		 * lookup may still meet the new policy without one). */
@@ -514,7 +541,7 @@ int daemon_reload(struct daemon *d)
 		 * missing may now serve a running filter: the running
 		 * policy's needs again, with what is registered now. */
 		daemon_needs_of(d->policy, d->engine, &d->needs);
-		set_copy_range(d);  /* back to the running policy's */
+		set_queue_config(d);  /* back to the running policy's */
 		set_forward_flows(d, d->needs.forward_flows);
 		d->reload_failures++;
 		fprintf(stderr, "weir: reload failed; the running policy "
@@ -534,7 +561,7 @@ int daemon_reload(struct daemon *d)
 		if (steer(d, &d->comp[i]) < 0)
 			rc = -EIO;
 	set_bypass(d);
-	set_copy_range(d);
+	set_queue_config(d);
 	set_forward_flows(d, d->needs.forward_flows);
 	if (reload_proxy(d) < 0)
 		rc = -EIO;

@@ -58,6 +58,8 @@ struct daemon_needs {
 	bool payload;                          /* a callout reads past the
 	                                        * headers (or may) */
 	bool forward_flows;                    /* ipforward reads flows */
+	bool conntrack;                        /* NFQA_CT attributes are
+	                                        * read */
 	unsigned layers_used;
 };
 
@@ -69,9 +71,12 @@ void daemon_needs_of(const struct weir_policy *p, struct weir_engine *engine,
  * (a callout not registered yet counts as needing them). */
 bool daemon_may_need_payload(const struct weir_policy *p,
 			     struct weir_engine *engine);
-/* Likewise for flows of forwarded packets. */
+/* Likewise for flows of forwarded packets, and for the kernel's
+ * conntrack attributes. */
 bool daemon_may_need_forward_flows(const struct weir_policy *p,
 				   struct weir_engine *engine);
+bool daemon_may_need_conntrack(const struct weir_policy *p,
+			       struct weir_engine *engine);
 
 struct compartment {
 	uint32_t id;                      /* 0: weir's own namespace */
@@ -101,6 +106,7 @@ struct daemon {
 	struct daemon_needs needs;
 	uint8_t generation;               /* connmark generation, 1.. */
 	uint32_t copy_range;              /* the queues' copy range now */
+	bool conntrack;                   /* the queues' F_CONNTRACK now */
 	uint64_t reloads, reload_failures;
 	uint64_t started_ns;
 	char last_error[512];

@@ -18,6 +18,15 @@
  * kernel cannot report conntrack) or names a callout registered without
  * WEIR_CALLOUT_FLOWLESS. Otherwise a forwarded packet costs no flow
  * lookup and a gateway's connections no flow memory.
+ *
+ * Conntrack attributes (NFQA_CT, NFQA_CT_INFO): the kernel builds them
+ * into every packet message (tuples, status, TCP state under the
+ * entry's lock: a third of a small packet's message), so weir asks for
+ * them only when a filter in use, at any layer, matches on ct.state or
+ * names a callout registered without WEIR_CALLOUT_FLOWLESS. Without
+ * them, ct.state is never read and the connmark bypass still works (the
+ * verdict's NFQA_CT does not depend on the flag, and weir's own flows
+ * say which packets are a flow's).
  */
 #include <string.h>
 #include <sys/socket.h>
@@ -83,6 +92,11 @@ static const struct need forward_flow_need = {
 	WEIR_CALLOUT_FLOWLESS,
 };
 
+static const struct need conntrack_need = {
+	false, { WEIR_FIELD_CT_STATE, WEIR_FIELD__COUNT },
+	WEIR_CALLOUT_FLOWLESS,
+};
+
 static bool reads_field(const struct weir_filter_spec *s,
 			const struct need *n)
 {
@@ -138,6 +152,12 @@ bool daemon_may_need_forward_flows(const struct weir_policy *p,
 	return needs(p, engine, &forward_flow_need, true);
 }
 
+bool daemon_may_need_conntrack(const struct weir_policy *p,
+			       struct weir_engine *engine)
+{
+	return needs(p, engine, &conntrack_need, true);
+}
+
 static void mark(struct daemon_needs *n, int v6, int hook, bool ale)
 {
 	/* new_only holds while every layer on the hook is an ALE one. */
@@ -157,6 +177,7 @@ void daemon_needs_of(const struct weir_policy *p, struct weir_engine *engine,
 	used_layers(p, used);
 	ret->payload = needs(p, engine, &payload_need, false);
 	ret->forward_flows = needs(p, engine, &forward_flow_need, false);
+	ret->conntrack = needs(p, engine, &conntrack_need, false);
 	ret->bypass_ok[0] = ret->bypass_ok[1] = true;
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
 		for (int v6 = 0; v6 < 2; v6++) {

@@ -112,15 +112,26 @@ static void text_flows(struct daemon *d, FILE *f)
 		fs.expired, fs.evicted, fs.refused, fs.contexts);
 }
 
+/* Whether the kernel sends conntrack attributes with packets now. */
+static const char *conntrack_word(const struct daemon *d)
+{
+	int rc = d->ncomp && d->comp[0].live ?
+		 weir__live_conntrack(d->comp[0].live) : 0;
+
+	return rc < 0 ? "unavailable" : rc ? "on" : "off";
+}
+
 static void text_report(struct daemon *d, FILE *f)
 {
 	fprintf(f, "weir pid %d, up %" PRIu64 " s, policy %s\n", (int)getpid(),
 		uptime_s(d), d->o.policy_path);
 	fprintf(f, "  filters %zu  generation %u  reloads %" PRIu64
-		   " (failed %" PRIu64 ")  fail-%s  forward-flows %s\n",
+		   " (failed %" PRIu64 ")  fail-%s  forward-flows %s"
+		   "  conntrack %s\n",
 		d->nids, d->generation, d->reloads, d->reload_failures,
 		d->o.fail_closed ? "closed" : "open",
-		d->needs.forward_flows ? "on" : "off");
+		d->needs.forward_flows ? "on" : "off",
+		conntrack_word(d));
 	text_flows(d, f);
 	if (d->last_error[0])
 		fprintf(f, "  last error: %s\n", d->last_error);
@@ -202,9 +213,11 @@ static void json_report(struct daemon *d, FILE *f)
 {
 	fprintf(f, "{\"pid\":%d,\"uptime_s\":%" PRIu64 ",\"generation\":%u,"
 		   "\"reloads\":%" PRIu64 ",\"reload_failures\":%" PRIu64
-		   ",\"forward_flows\":%s,\"compartments\":[", (int)getpid(),
+		   ",\"forward_flows\":%s,\"conntrack\":\"%s\","
+		   "\"compartments\":[", (int)getpid(),
 		uptime_s(d), d->generation, d->reloads, d->reload_failures,
-		d->needs.forward_flows ? "true" : "false");
+		d->needs.forward_flows ? "true" : "false",
+		conntrack_word(d));
 	for (unsigned i = 0; i < d->ncomp; i++) {
 		fputs(i ? "," : "", f);
 		json_live(f, &d->comp[i]);

@@ -515,7 +515,8 @@ EOF
 # ct.state condition turns them on before it classifies (on a kernel
 # without NFQUEUE's conntrack glue, weir's flows are where ct.state comes
 # from: the block below only works with them); a reload back turns them
-# off again.
+# off again. The kernel's conntrack attributes follow the same needs
+# (at any layer): off, on for ct.state, off again.
 reload_wait() {        # N: until `weir stats` counts N reloads
 	for _ in $(seq 50); do
 		stats | grep -q "reloads $1 " && return 0
@@ -536,6 +537,8 @@ EOF
 	cp "$pol" "$work/flowless.weir"
 	start_weir_in $G "$pol"
 	stats | grep -q "forward-flows off" || { stats; fail "flows kept"; }
+	stats | grep -Eq "conntrack (off|unavailable)" ||
+		{ stats; fail "conntrack attributes asked for"; }
 	expect_ok 10.231.2.2 80
 	expect_no 10.231.2.2 23
 	[ "$(stat_of created)" = 0 ] || { stats; fail "forwarded packets made flows"; }
@@ -546,6 +549,8 @@ EOF
 	kill -HUP $wpid
 	reload_wait 1
 	stats | grep -q "forward-flows on" || { stats; fail "no flows for ct.state"; }
+	stats | grep -Eq "conntrack (on|unavailable)" ||
+		{ stats; fail "no conntrack attributes for ct.state"; }
 	expect_ok 10.231.2.2 80
 	expect_no 10.231.2.2 23
 	[ "$(stat_of created)" -ge 2 ] || { stats; fail "no flows made"; }
@@ -553,6 +558,7 @@ EOF
 import json, sys
 d = json.load(sys.stdin)
 assert d["forward_flows"] is True, d
+assert d["conntrack"] in ("on", "unavailable"), d
 assert d["flows"]["created"] >= 2, d["flows"]
 hits = sum(f["hits"] for f in d["filters"]
            if f["name"].split("#")[0] == "new-telnet")
@@ -562,6 +568,8 @@ assert hits >= 1, d["filters"]
 	kill -HUP $wpid
 	reload_wait 2
 	stats | grep -q "forward-flows off" || { stats; fail "flows still kept"; }
+	stats | grep -Eq "conntrack (off|unavailable)" ||
+		{ stats; fail "conntrack attributes still asked for"; }
 	local made; made=$(stat_of created)
 	expect_ok 10.231.2.2 80
 	[ "$(stat_of created)" = "$made" ] || { stats; fail "flows made after the reload back"; }

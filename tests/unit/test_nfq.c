@@ -454,6 +454,48 @@ static void config_message(void **state)
 	assert_true(mask & NFQA_CFG_F_UID_GID);
 }
 
+/* The flags and mask of a message; -1 for a flag attribute missing. */
+static void flags_of(const char *buf, int64_t *flags, int64_t *mask)
+{
+	const struct nlmsghdr *nlh = (const void *)buf;
+	struct nlattr *a;
+
+	*flags = *mask = -1;
+	mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg)) {
+		if (mnl_attr_get_type(a) == NFQA_CFG_FLAGS)
+			*flags = ntohl(mnl_attr_get_u32(a));
+		if (mnl_attr_get_type(a) == NFQA_CFG_MASK)
+			*mask = ntohl(mnl_attr_get_u32(a));
+		/* Nothing else: no rebind, no other parameter. */
+		assert_true(mnl_attr_get_type(a) == NFQA_CFG_FLAGS ||
+			    mnl_attr_get_type(a) == NFQA_CFG_MASK);
+	}
+}
+
+/* Turning the conntrack attributes on or off touches that flag alone:
+ * fail-open, GSO and uid/gid stay as bound. */
+static void conntrack_message(void **state)
+{
+	char buf[WEIR__NFQ_CFG_BUF];
+	const struct nlmsghdr *nlh = (const void *)buf;
+	const struct nfgenmsg *g;
+	int64_t flags, mask;
+
+	(void)state;
+	assert_true(weir__nfq_ct_build(buf, 9, false) <= sizeof(buf));
+	g = mnl_nlmsg_get_payload(nlh);
+	assert_int_equal(ntohs(g->res_id), 9);
+	assert_int_equal(nlh->nlmsg_type,
+			 (NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_CONFIG);
+	flags_of(buf, &flags, &mask);
+	assert_int_equal(flags, 0);
+	assert_int_equal(mask, NFQA_CFG_F_CONNTRACK);
+	weir__nfq_ct_build(buf, 9, true);
+	flags_of(buf, &flags, &mask);
+	assert_int_equal(flags, NFQA_CFG_F_CONNTRACK);
+	assert_int_equal(mask, NFQA_CFG_F_CONNTRACK);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -466,6 +508,7 @@ int main(void)
 		cmocka_unit_test(batches_keep_every_verdict),
 		cmocka_unit_test(grows),
 		cmocka_unit_test(config_message),
+		cmocka_unit_test(conntrack_message),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

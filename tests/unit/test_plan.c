@@ -1,8 +1,9 @@
 /* What a policy asks of the kernel (src/control/plan.c): which hooks are
  * steered, where the first packet of a flow suffices, when flows may
  * leave the queue, and whether whole packets or headers only are copied
- * up. The daemon turns these into rules and the copy range; a mistake
- * here lets packets past the policy or costs every packet a copy.
+ * up, and whether packets come with conntrack attributes. The daemon
+ * turns these into rules and queue settings; a mistake here lets
+ * packets past the policy or costs every packet a copy.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -53,7 +54,7 @@ static struct weir_engine *engine_with_callouts(void)
 	return e;
 }
 
-static bool may_forward_flows;
+static bool may_forward_flows, may_conntrack;
 
 static struct daemon_needs needs(const char *text, bool *may_payload)
 {
@@ -71,6 +72,7 @@ static struct daemon_needs needs(const char *text, bool *may_payload)
 	if (may_payload)
 		*may_payload = daemon_may_need_payload(p, e);
 	may_forward_flows = daemon_may_need_forward_flows(p, e);
+	may_conntrack = daemon_may_need_conntrack(p, e);
 	weir_policy_free(p);
 	weir_engine_free(e);
 	return n;
@@ -189,6 +191,38 @@ static void forward_flows(void **state)
 	assert_false(may_forward_flows);
 }
 
+/* Conntrack attributes: for ct.state at any layer, or a callout that did
+ * not say it does without (FLOWLESS), enabled filters only. */
+static void conntrack(void **state)
+{
+	struct daemon_needs n;
+
+	(void)state;
+	n = needs("block \"telnet\" in ipforward if tcp.dport == 23;\n"
+		  "permit \"web\" in ale-accept-v4 if tcp.dport == 80;\n",
+		  NULL);
+	assert_false(n.conntrack);
+	assert_false(may_conntrack);
+	n = needs("callout bare in ipforward-v4 inspection;\n"
+		  "callout bare in inbound-ippacket-v6 inspection;\n", NULL);
+	assert_false(n.conntrack);
+	assert_false(may_conntrack);
+	n = needs("permit \"est\" in ale-accept-v4 if ct.state any new;\n",
+		  NULL);
+	assert_true(n.conntrack);
+	assert_true(may_conntrack);
+	n = needs("callout hdr in outbound-transport-v6 inspection;\n", NULL);
+	assert_true(n.conntrack);
+	n = needs("callout later in ipforward-v4 inspection;\n", NULL);
+	assert_false(n.conntrack);
+	assert_true(may_conntrack);
+	n = needs("callout hdr in inbound-ippacket-v4 inspection disabled;\n"
+		  "permit \"est\" in ipforward if ct.state any new "
+		  "disabled;\n", NULL);
+	assert_false(n.conntrack);
+	assert_false(may_conntrack);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -198,6 +232,7 @@ int main(void)
 		cmocka_unit_test(defaults_and_disabled),
 		cmocka_unit_test(payload),
 		cmocka_unit_test(forward_flows),
+		cmocka_unit_test(conntrack),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
