@@ -20,8 +20,9 @@
  * lookup and a gateway's connections no flow memory.
  *
  * Conntrack attributes (NFQA_CT, NFQA_CT_INFO): the kernel builds them
- * into every packet message (tuples, status, TCP state under the
- * entry's lock: a third of a small packet's message), so weir asks for
+ * into every packet message (two tuples, status, timeout, mark, id,
+ * TCP state under the entry's lock: by their layout some 150-200 bytes
+ * next to a small packet's 150 or so), so weir asks for
  * them only when a filter in use, at any layer, matches on ct.state or
  * names a callout registered without WEIR_CALLOUT_FLOWLESS. Without
  * them, ct.state is never read and the connmark bypass still works (the
