@@ -15,9 +15,15 @@
 # side of it, seconds apart; the report gives the median and quartiles
 # of those ratios.
 #
+# PAIRED_TCP_REF=b pairs the rows with nfq_min instead of the kernel
+# alone (each cycle: the row, then nfq_min): weir against the minimal
+# program, where two rows' blocks minutes apart would compare two
+# different machines' states. The targets are read against (a) only.
+#
 # Environment: PAIRED_TCP ("b c10 c10k d": rows paired, if in ROWS;
 # empty: none), PAIRED_TCP_CYCLES (8), PAIRED_TCP_WINDOW (2 s), after a
-# settling pause of PAIRED_TCP_SETTLE (0.5 s) for the switch.
+# settling pause of PAIRED_TCP_SETTLE (0.5 s) for the switch;
+# PAIRED_TCP_REF (a, or b).
 
 gw_tx_bytes() {
 	nsx "$NS_G" cat "/sys/class/net/$GW_OUT_IF/statistics/tx_bytes"
@@ -56,10 +62,25 @@ paired_tcp_stream() {
 	return 1
 }
 
-# One row against kernel forwarding; records "ROW ptcp_N KEY VALUE" with
-# KEY row_gbps, kernel_gbps. Fails unless every cycle ran.
+# One window of the reference row (PAIRED_TCP_REF) into REF_GBPS: kernel
+# forwarding, or nfq_min started and stopped around it (in this shell:
+# row_start keeps its pid here). Fails if it did not start.
+paired_tcp_ref() {  # CYCLE
+	if [ "$PAIRED_TCP_REF" = a ]; then
+		REF_GBPS=$(paired_tcp_gbps)
+		return 0
+	fi
+	row_start "$PAIRED_TCP_REF" "ptcp_ref_$1" || return 1
+	REF_GBPS=$(paired_tcp_gbps)
+	NFQ_ID0=
+	row_stop "$PAIRED_TCP_REF" "ptcp_ref_$1"
+}
+
+# One row against the reference; records "ROW ptcp_N KEY VALUE" with
+# KEY row_gbps, ref_gbps. Fails unless every cycle ran.
 paired_tcp_row() {  # ROW
 	local row=$1 c=0 x k
+	[ "$row" = "$PAIRED_TCP_REF" ] && return 0
 	paired_tcp_stream || { say "paired TCP $row: no stream"; return 1; }
 	while [ "$c" -lt "$PAIRED_TCP_CYCLES" ]; do
 		kill -0 "$STREAM_PID" 2>/dev/null ||
@@ -74,11 +95,15 @@ paired_tcp_row() {  # ROW
 		NFQ_ID0=
 		x=$(paired_tcp_gbps)
 		row_stop "$row" "ptcp_$c"
-		k=$(paired_tcp_gbps)
+		if ! paired_tcp_ref "$c"; then
+			say "paired TCP $row: $PAIRED_TCP_REF did not start"
+			break
+		fi
+		k=$REF_GBPS
 		rec "$row" "ptcp_$c" row_gbps "$x"
-		rec "$row" "ptcp_$c" kernel_gbps "$k"
-		printf 'bench-packet: paired TCP %-5s cycle %2d  %s %s  a %s\n' \
-			"$row" "$c" "$row" "$x" "$k" >&2
+		rec "$row" "ptcp_$c" ref_gbps "$k"
+		printf 'bench-packet: paired TCP %-5s cycle %2d  %s %s  %s %s\n' \
+			"$row" "$c" "$row" "$x" "$PAIRED_TCP_REF" "$k" >&2
 	done
 	stop_pid "$STREAM_PID" 5
 	[ "$c" -eq "$PAIRED_TCP_CYCLES" ]
@@ -91,7 +116,8 @@ paired_tcp_all() { paired_each paired_tcp_row ptcp $PAIRED_TCP; }
 paired_tcp_report() {
 	[ -n "$PAIRED_TCP" ] || return 0
 	awk -v rows="$PAIRED_TCP" -v cycles="$PAIRED_TCP_CYCLES" \
-	    -v w="$PAIRED_TCP_WINDOW" -v cc="${TCP_CC%% *}" "$PAIRED_AWK"'
+	    -v w="$PAIRED_TCP_WINDOW" -v cc="${TCP_CC%% *}" \
+	    -v base="$PAIRED_TCP_REF" "$PAIRED_AWK"'
 	$2 ~ /^ptcp_/ { v[$1, $2, $3] = $4; seen[$1] = 1 }
 	$2 == "ptcp" && $3 == "failed" { failed[$1] = 1; seen[$1] = 1 }
 	END {
@@ -103,18 +129,19 @@ paired_tcp_report() {
 			if (!printed++) {
 				printf "\nPaired TCP (%d cycles: one continuous " \
 				       "iperf3 %s stream; the row started, %s s " \
-				       "measured, stopped, %s s measured; Gbit/s " \
-				       "out of gw):\n", cycles, cc, w, w
+				       "measured, stopped, %s s measured%s; " \
+				       "Gbit/s out of gw):\n", cycles, cc, w, w,
+				       base == "a" ? "" : " under (" base ")"
 				printf "%-6s %10s %10s %8s %17s  target\n", "row",
-				       "(a) Gb/s", "row Gb/s", "row/(a)",
-				       "quartiles"
+				       "(" base ") Gb/s", "row Gb/s",
+				       "row/(" base ")", "quartiles"
 			}
 			# A row window lies between the kernel windows of the
 			# cycle before and its own: their mean is its reference,
 			# so a steady drift does not favour either side.
 			m = 0; kp = ""
 			for (c = 1; c <= cycles; c++) {
-				k = v[r[i], "ptcp_" c, "kernel_gbps"]
+				k = v[r[i], "ptcp_" c, "ref_gbps"]
 				x = v[r[i], "ptcp_" c, "row_gbps"]
 				if (k > 0 && x != "") {
 					ref = kp == "" ? k : (kp + k) / 2
@@ -133,6 +160,8 @@ paired_tcp_report() {
 			       r[i], q(rk, m, 0.5), q(rx, m, 0.5), med,
 			       q(rr, m, 0.25), q(rr, m, 0.75)
 			t = r[i] == "d" ? 0.97 : r[i] ~ /^c/ ? 0.9 : ""
+			if (base != "a")
+				t = ""
 			if (r[i] in failed)
 				print "(" m " of " cycles " cycles: failed)"
 			else if (t == "")

@@ -39,6 +39,8 @@
 #   PAIRED_TCP ("b c10 c10k d") rows paired with kernel forwarding under
 #                             one TCP stream (paired_tcp.sh); empty: none
 #   PAIRED_TCP_CYCLES (8)  PAIRED_TCP_WINDOW (2 s)  PAIRED_TCP_SETTLE (0.5 s)
+#   PAIRED_TCP_REF (a)        the row each paired TCP window is set
+#                             against: a (kernel), or b (nfq_min)
 #   KEEP (0)                  1 keeps $TMP: policies, logs, raw results
 # Needs root. Exit status 0; 1 when setup or a row failed; 2 on usage.
 
@@ -74,6 +76,7 @@ settings() {
 	PAIRED_TCP_CYCLES=${PAIRED_TCP_CYCLES:-8}
 	PAIRED_TCP_WINDOW=${PAIRED_TCP_WINDOW:-2}
 	PAIRED_TCP_SETTLE=${PAIRED_TCP_SETTLE:-0.5}
+	PAIRED_TCP_REF=${PAIRED_TCP_REF:-a}
 	NCPU=$(nproc) CLK_TCK=$(getconf CLK_TCK)
 	BG_PIDS= FG_PID= FILTER_PID= ROWS_NA= POLICY_d=
 	case $FAMILY in
@@ -84,6 +87,10 @@ settings() {
 	case $RPS in
 	off|flow) ;;
 	*) echo "RPS must be off or flow" >&2; exit 2 ;;
+	esac
+	case $PAIRED_TCP_REF in
+	a|b) ;;
+	*) echo "PAIRED_TCP_REF must be a or b" >&2; exit 2 ;;
 	esac
 	pin_init
 }
