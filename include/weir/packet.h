@@ -59,7 +59,10 @@ enum weir_csum_state {
 enum weir_meta_flag {
 	WEIR_META_UID      = 1u << 0,  /* uid is valid */
 	WEIR_META_GID      = 1u << 1,  /* gid is valid */
-	WEIR_META_CT       = 1u << 2,  /* ct_state/ct_id are valid */
+	WEIR_META_CT       = 1u << 2,  /* ct_state is valid; ct_id too
+	                                * when the kernel reported it
+	                                * (else 0: ct_state came from
+	                                * weir's flows) */
 	WEIR_META_GSO      = 1u << 3,  /* a GSO super-packet (may exceed MTU) */
 	WEIR_META_MARK     = 1u << 4,  /* mark is valid */
 	WEIR_META_LOOPBACK = 1u << 5,  /* seen on a loopback interface */

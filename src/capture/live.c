@@ -168,7 +168,8 @@ int weir__live_set_conntrack(struct weir__live *l, bool on)
 		if (r < 0 && rc == 0)
 			rc = r;
 	}
-	atomic_store(&l->conntrack, on);
+	if (rc == 0)
+		atomic_store(&l->conntrack, on);
 	return rc;
 }
 

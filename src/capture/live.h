@@ -100,7 +100,10 @@ int weir__live_set_copy_range(struct weir__live *l, uint32_t copy_range);
  * on (NFQA_CFG_F_CONNTRACK): off when nothing in use reads them
  * (control/plan.c); packets without them have their conntrack state
  * derived from weir's flows. Same threads and result as
- * weir__live_set_copy_range. */
+ * weir__live_set_copy_range; after a failed send, weir__live_conntrack
+ * still says the state before (some queues may have switched: call
+ * again). The kernel's refusal of a sent message is not seen (no ack
+ * is asked for, as with the copy range). */
 int weir__live_set_conntrack(struct weir__live *l, bool on);
 /* Whether packets queued now come with conntrack attributes: 1 (asked
  * for), 0 (not asked for), -EOPNOTSUPP (the kernel has no NFQUEUE

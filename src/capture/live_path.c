@@ -91,18 +91,27 @@ static bool bypass_of(struct weir__live_worker *w, const struct weir__held *h,
 	v6 = h->pkt->pd.family == AF_INET6;
 	if (!mark || !h->ale_permit || h->replaced ||
 	    h->where == WEIR__PATH_FORWARD ||
-	    !(h->pkt->meta.flags & WEIR_META_CT) ||
 	    !atomic_load_explicit(&l->bypass_ok[v6], memory_order_relaxed))
 		return false;
+	/* The verdict's NFQA_CT: the kernel finds the entry from the
+	 * packet, whether or not it sent conntrack attributes with it. A
+	 * packet without a conntrack state is untracked when the kernel
+	 * reports conntrack; when it does not, the state came from weir's
+	 * flows, and a packet weir has no flow for may still be tracked (an
+	 * untracked one's NFQA_CT is ignored). */
 	if (!w->sock.no_conntrack) {
+		if (!(h->pkt->meta.flags & WEIR_META_CT) &&
+		    atomic_load_explicit(&l->conntrack, memory_order_relaxed))
+			return false;
 		d->set_ctmark = true;
 		d->ctmark = mark;
 		d->ctmark_mask = l->o.ctmark_mask;
 		return true;
 	}
 	/* No conntrack glue: NF_REPEAT runs the hook's rules again with a
-	 * mark that makes them set the connmark (steer_render.c). */
-	if (!l->o.vmark_mask)
+	 * mark that makes them set the connmark (steer_render.c), for a
+	 * packet that is one of weir's flows. */
+	if (!l->o.vmark_mask || !(h->pkt->meta.flags & WEIR_META_CT))
 		return false;
 	d->repeat = true;
 	d->set_mark = true;

@@ -211,16 +211,16 @@ static int worker_open(struct weir__live_worker *w)
 				    w->start_err, sizeof(w->start_err));
 	/* Bound asking for F_CONNTRACK, which tells whether the kernel has
 	 * the glue (sock.no_conntrack, for the bypass); turned off before
-	 * any rule steers a packet here when nothing reads it. */
+	 * any rule steers a packet here when nothing reads it. A failure
+	 * to turn it off only costs speed: the attributes stay on, and
+	 * say so. */
 	if (rc == 0 && !o->conntrack && !w->sock.no_conntrack) {
 		char buf[WEIR__NFQ_CFG_BUF];
 
-		rc = weir__nfq_send(&w->sock, buf,
-				    weir__nfq_ct_build(buf, cfg.queue, false));
-		if (rc < 0)
-			snprintf(w->start_err, sizeof(w->start_err),
-				 "queue %u: conntrack flag: %s", cfg.queue,
-				 strerror(-rc));
+		if (weir__nfq_send(&w->sock, buf,
+				   weir__nfq_ct_build(buf, cfg.queue,
+						      false)) < 0)
+			atomic_store(&w->l->conntrack, true);
 	}
 	if (rc < 0)
 		return rc;

@@ -294,9 +294,10 @@ static void copy_range_to(struct daemon *d, uint32_t want)
 	for (unsigned i = 0; i < d->ncomp; i++)
 		if (weir__live_set_copy_range(d->comp[i].live, want) < 0)
 			ok = false;
-	if (ok)
-		d->copy_range = want;  /* else the next reload tries again */
-	else
+	/* After a failure some queues may have switched: unknown, so the
+	 * next call sends again whatever it wants. */
+	d->copy_range = ok ? want : 0;
+	if (!ok)
 		say(d, "cannot set the copy range to %u", want);
 }
 
@@ -304,14 +305,13 @@ static void conntrack_to(struct daemon *d, bool want)
 {
 	bool ok = true;
 
-	if (want == d->conntrack)
+	if ((int)want == d->conntrack)
 		return;
 	for (unsigned i = 0; i < d->ncomp; i++)
 		if (weir__live_set_conntrack(d->comp[i].live, want) < 0)
 			ok = false;
-	if (ok)
-		d->conntrack = want;
-	else
+	d->conntrack = ok ? want : -1;  /* as copy_range_to */
+	if (!ok)
 		say(d, "cannot turn the conntrack attributes %s",
 		    want ? "on" : "off");
 }
@@ -363,8 +363,11 @@ static int start_live(struct daemon *d, struct compartment *c)
 	if (rc < 0) {
 		say(d, "%s", err);
 	} else {
+		int ct = weir__live_conntrack(c->live);
+
 		d->copy_range = lo.copy_range;
-		d->conntrack = lo.conntrack;
+		/* On where a worker could not turn it off. */
+		d->conntrack = ct < 0 ? lo.conntrack : ct;
 	}
 	return rc;
 }

@@ -105,8 +105,10 @@ struct daemon {
 	unsigned ncomp;
 	struct daemon_needs needs;
 	uint8_t generation;               /* connmark generation, 1.. */
-	uint32_t copy_range;              /* the queues' copy range now */
-	bool conntrack;                   /* the queues' F_CONNTRACK now */
+	uint32_t copy_range;              /* the queues' copy range now;
+	                                   * 0: unknown (a send failed) */
+	int conntrack;                    /* the queues' F_CONNTRACK now;
+	                                   * -1: unknown (a send failed) */
 	uint64_t reloads, reload_failures;
 	uint64_t started_ns;
 	char last_error[512];
