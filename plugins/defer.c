@@ -157,7 +157,9 @@ static int defer_init(struct weir_engine *engine, const char *params,
 		return rc;
 	}
 	rc = weir_callout_register(engine, &(struct weir_callout){
-		.name = "defer", .classify = defer_classify, .priv = st });
+		.name = "defer", .classify = defer_classify, .priv = st,
+		/* Pends by filter, not by flow: reads no flow state. */
+		.flags = WEIR_CALLOUT_FLOWLESS });
 	if (rc < 0) {
 		defer_fini_thread(st);
 		return rc;

@@ -193,7 +193,7 @@ static int sink_init(struct weir_engine *engine, const char *params,
 	if (rc == 0)
 		rc = weir_callout_register(engine, &(struct weir_callout){
 			.name = "dnssink", .classify = sink_classify,
-			.priv = st });
+			.priv = st, .flags = WEIR_CALLOUT_FLOWLESS });
 	if (rc < 0) {
 		weir_inject_handle_destroy(st->h);
 		sink_free(st);

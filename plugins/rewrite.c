@@ -292,7 +292,7 @@ static int rewrite_init(struct weir_engine *engine, const char *params,
 	if (rc == 0)
 		rc = weir_callout_register(engine, &(struct weir_callout){
 			.name = "rewrite", .classify = rewrite_classify,
-			.priv = st });
+			.priv = st, .flags = WEIR_CALLOUT_FLOWLESS });
 	if (rc < 0) {
 		weir_inject_handle_destroy(st->h);
 		free(st);

@@ -164,7 +164,8 @@ static int reset_init(struct weir_engine *engine, const char *params,
 		return rc;
 	}
 	rc = weir_callout_register(engine, &(struct weir_callout){
-		.name = "tcpreset", .classify = reset_classify, .priv = st });
+		.name = "tcpreset", .classify = reset_classify, .priv = st,
+		.flags = WEIR_CALLOUT_FLOWLESS });
 	if (rc < 0) {
 		weir_inject_handle_destroy(st->h);
 		free(st);

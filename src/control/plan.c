@@ -26,10 +26,7 @@
  * them only when a filter in use, at any layer, matches on ct.state or
  * names a callout registered without WEIR_CALLOUT_FLOWLESS. Without
  * them, ct.state is never read and the connmark bypass still works: the
- * verdict's NFQA_CT does not depend on the flag (live_path.c). Callouts
- * that use no flow contexts and read no conntrack state, but are not
- * registered FLOWLESS (defer, dnssink, rewrite, tcpreset), keep the
- * attributes on: a flag of their own would be finer.
+ * verdict's NFQA_CT does not depend on the flag (live_path.c).
  */
 #include <string.h>
 #include <sys/socket.h>
