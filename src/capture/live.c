@@ -207,6 +207,14 @@ void weir__live_stats(struct weir__live *l, struct weir__live_stats *ret)
 		SUM(bypassed); SUM(pended); SUM(pend_timeouts); SUM(held);
 		SUM(by_default); SUM(unparsed); SUM(cut_short); SUM(bad_msgs);
 		SUM(verdict_batches); SUM(busy_reads); SUM(own); SUM(send_errors); SUM(early);
+		SUM(kernel_errors);
+		{
+			int e = atomic_load_explicit(&w->n.last_kernel_error,
+						     memory_order_relaxed);
+
+			if (e)
+				ret->last_kernel_error = e;
+		}
 	}
 }
 

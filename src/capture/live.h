@@ -79,6 +79,11 @@ struct weir__live_stats {
 	uint64_t busy_reads;          /* switches from the multishot
 	                               * receive to recvmmsg reads (load) */
 	uint64_t send_errors;         /* failed sends (packets stay queued) */
+	uint64_t kernel_errors;       /* requests the kernel refused (an
+	                               * NLMSG_ERROR back): a verdict for an
+	                               * id it does not hold, a setting; 0
+	                               * in a healthy run */
+	int last_kernel_error;        /* errno of the newest, 0: none */
 	uint64_t early;               /* queued before the bind ack: given
 	                               * the fail mode's verdict at once */
 };

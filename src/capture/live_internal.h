@@ -59,7 +59,9 @@ struct weir__held {
 struct live_counters {
 	_Atomic uint64_t received, accepted, dropped, replaced, bypassed,
 		pended, pend_timeouts, held, by_default, unparsed, cut_short, bad_msgs,
-		verdict_batches, send_errors, early, busy_reads, own;
+		verdict_batches, send_errors, early, busy_reads, own,
+		kernel_errors;
+	_Atomic int last_kernel_error;    /* errno of the newest one */
 };
 
 /* Messages in one receive round or one read that mean load: the worker

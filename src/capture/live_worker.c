@@ -53,6 +53,22 @@ void weir__live_flush(struct weir__live_worker *w)
 	weir__verdicts_reset(&w->v);
 }
 
+/* The kernel answers a request it refused with an error even unasked
+ * (netlink_rcv_skb): a verdict for an id it does not hold would mean
+ * a packet answered twice, so these are counted where `weir stats`
+ * shows them instead of skipped. */
+static void kernel_error(struct weir__live_worker *w,
+			 const struct nlmsghdr *nlh)
+{
+	int e = weir__nfq_error(nlh);
+
+	if (e == 0)
+		return;  /* an acknowledgement */
+	LIVE_INC(w, kernel_errors);
+	atomic_store_explicit(&w->n.last_kernel_error, -e,
+			      memory_order_relaxed);
+}
+
 void weir__live_dgram(struct weir__live_worker *w, void *buf, size_t len,
 		      struct weir_buf *pbuf)
 {
@@ -60,8 +76,9 @@ void weir__live_dgram(struct weir__live_worker *w, void *buf, size_t len,
 	int left = (int)len;
 
 	for (; mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left))
-		if (nlh->nlmsg_type != NLMSG_ERROR &&
-		    nlh->nlmsg_type != NLMSG_DONE)
+		if (nlh->nlmsg_type == NLMSG_ERROR)
+			kernel_error(w, nlh);
+		else if (nlh->nlmsg_type != NLMSG_DONE)
 			weir__live_message(w, nlh, pbuf);
 }
 

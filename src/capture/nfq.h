@@ -59,6 +59,11 @@ struct weir__nfq_msg {
 int weir__nfq_decode(const struct nlmsghdr *nlh, uint16_t queue,
 		     struct weir__nfq_msg *ret);
 
+/* The error an NLMSG_ERROR message carries: -errno for a request the
+ * kernel refused (a verdict for an id it does not hold, a setting), 0
+ * for an acknowledgement, -EBADMSG for a message too short to say. */
+int weir__nfq_error(const struct nlmsghdr *nlh);
+
 /* Queue settings sent at bind time. */
 struct weir__nfq_cfg {
 	uint16_t queue;

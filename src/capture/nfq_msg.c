@@ -241,6 +241,18 @@ int weir__nfq_decode(const struct nlmsghdr *nlh, uint16_t queue,
 	return 0;
 }
 
+int weir__nfq_error(const struct nlmsghdr *nlh)
+{
+	const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+
+	if (nlh->nlmsg_type != NLMSG_ERROR ||
+	    nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*e)))
+		return -EBADMSG;
+	/* Positive errors do not exist; a kernel that sent one is read as
+	 * refusing, not as acknowledging. */
+	return e->error > 0 ? -e->error : e->error;
+}
+
 size_t weir__nfq_cfg_build(char *buf, const struct weir__nfq_cfg *cfg)
 {
 	struct nlmsghdr *nlh = nfq_nlmsg_put(buf, NFQNL_MSG_CONFIG,

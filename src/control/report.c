@@ -43,9 +43,13 @@ static void text_live(FILE *f, const struct compartment *c)
 							      : "MISMATCH");
 	fprintf(f, "  verdicts  by-default %" PRIu64 "  replaced %" PRIu64
 		   "  bypassed %" PRIu64 "  own %" PRIu64 "  batches %" PRIu64
-		   "  busy-reads %" PRIu64 "  send-errors %" PRIu64 "\n",
+		   "  busy-reads %" PRIu64 "  send-errors %" PRIu64
+		   "  kernel-errors %" PRIu64 "%s%s%s\n",
 		s.by_default, s.replaced, s.bypassed, s.own, s.verdict_batches,
-		s.busy_reads, s.send_errors);
+		s.busy_reads, s.send_errors, s.kernel_errors,
+		s.last_kernel_error ? " (last: " : "",
+		s.last_kernel_error ? strerror(s.last_kernel_error) : "",
+		s.last_kernel_error ? ")" : "");
 	fprintf(f, "  pends     begun %" PRIu64 "  timed-out %" PRIu64
 		   "  unparsed %" PRIu64 "  cut-short %" PRIu64
 		   "  bad-messages %" PRIu64 "\n",
@@ -181,12 +185,14 @@ static void json_live(FILE *f, const struct compartment *c)
 		   ",\"bypassed\":%" PRIu64 ",\"own\":%" PRIu64
 		   ",\"by_default\":%" PRIu64
 		   ",\"unparsed\":%" PRIu64 ",\"cut_short\":%" PRIu64
-		   ",\"send_errors\":%" PRIu64
+		   ",\"send_errors\":%" PRIu64 ",\"kernel_errors\":%" PRIu64
+		   ",\"last_kernel_errno\":%d"
 		   ",\"batches\":%" PRIu64 ",\"busy_reads\":%" PRIu64
 		   ",\"queues\":[", c->id, s.received,
 		s.accepted, s.dropped, s.held, s.pended, s.pend_timeouts,
 		s.replaced, s.bypassed, s.own, s.by_default, s.unparsed,
-		s.cut_short, s.send_errors, s.verdict_batches, s.busy_reads);
+		s.cut_short, s.send_errors, s.kernel_errors,
+		s.last_kernel_error, s.verdict_batches, s.busy_reads);
 	for (int i = 0; i < nq && i < MAX_PROC_QUEUES; i++)
 		fprintf(f, "%s{\"queue\":%u,\"waiting\":%u,\"queue_dropped\":%u,"
 			   "\"user_dropped\":%u,\"id_sequence\":%u,"

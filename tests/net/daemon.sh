@@ -68,6 +68,11 @@ expect_no() { ! connect "$@" || fail "connection to $* went through"; }
 balance() {
 	local s r k; s=$(stats)
 	echo "$s" | grep -q "balance ok" || { echo "$s"; fail "counters do not balance"; }
+	# A verdict the kernel refused would be a packet answered twice (or
+	# never held): none in any test.
+	echo "$s" | grep -q "kernel-errors 0$" &&
+		! echo "$s" | grep -q "kernel-errors [1-9]" ||
+		{ echo "$s"; fail "the kernel refused requests"; }
 	[ "$(echo "$s" | grep -c "kernel queue")" = 1 ] || return 0
 	r=$(echo "$s" | grep -o "received [0-9]*" | awk '{print $2}')
 	k=$(echo "$s" | grep -o "last-id [0-9]*" | awk '{print $2}')

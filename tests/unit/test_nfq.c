@@ -496,6 +496,37 @@ static void conntrack_message(void **state)
 	assert_int_equal(mask, NFQA_CFG_F_CONNTRACK);
 }
 
+/* An NLMSG_ERROR message carrying `error`, `len` bytes long. */
+static const struct nlmsghdr *error_msg(char *buf, int error, uint32_t len)
+{
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct nlmsgerr *e = mnl_nlmsg_put_extra_header(nlh, sizeof(*e));
+
+	nlh->nlmsg_type = NLMSG_ERROR;
+	e->error = error;
+	nlh->nlmsg_len = len;
+	return nlh;
+}
+
+/* The kernel's refusals are told from its acknowledgements; a message
+ * too short to hold the error, or of another type, is not an answer. */
+static void error_messages(void **state)
+{
+	char buf[256] __attribute__((aligned(8)));
+	uint32_t full = (uint32_t)mnl_nlmsg_size(sizeof(struct nlmsgerr));
+
+	(void)state;
+	assert_int_equal(weir__nfq_error(error_msg(buf, -ENOENT, full)),
+			 -ENOENT);
+	assert_int_equal(weir__nfq_error(error_msg(buf, 0, full)), 0);
+	assert_int_equal(weir__nfq_error(error_msg(buf, EPERM, full)), -EPERM);
+	assert_int_equal(weir__nfq_error(error_msg(buf, -ENOENT, full - 1)),
+			 -EBADMSG);
+	((struct nlmsghdr *)buf)->nlmsg_len = full;
+	((struct nlmsghdr *)buf)->nlmsg_type = NLMSG_DONE;
+	assert_int_equal(weir__nfq_error((const void *)buf), -EBADMSG);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -509,6 +540,7 @@ int main(void)
 		cmocka_unit_test(grows),
 		cmocka_unit_test(config_message),
 		cmocka_unit_test(conntrack_message),
+		cmocka_unit_test(error_messages),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
