@@ -300,6 +300,8 @@ EOF
 	[ "$recv" = $((classified + own)) ] ||
 		fail "queued $recv, wanted $((classified + own)) (each packet and its copy once)"
 	stats | grep -q "balance ok" || fail "counters do not balance"
+	stats | grep -q "kernel-errors 0$" ||
+		{ stats; fail "the kernel refused a verdict"; }
 	stop_weir
 }
 
