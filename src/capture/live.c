@@ -133,41 +133,45 @@ int weir__live_start(const struct weir__live_opts *opts,
 	return 0;
 }
 
-int weir__live_set_copy_range(struct weir__live *l, uint32_t copy_range)
+/* A setting message for one queue: the copy range, or the conntrack
+ * flag (value 0 or 1). */
+enum queue_setting { SET_COPY_RANGE, SET_CONNTRACK };
+
+/* Sends every worker's queue the setting (from the caller's thread: a
+ * netlink send is one datagram, whoever else sends on the socket).
+ * 0 or the first send's -errno. */
+static int set_each(struct weir__live *l, enum queue_setting what,
+		    uint32_t value)
 {
 	char buf[WEIR__NFQ_CFG_BUF];
 	int rc = 0, r;
 
-	if (!copy_range || copy_range > WEIR__NFQ_COPY_MAX)
-		copy_range = WEIR__NFQ_COPY_MAX;
 	for (unsigned i = 0; i < l->nworkers; i++) {
-		struct weir__live_worker *w = &l->workers[i];
+		struct weir__nfq_sock *s = &l->workers[i].sock;
 
-		r = weir__nfq_send(&w->sock, buf,
-				   weir__nfq_copy_build(buf, w->sock.queue,
-							copy_range));
+		if (what == SET_CONNTRACK && s->no_conntrack)
+			continue;  /* the kernel would refuse the flag */
+		r = weir__nfq_send(s, buf, what == SET_COPY_RANGE
+				   ? weir__nfq_copy_build(buf, s->queue, value)
+				   : weir__nfq_ct_build(buf, s->queue, value));
 		if (r < 0 && rc == 0)
 			rc = r;
 	}
-	l->o.copy_range = copy_range;
 	return rc;
+}
+
+int weir__live_set_copy_range(struct weir__live *l, uint32_t copy_range)
+{
+	if (!copy_range || copy_range > WEIR__NFQ_COPY_MAX)
+		copy_range = WEIR__NFQ_COPY_MAX;
+	l->o.copy_range = copy_range;
+	return set_each(l, SET_COPY_RANGE, copy_range);
 }
 
 int weir__live_set_conntrack(struct weir__live *l, bool on)
 {
-	char buf[WEIR__NFQ_CFG_BUF];
-	int rc = 0, r;
+	int rc = set_each(l, SET_CONNTRACK, on);
 
-	for (unsigned i = 0; i < l->nworkers; i++) {
-		struct weir__live_worker *w = &l->workers[i];
-
-		if (w->sock.no_conntrack)
-			continue;  /* the kernel would refuse the flag */
-		r = weir__nfq_send(&w->sock, buf,
-				   weir__nfq_ct_build(buf, w->sock.queue, on));
-		if (r < 0 && rc == 0)
-			rc = r;
-	}
 	if (rc == 0)
 		atomic_store(&l->conntrack, on);
 	return rc;
@@ -199,6 +203,8 @@ void weir__live_set_forward_flows(struct weir__live *l, bool on)
 
 void weir__live_stats(struct weir__live *l, struct weir__live_stats *ret)
 {
+	int e;
+
 	memset(ret, 0, sizeof(*ret));
 	for (unsigned i = 0; i < l->nworkers; i++) {
 		struct weir__live_worker *w = &l->workers[i];
@@ -208,13 +214,10 @@ void weir__live_stats(struct weir__live *l, struct weir__live_stats *ret)
 		SUM(by_default); SUM(unparsed); SUM(cut_short); SUM(bad_msgs);
 		SUM(verdict_batches); SUM(busy_reads); SUM(own); SUM(send_errors); SUM(early);
 		SUM(kernel_errors);
-		{
-			int e = atomic_load_explicit(&w->n.last_kernel_error,
-						     memory_order_relaxed);
-
-			if (e)
-				ret->last_kernel_error = e;
-		}
+		e = atomic_load_explicit(&w->n.last_kernel_error,
+					 memory_order_relaxed);
+		if (e)
+			ret->last_kernel_error = e;
 	}
 }
 

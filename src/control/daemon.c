@@ -301,16 +301,21 @@ static void copy_range_to(struct daemon *d, uint32_t want)
 		say(d, "cannot set the copy range to %u", want);
 }
 
+/* The live tiers keep what their queues were last set to (unchanged
+ * by a failed send, so the next call tries again); a kernel without
+ * the glue has nothing to set. */
 static void conntrack_to(struct daemon *d, bool want)
 {
 	bool ok = true;
 
-	if ((int)want == d->conntrack)
-		return;
-	for (unsigned i = 0; i < d->ncomp; i++)
-		if (weir__live_set_conntrack(d->comp[i].live, want) < 0)
+	for (unsigned i = 0; i < d->ncomp; i++) {
+		struct weir__live *l = d->comp[i].live;
+		int now = weir__live_conntrack(l);
+
+		if (now >= 0 && now != (int)want &&
+		    weir__live_set_conntrack(l, want) < 0)
 			ok = false;
-	d->conntrack = ok ? want : -1;  /* as copy_range_to */
+	}
 	if (!ok)
 		say(d, "cannot turn the conntrack attributes %s",
 		    want ? "on" : "off");
@@ -360,15 +365,10 @@ static int start_live(struct daemon *d, struct compartment *c)
 		.maxlen = d->o.queue_maxlen, .copy_range = copy_range(d),
 		.conntrack = d->needs.conntrack };
 	rc = weir__live_start(&lo, &c->live, err, sizeof(err));
-	if (rc < 0) {
+	if (rc < 0)
 		say(d, "%s", err);
-	} else {
-		int ct = weir__live_conntrack(c->live);
-
+	else
 		d->copy_range = lo.copy_range;
-		/* On where a worker could not turn it off. */
-		d->conntrack = ct < 0 ? lo.conntrack : ct;
-	}
 	return rc;
 }
 

@@ -107,8 +107,6 @@ struct daemon {
 	uint8_t generation;               /* connmark generation, 1.. */
 	uint32_t copy_range;              /* the queues' copy range now;
 	                                   * 0: unknown (a send failed) */
-	int conntrack;                    /* the queues' F_CONNTRACK now;
-	                                   * -1: unknown (a send failed) */
 	uint64_t reloads, reload_failures;
 	uint64_t started_ns;
 	char last_error[512];
