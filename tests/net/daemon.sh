@@ -542,7 +542,14 @@ EOF
 	cp "$pol" "$work/flowless.weir"
 	start_weir_in $G "$pol"
 	stats | grep -q "forward-flows off" || { stats; fail "flows kept"; }
-	stats | grep -Eq "conntrack (off|unavailable)" ||
+	# Without the kernel's glue there is nothing to switch: said once.
+	local ct_off=off ct_on=on
+	if stats | grep -q "conntrack unavailable"; then
+		echo "# no CONFIG_NETFILTER_NETLINK_GLUE_CT: the conntrack" \
+		     "attributes cannot be switched here, not checked"
+		ct_off=unavailable ct_on=unavailable
+	fi
+	stats | grep -q "conntrack $ct_off" ||
 		{ stats; fail "conntrack attributes asked for"; }
 	expect_ok 10.231.2.2 80
 	expect_no 10.231.2.2 23
@@ -554,16 +561,17 @@ EOF
 	kill -HUP $wpid
 	reload_wait 1
 	stats | grep -q "forward-flows on" || { stats; fail "no flows for ct.state"; }
-	stats | grep -Eq "conntrack (on|unavailable)" ||
+	stats | grep -q "conntrack $ct_on" ||
 		{ stats; fail "no conntrack attributes for ct.state"; }
 	expect_ok 10.231.2.2 80
 	expect_no 10.231.2.2 23
 	[ "$(stat_of created)" -ge 2 ] || { stats; fail "no flows made"; }
-	"$weir" stats --json --control "$ctl" | /usr/bin/python3 -c '
-import json, sys
+	"$weir" stats --json --control "$ctl" |
+		CT_ON=$ct_on /usr/bin/python3 -c '
+import json, os, sys
 d = json.load(sys.stdin)
 assert d["forward_flows"] is True, d
-assert d["conntrack"] in ("on", "unavailable"), d
+assert d["conntrack"] == os.environ["CT_ON"], d
 assert d["flows"]["created"] >= 2, d["flows"]
 hits = sum(f["hits"] for f in d["filters"]
            if f["name"].split("#")[0] == "new-telnet")
@@ -573,7 +581,7 @@ assert hits >= 1, d["filters"]
 	kill -HUP $wpid
 	reload_wait 2
 	stats | grep -q "forward-flows off" || { stats; fail "flows still kept"; }
-	stats | grep -Eq "conntrack (off|unavailable)" ||
+	stats | grep -q "conntrack $ct_off" ||
 		{ stats; fail "conntrack attributes still asked for"; }
 	local made; made=$(stat_of created)
 	expect_ok 10.231.2.2 80
